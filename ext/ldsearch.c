@@ -1,0 +1,549 @@
+/* The glibc loader's search, done without loading anything (glibc elf/dl-load.c
+ * _dl_map_object, elf/dl-deps.c _dl_map_object_deps). For each DT_NEEDED name of object L:
+ *   1. a name with a slash is a path (after $ORIGIN/$LIB/$PLATFORM expansion);
+ *   2. if L has no DT_RUNPATH: DT_RPATH of L, then of the object that loaded L, up the chain;
+ *   3. LD_LIBRARY_PATH, only when the caller gives one;
+ *   4. DT_RUNPATH of L (not inherited);
+ *   5. ld.so.cache entries of L's ABI (or, with no cache, the ld.so.conf directories);
+ *   6. the default directories. 5 and 6 are skipped when L has DF_1_NODEFLIB.
+ * A candidate of another ELF class or machine is skipped; one that is not ELF, truncated or not
+ * a shared object stops the search with an error, as it makes the real loader fail. A name that
+ * an object of the tree already answers to (path, soname, or a name it was loaded under) is not
+ * searched again, and a file found twice is one object. The tree is built breadth-first, like
+ * the loader's, so "the object that loaded L" is the first one that needed it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "snakepack.h"
+
+const char *const sp_how_names[] = {
+    "path",    "rpath",  "ld_library_path", "runpath",   "ld.so.cache",
+    "ld.so.conf", "default", "loaded",       "not_found", "error",
+};
+
+enum match { MATCH, OTHER, BAD };
+
+/* Adds a warning once per distinct text; returns -1 only on allocation failure. */
+static int warn(struct sp_ld *ld, const char *text)
+{
+    if (text == NULL)
+        return -1;
+    intptr_t *slot = sp_map_get(&ld->warned, text);
+    if (slot)
+        return 0;
+    if (sp_map_put(&ld->warned, text) == NULL)
+        return -1;
+    return sp_strs_push(&ld->warnings, text);
+}
+
+static int warnf(struct sp_ld *ld, char *text)
+{
+    int rc = warn(ld, text);
+    free(text);
+    return text == NULL ? -1 : rc;
+}
+
+int sp_ld_init(struct sp_ld *ld, const char *root, struct sp_err *err)
+{
+    memset(ld, 0, sizeof *ld);
+    sp_map_init(&ld->probes);
+    sp_map_init(&ld->by_path);
+    sp_map_init(&ld->warned);
+    sp_vec_init(&ld->files, sizeof(struct sp_file));
+    sp_vec_init(&ld->trees, sizeof(struct sp_tree));
+    if (sp_root_init(&ld->root, root, err) < 0)
+        return -1;
+    struct sp_err cache_err = {0};
+    if (sp_ldcache_load(&ld->cache, &ld->root, &cache_err) < 0) {
+        if (cache_err.errnum == ENOMEM)
+            return sp_fail(err, ENOMEM, "out of memory");
+        if (warnf(ld, sp_aprintf("%s; using ld.so.conf instead", cache_err.msg)) < 0)
+            return sp_fail(err, ENOMEM, "out of memory");
+    }
+    if (ld->cache.buf == NULL &&
+        sp_ldconf_dirs(&ld->root, &ld->conf_dirs, &ld->warnings, err) < 0)
+        return -1;
+    return 0;
+}
+
+void sp_ld_free(struct sp_ld *ld)
+{
+    for (size_t i = 0; i < ld->files.len; i++) {
+        struct sp_file *f = &SP_VEC_AT(&ld->files, struct sp_file, i);
+        free(f->path);
+        free(f->error);
+        sp_elf_free(&f->elf);
+        sp_strs_free(&f->links);
+    }
+    sp_vec_free(&ld->files);
+    for (size_t i = 0; i < ld->trees.len; i++) {
+        struct sp_tree *t = &SP_VEC_AT(&ld->trees, struct sp_tree, i);
+        for (size_t j = 0; j < t->nodes.len; j++) {
+            struct sp_node *n = &SP_VEC_AT(&t->nodes, struct sp_node, j);
+            free(n->opened);
+            sp_strs_free(&n->names);
+        }
+        for (size_t j = 0; j < t->edges.len; j++) {
+            struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, j);
+            free(e->name);
+            free(e->error);
+        }
+        sp_vec_free(&t->nodes);
+        sp_vec_free(&t->edges);
+        free(t->path);
+    }
+    sp_vec_free(&ld->trees);
+    sp_map_free(&ld->probes);
+    sp_map_free(&ld->by_path);
+    sp_map_free(&ld->warned);
+    sp_strs_free(&ld->ld_library_path);
+    sp_strs_free(&ld->conf_dirs);
+    sp_strs_free(&ld->warnings);
+    sp_ldcache_free(&ld->cache);
+    sp_root_free(&ld->root);
+}
+
+/* Opens and reads the file at canonical PATH once. Returns its index, -errno when it cannot be
+ * opened (the loader then tries the next candidate), or -ENOMEM. */
+static long load_file(struct sp_ld *ld, const char *path)
+{
+    intptr_t *slot = sp_map_get(&ld->by_path, path);
+    if (slot)
+        return (long)*slot - 1;
+    char *host = sp_root_host(&ld->root, path);
+    if (host == NULL)
+        return -ENOMEM;
+    int fd = open(host, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int saved = errno;
+    free(host);
+    if (fd < 0)
+        return saved == ENOMEM ? -ENOMEM : -saved;
+    struct sp_file *f = sp_vec_push(&ld->files);
+    if (f == NULL || (f->path = strdup(path)) == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    long index = (long)ld->files.len - 1;
+    struct stat st;
+    struct sp_err err = {0};
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        f->status = SP_ELF_BAD;
+        f->error = sp_aprintf("%s: not a regular file", path);
+    } else {
+        f->status = sp_elf_read(fd, path, &f->elf, &err);
+        if (f->status == SP_ELF_BAD)
+            f->error = strdup(err.errnum == ENOMEM ? "out of memory" : err.msg);
+        else if (f->status == SP_ELF_NOT_ELF)
+            f->error = sp_aprintf("%s: invalid ELF header", path);
+    }
+    close(fd);
+    if (f->status != SP_ELF_OK && f->error == NULL)
+        return -ENOMEM;
+    if ((slot = sp_map_put(&ld->by_path, path)) == NULL)
+        return -ENOMEM;
+    *slot = index + 1;
+    return index;
+}
+
+/* Returns the file the loader would open at OPENED (root-relative), or -errno. Also records
+ * the canonical-directory spelling of OPENED on the file, for matching dpkg's lists. */
+static long probe(struct sp_ld *ld, const char *opened)
+{
+    intptr_t *slot = sp_map_get(&ld->probes, opened);
+    if (slot)
+        return *slot > 0 ? (long)*slot - 1 : (long)*slot;
+    char *real = NULL;
+    long result;
+    if (sp_root_resolve(&ld->root, opened, 1, &real) < 0)
+        result = -errno;
+    else
+        result = load_file(ld, real);
+    free(real);
+    if (result == -ENOMEM)
+        return result;
+    if (result >= 0) {
+        struct sp_file *f = &SP_VEC_AT(&ld->files, struct sp_file, result);
+        char *link = sp_root_canon_link(&ld->root, opened);
+        if (link == NULL)
+            return errno == ENOMEM ? -ENOMEM : result;
+        int known = 0;
+        for (size_t i = 0; i < f->links.len && !known; i++)
+            known = strcmp(f->links.items[i], link) == 0;
+        int rc = known ? 0 : sp_strs_push(&f->links, link);
+        free(link);
+        if (rc < 0)
+            return -ENOMEM;
+    }
+    if ((slot = sp_map_put(&ld->probes, opened)) == NULL)
+        return -ENOMEM;
+    *slot = result >= 0 ? result + 1 : result;
+    return result;
+}
+
+/* What the loader makes of candidate F for an object of ABI (glibc open_verify). */
+static enum match match(const struct sp_file *f, const struct sp_elf *want)
+{
+    if (f->status != SP_ELF_OK)
+        return BAD;
+    if (f->elf.elfclass != want->elfclass)
+        return OTHER;
+    if (f->elf.machine != want->machine || f->elf.data != want->data)
+        return OTHER;
+    if (f->elf.osabi != ELFOSABI_SYSV && f->elf.osabi != ELFOSABI_GNU)
+        return BAD;
+    if (f->elf.type != ET_DYN)
+        return BAD;
+    return MATCH;
+}
+
+static const char *match_error(const struct sp_file *f)
+{
+    if (f->error)
+        return f->error;
+    if (f->elf.type == ET_EXEC)
+        return "cannot dynamically load executable";
+    if (f->elf.type != ET_DYN)
+        return "only ET_DYN and ET_EXEC can be loaded";
+    return "ELF file OS ABI invalid";
+}
+
+/* Everything the search of one name needs to know. */
+struct search {
+    struct sp_ld *ld;
+    struct sp_tree *tree;
+    const struct sp_abi *abi;
+    const struct sp_elf *want; /* the root's header: class, data, machine */
+    long found;                /* file index once found */
+    char *path;                /* path it was found under */
+    char *error;               /* set when a candidate stopped the search */
+};
+
+/* Returns the $ORIGIN of node N: the directory of the path it was opened under; for a program
+ * (the root, with PT_INTERP) the directory of its real path, which is what the kernel gives the
+ * loader (glibc _dl_get_origin reads /proc/self/exe). */
+static char *origin_of(struct sp_ld *ld, struct sp_tree *t, size_t n)
+{
+    struct sp_node *node = &SP_VEC_AT(&t->nodes, struct sp_node, n);
+    struct sp_file *f = &SP_VEC_AT(&ld->files, struct sp_file, node->file);
+    const char *path = (n == 0 && f->elf.interp) ? f->path : node->opened;
+    const char *slash = strrchr(path, '/');
+    return slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+}
+
+/* Expands $ORIGIN, $LIB and $PLATFORM (also in ${} form) in S (glibc _dl_dst_substitute). An
+ * unknown $NAME is kept as written. Returns NULL when out of memory. */
+static char *expand_dst(const char *s, const char *origin, const struct sp_abi *abi)
+{
+    static const char *const tokens[] = {"ORIGIN", "LIB", "PLATFORM"};
+    char lib[64];
+    snprintf(lib, sizeof lib, "lib/%s", abi->triplet);
+    const char *values[] = {origin, lib, abi->platform};
+    size_t cap = strlen(s) + 1, len = 0;
+    for (const char *p = s; *p; p++)
+        if (*p == '$')
+            cap += strlen(origin) + strlen(lib) + strlen(abi->platform);
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    for (const char *p = s; *p;) {
+        if (*p == '$') {
+            int braced = p[1] == '{';
+            const char *name = p + 1 + braced;
+            size_t i, tl = 0;
+            for (i = 0; i < 3; i++) {
+                tl = strlen(tokens[i]);
+                if (strncmp(name, tokens[i], tl) != 0)
+                    continue;
+                char next = name[tl];
+                if (braced ? next == '}' : !(next == '_' || (next >= 'A' && next <= 'Z') ||
+                                             (next >= 'a' && next <= 'z') ||
+                                             (next >= '0' && next <= '9')))
+                    break;
+            }
+            if (i < 3) {
+                size_t vl = strlen(values[i]);
+                memcpy(out + len, values[i], vl);
+                len += vl;
+                p = name + tl + braced;
+                continue;
+            }
+        }
+        out[len++] = *p++;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* Tries DIR/NAME. Returns 1 when the search is over (found, or stopped by a bad candidate), 0
+ * to go on, -1 when out of memory. */
+static int try_path(struct search *s, const char *path)
+{
+    long f = probe(s->ld, path);
+    if (f == -ENOMEM)
+        return -1;
+    if (f < 0)
+        return 0;
+    const struct sp_file *file = &SP_VEC_AT(&s->ld->files, struct sp_file, f);
+    switch (match(file, s->want)) {
+    case OTHER:
+        return 0;
+    case BAD:
+        s->error = sp_aprintf("%s: %s", path, match_error(file));
+        return s->error ? 1 : -1;
+    case MATCH:
+        break;
+    }
+    s->found = f;
+    s->path = strdup(path);
+    return s->path ? 1 : -1;
+}
+
+static int try_dir(struct search *s, const char *dir, const char *name)
+{
+    char *path = sp_path_join(dir, name);
+    if (path == NULL)
+        return -1;
+    int rc = try_path(s, path);
+    free(path);
+    return rc;
+}
+
+/* Searches the colon-separated PATHS of node OWNER (its RPATH or RUNPATH); KIND names them in
+ * warnings. */
+static int try_dirlist(struct search *s, size_t owner, const char *paths, const char *kind,
+                       const char *name)
+{
+    struct sp_ld *ld = s->ld;
+    struct sp_node *node = &SP_VEC_AT(&s->tree->nodes, struct sp_node, owner);
+    const char *who = SP_VEC_AT(&ld->files, struct sp_file, node->file).path;
+    char *origin = origin_of(ld, s->tree, owner);
+    char *copy = strdup(paths);
+    int rc = (origin && copy) ? 0 : -1;
+    for (char *p = copy, *end; rc == 0 && p; p = end ? end + 1 : NULL) {
+        end = strchr(p, ':');
+        if (end)
+            *end = '\0';
+        if (*p == '\0') {
+            /* ld.so reads an empty element as the working directory, which is unknowable. */
+            rc = warnf(ld, sp_aprintf("%s: empty element in %s (the working directory at run "
+                                      "time): ignored",
+                                      who, kind));
+            continue;
+        }
+        char *dir = expand_dst(p, origin, s->abi);
+        if (dir == NULL) {
+            rc = -1;
+        } else if (dir[0] != '/') {
+            rc = warnf(ld, sp_aprintf("%s: relative %s element '%s' depends on the working "
+                                      "directory: ignored",
+                                      who, kind, p));
+        } else {
+            rc = try_dir(s, dir, name);
+        }
+        free(dir);
+    }
+    free(origin);
+    free(copy);
+    return rc;
+}
+
+/* Runs the search of NAME needed by node REQ. Sets s->found/s->path or s->error; returns the
+ * enum sp_how that answered, or -1 when out of memory. */
+static int search(struct search *s, size_t req, const char *name)
+{
+    struct sp_ld *ld = s->ld;
+    struct sp_node *node = &SP_VEC_AT(&s->tree->nodes, struct sp_node, req);
+    /* ld->files grows while candidates are read: keep what is needed, not a pointer into it. */
+    const struct sp_elf *elf = &SP_VEC_AT(&ld->files, struct sp_file, node->file).elf;
+    const char *runpath = elf->runpath;
+    int nodeflib = elf->nodeflib;
+    int rc;
+
+    if (strchr(name, '/')) {
+        char *origin = origin_of(ld, s->tree, req);
+        char *path = origin ? expand_dst(name, origin, s->abi) : NULL;
+        free(origin);
+        if (path == NULL)
+            return -1;
+        if (path[0] != '/') {
+            s->error = sp_aprintf("relative path %s depends on the working directory", path);
+            free(path);
+            return s->error ? SP_HOW_NOT_FOUND : -1;
+        }
+        rc = try_path(s, path);
+        free(path);
+        return rc < 0 ? -1 : rc ? SP_HOW_PATH : SP_HOW_NOT_FOUND;
+    }
+    if (runpath == NULL) {
+        for (long a = (long)req; a >= 0;) {
+            struct sp_node *an = &SP_VEC_AT(&s->tree->nodes, struct sp_node, a);
+            const char *rpath = SP_VEC_AT(&ld->files, struct sp_file, an->file).elf.rpath;
+            if (rpath && (rc = try_dirlist(s, (size_t)a, rpath, "RPATH", name)) != 0)
+                return rc < 0 ? -1 : SP_HOW_RPATH;
+            a = an->loader;
+        }
+    }
+    for (size_t i = 0; i < ld->ld_library_path.len; i++) {
+        if ((rc = try_dir(s, ld->ld_library_path.items[i], name)) != 0)
+            return rc < 0 ? -1 : SP_HOW_LD_LIBRARY_PATH;
+    }
+    if (runpath && (rc = try_dirlist(s, req, runpath, "RUNPATH", name)) != 0)
+        return rc < 0 ? -1 : SP_HOW_RUNPATH;
+    if (nodeflib)
+        return SP_HOW_NOT_FOUND;
+    int enomem = 0;
+    const char *cached = sp_ldcache_lookup(&ld->cache, s->abi->cache_flags, name, &enomem);
+    if (enomem)
+        return -1;
+    if (cached && cached[0] == '/' && (rc = try_path(s, cached)) != 0)
+        return rc < 0 ? -1 : SP_HOW_LDCACHE;
+    for (size_t i = 0; i < ld->conf_dirs.len; i++) {
+        if ((rc = try_dir(s, ld->conf_dirs.items[i], name)) != 0)
+            return rc < 0 ? -1 : SP_HOW_LDCONF;
+    }
+    /* Debian's ld.so system directories: multiarch first, then the plain ones. */
+    char multi[64], usrmulti[64];
+    snprintf(multi, sizeof multi, "/lib/%s", s->abi->triplet);
+    snprintf(usrmulti, sizeof usrmulti, "/usr/lib/%s", s->abi->triplet);
+    const char *defaults[] = {multi, usrmulti, "/lib", "/usr/lib"};
+    for (size_t i = 0; i < 4; i++) {
+        if ((rc = try_dir(s, defaults[i], name)) != 0)
+            return rc < 0 ? -1 : SP_HOW_DEFAULT;
+    }
+    return SP_HOW_NOT_FOUND;
+}
+
+/* Returns the node of tree T that answers to NAME, or -1 (glibc _dl_name_match_p plus the
+ * DT_SONAME comparison of _dl_map_object). */
+static long loaded_as(struct sp_ld *ld, struct sp_tree *t, const char *name)
+{
+    for (size_t i = 0; i < t->nodes.len; i++) {
+        struct sp_node *n = &SP_VEC_AT(&t->nodes, struct sp_node, i);
+        const char *soname = SP_VEC_AT(&ld->files, struct sp_file, n->file).elf.soname;
+        if (strcmp(n->opened, name) == 0 || (soname && strcmp(soname, name) == 0))
+            return (long)i;
+        for (size_t j = 0; j < n->names.len; j++) {
+            if (strcmp(n->names.items[j], name) == 0)
+                return (long)i;
+        }
+    }
+    return -1;
+}
+
+/* Resolves NAME needed by node REQ and appends the edge (and a node when a new object is
+ * loaded). Returns -1 when out of memory. */
+static int resolve_edge(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi *abi,
+                        const struct sp_elf *want, size_t req, const char *name)
+{
+    struct sp_edge *e = sp_vec_push(&t->edges);
+    if (e == NULL || (e->name = strdup(name)) == NULL)
+        return -1;
+    e->requester = req;
+    e->node = loaded_as(ld, t, name);
+    if (e->node >= 0) {
+        e->how = SP_HOW_LOADED;
+        return 0;
+    }
+    struct search s = {ld, t, abi, want, -1, NULL, NULL};
+    int how = search(&s, req, name);
+    e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
+    if (how < 0) {
+        free(s.path);
+        free(s.error);
+        return -1;
+    }
+    if (s.error) {
+        e->how = how == SP_HOW_NOT_FOUND ? SP_HOW_NOT_FOUND : SP_HOW_ERROR;
+        e->error = s.error;
+        free(s.path);
+        return 0;
+    }
+    if (s.found < 0) {
+        e->how = SP_HOW_NOT_FOUND;
+        return 0;
+    }
+    e->how = how;
+    /* The same file under another name is the object already loaded (_dl_file_id_match_p). */
+    for (size_t i = 0; i < t->nodes.len; i++) {
+        struct sp_node *n = &SP_VEC_AT(&t->nodes, struct sp_node, i);
+        if ((long)n->file == s.found) {
+            e->node = (long)i;
+            free(s.path);
+            return sp_strs_push(&n->names, name);
+        }
+    }
+    struct sp_node *n = sp_vec_push(&t->nodes);
+    if (n == NULL) {
+        free(s.path);
+        return -1;
+    }
+    n->file = (size_t)s.found;
+    n->opened = s.path;
+    n->loader = (long)req;
+    e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
+    e->node = (long)t->nodes.len - 1;
+    return sp_strs_push(&n->names, name);
+}
+
+int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err)
+{
+    long f = probe(ld, path);
+    if (f == -ENOMEM)
+        return sp_fail(err, ENOMEM, "out of memory");
+    if (f < 0)
+        return warnf(ld, sp_aprintf("%s: %s: skipped", path, strerror((int)-f))) < 0
+                   ? sp_fail(err, ENOMEM, "out of memory")
+                   : 0;
+    struct sp_file *file = &SP_VEC_AT(&ld->files, struct sp_file, f);
+    if (file->status != SP_ELF_OK)
+        return warnf(ld, sp_aprintf("%s: skipped", file->error)) < 0
+                   ? sp_fail(err, ENOMEM, "out of memory")
+                   : 0;
+    if (file->elf.type != ET_DYN && file->elf.type != ET_EXEC)
+        return 0; /* object files and core dumps are never loaded */
+    const struct sp_abi *abi = sp_abi_of(&file->elf);
+    if (abi == NULL)
+        return warnf(ld, sp_aprintf("%s: ELF class %d machine %d is not a known Debian "
+                                    "architecture: skipped",
+                                    path, file->elf.elfclass, file->elf.machine)) < 0
+                   ? sp_fail(err, ENOMEM, "out of memory")
+                   : 0;
+    struct sp_tree *t = sp_vec_push(&ld->trees);
+    if (t == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    sp_vec_init(&t->nodes, sizeof(struct sp_node));
+    sp_vec_init(&t->edges, sizeof(struct sp_edge));
+    struct sp_node *root = sp_vec_push(&t->nodes);
+    if ((t->path = strdup(path)) == NULL || root == NULL || (root->opened = strdup(path)) == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    root->file = (size_t)f;
+    root->loader = -1;
+
+    struct sp_elf want = {0};
+    want.elfclass = file->elf.elfclass;
+    want.data = file->elf.data;
+    want.machine = file->elf.machine;
+    /* The program interpreter is loaded by the kernel, by path. */
+    if (file->elf.interp && resolve_edge(ld, t, abi, &want, 0, file->elf.interp) < 0)
+        return sp_fail(err, ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->nodes.len; i++) {
+        size_t fi = SP_VEC_AT(&t->nodes, struct sp_node, i).file;
+        /* ld->files moves when a new file is read: index it afresh each time. */
+        for (size_t j = 0; j < SP_VEC_AT(&ld->files, struct sp_file, fi).elf.needed.len; j++) {
+            const char *name = SP_VEC_AT(&ld->files, struct sp_file, fi).elf.needed.items[j];
+            char *copy = strdup(name);
+            int rc = copy ? resolve_edge(ld, t, abi, &want, i, copy) : -1;
+            free(copy);
+            if (rc < 0)
+                return sp_fail(err, ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,378 @@
+/* snakepack._core: thin Python bindings over the C cores. Arguments are copied into C
+ * structures before the GIL is released; no Python object is touched while it is. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "snakepack.h"
+
+typedef struct {
+    PyObject *error; /* snakepack._core.Error: a core failure that is not an OS error */
+} module_state;
+
+static module_state *get_state(PyObject *module)
+{
+    return (module_state *)PyModule_GetState(module);
+}
+
+/* Sets the Python exception for ERR: MemoryError, OSError(errno, msg) (which picks the
+ * subclass, e.g. FileNotFoundError), or the module's Error. Returns NULL. */
+static PyObject *raise_err(PyObject *module, const struct sp_err *err)
+{
+    if (err->errnum == ENOMEM)
+        return PyErr_NoMemory();
+    if (err->errnum) {
+        PyObject *args = Py_BuildValue("(is)", err->errnum, err->msg);
+        if (args) {
+            PyErr_SetObject(PyExc_OSError, args);
+            Py_DECREF(args);
+        }
+        return NULL;
+    }
+    PyErr_SetString(get_state(module)->error, err->msg);
+    return NULL;
+}
+
+static PyObject *fsdecode(const char *s)
+{
+    if (s == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeFSDefault(s);
+}
+
+/* Copies an iterable of str/bytes paths into STRS. Returns 0, or -1 with an exception set. */
+static int copy_paths(PyObject *iterable, struct sp_strs *strs)
+{
+    PyObject *it = PyObject_GetIter(iterable), *item;
+    if (it == NULL)
+        return -1;
+    while ((item = PyIter_Next(it)) != NULL) {
+        PyObject *bytes = NULL;
+        int ok = PyUnicode_FSConverter(item, &bytes);
+        Py_DECREF(item);
+        if (!ok)
+            break;
+        int rc = sp_strs_push(strs, PyBytes_AS_STRING(bytes));
+        Py_DECREF(bytes);
+        if (rc < 0) {
+            PyErr_NoMemory();
+            break;
+        }
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* ---- find-libdeps ---- */
+
+static PyObject *build_strs(const struct sp_strs *s)
+{
+    PyObject *list = PyList_New((Py_ssize_t)s->len);
+    for (size_t i = 0; list && i < s->len; i++) {
+        PyObject *str = fsdecode(s->items[i]);
+        if (str == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, str);
+    }
+    return list;
+}
+
+static PyObject *build_files(const struct sp_ld *ld)
+{
+    PyObject *list = PyList_New((Py_ssize_t)ld->files.len);
+    for (size_t i = 0; list && i < ld->files.len; i++) {
+        const struct sp_file *f = &SP_VEC_AT(&ld->files, struct sp_file, i);
+        PyObject *links = PyTuple_New((Py_ssize_t)f->links.len);
+        for (size_t j = 0; links && j < f->links.len; j++) {
+            PyObject *s = fsdecode(f->links.items[j]);
+            if (s == NULL)
+                Py_CLEAR(links);
+            else
+                PyTuple_SET_ITEM(links, (Py_ssize_t)j, s);
+        }
+        PyObject *needed = build_strs(&f->elf.needed);
+        PyObject *item = links && needed
+                             ? Py_BuildValue("(O&O&O&NiiNO&)", fsdecode, f->path, fsdecode,
+                                             f->error, fsdecode, f->elf.soname, links,
+                                             f->elf.elfclass, f->elf.machine, needed, fsdecode,
+                                             f->elf.interp)
+                             : NULL;
+        if (item == NULL) {
+            Py_XDECREF(links);
+            Py_XDECREF(needed);
+        }
+        if (item == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
+}
+
+static PyObject *build_tree(const struct sp_tree *t)
+{
+    PyObject *nodes = PyList_New((Py_ssize_t)t->nodes.len);
+    PyObject *edges = PyList_New((Py_ssize_t)t->edges.len);
+    for (size_t i = 0; nodes && edges && i < t->nodes.len; i++) {
+        const struct sp_node *n = &SP_VEC_AT(&t->nodes, struct sp_node, i);
+        PyObject *item = Py_BuildValue("(nO&n)", (Py_ssize_t)n->file, fsdecode, n->opened,
+                                       (Py_ssize_t)n->loader);
+        if (item == NULL)
+            Py_CLEAR(nodes);
+        else
+            PyList_SET_ITEM(nodes, (Py_ssize_t)i, item);
+    }
+    for (size_t i = 0; nodes && edges && i < t->edges.len; i++) {
+        const struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, i);
+        PyObject *item = Py_BuildValue("(nO&snO&)", (Py_ssize_t)e->requester, fsdecode, e->name,
+                                       sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode,
+                                       e->error);
+        if (item == NULL)
+            Py_CLEAR(edges);
+        else
+            PyList_SET_ITEM(edges, (Py_ssize_t)i, item);
+    }
+    if (nodes == NULL || edges == NULL) {
+        Py_XDECREF(nodes);
+        Py_XDECREF(edges);
+        return NULL;
+    }
+    return Py_BuildValue("(O&NN)", fsdecode, t->path, nodes, edges);
+}
+
+/* resolve(root, paths, ld_library_path) -> (files, trees, warnings, canonical_paths)
+ * Walks every path (inside root) for ELF files and builds each one's load tree. Raises OSError
+ * when a path or the root cannot be read. */
+static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"root", "paths", "ld_library_path", NULL};
+    PyObject *root = NULL, *paths = NULL, *llp = NULL, *result = NULL;
+    struct sp_strs scan = {0}, found = {0}, libpath = {0}, canon = {0};
+    struct sp_ld ld;
+    struct sp_err err = {0};
+    int ld_ready = 0, rc = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|O:resolve", kwlist,
+                                     PyUnicode_FSConverter, &root, &paths, &llp))
+        return NULL;
+    if (copy_paths(paths, &scan) < 0 || (llp && llp != Py_None && copy_paths(llp, &libpath) < 0))
+        goto out;
+
+    Py_BEGIN_ALLOW_THREADS
+    rc = sp_ld_init(&ld, PyBytes_AS_STRING(root), &err);
+    ld_ready = 1;
+    if (rc == 0) {
+        ld.ld_library_path = libpath;
+        libpath = (struct sp_strs){0};
+        for (size_t i = 0; rc == 0 && i < scan.len; i++) {
+            char *c = NULL;
+            rc = sp_walk(&ld.root, scan.items[i], &found, &ld.warnings, &err);
+            if (rc == 0 && sp_root_resolve(&ld.root, scan.items[i], 1, &c) < 0)
+                rc = sp_fail(&err, errno, "%s: %s", scan.items[i], strerror(errno));
+            if (rc == 0 && sp_strs_push(&canon, c) < 0)
+                rc = sp_fail(&err, ENOMEM, "out of memory");
+            free(c);
+        }
+        for (size_t i = 0; rc == 0 && i < found.len; i++)
+            rc = sp_ld_resolve_root(&ld, found.items[i], &err);
+    }
+    Py_END_ALLOW_THREADS
+
+    if (rc < 0) {
+        raise_err(module, &err);
+        goto out;
+    }
+    PyObject *files = build_files(&ld), *trees = PyList_New((Py_ssize_t)ld.trees.len);
+    for (size_t i = 0; trees && i < ld.trees.len; i++) {
+        PyObject *t = build_tree(&SP_VEC_AT(&ld.trees, struct sp_tree, i));
+        if (t == NULL)
+            Py_CLEAR(trees);
+        else
+            PyList_SET_ITEM(trees, (Py_ssize_t)i, t);
+    }
+    PyObject *warnings = build_strs(&ld.warnings), *canonical = build_strs(&canon);
+    if (files && trees && warnings && canonical) {
+        result = Py_BuildValue("(NNNN)", files, trees, warnings, canonical);
+    } else {
+        Py_XDECREF(files);
+        Py_XDECREF(trees);
+        Py_XDECREF(warnings);
+        Py_XDECREF(canonical);
+    }
+out:
+    if (ld_ready)
+        sp_ld_free(&ld);
+    sp_strs_free(&scan);
+    sp_strs_free(&found);
+    sp_strs_free(&libpath);
+    sp_strs_free(&canon);
+    Py_DECREF(root);
+    return result;
+}
+
+/* dpkg_owners(root, paths) -> list of lists of (package, arch), one per canonical path. */
+static PyObject *core_dpkg_owners(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"root", "paths", NULL};
+    PyObject *root = NULL, *paths = NULL, *result = NULL;
+    struct sp_strs want = {0};
+    struct sp_owners *owners = NULL;
+    struct sp_root r;
+    struct sp_err err = {0};
+    int rc = -1;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O:dpkg_owners", kwlist,
+                                     PyUnicode_FSConverter, &root, &paths))
+        return NULL;
+    if (copy_paths(paths, &want) < 0)
+        goto out;
+    if ((owners = calloc(want.len + 1, sizeof *owners)) == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (sp_root_init(&r, PyBytes_AS_STRING(root), &err) == 0) {
+        rc = sp_dpkg_owners(&r, (const char *const *)want.items, want.len, owners, &err);
+        sp_root_free(&r);
+    }
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        raise_err(module, &err);
+        goto out;
+    }
+    result = PyList_New((Py_ssize_t)want.len);
+    for (size_t i = 0; result && i < want.len; i++) {
+        PyObject *list = PyList_New((Py_ssize_t)owners[i].len);
+        for (size_t j = 0; list && j < owners[i].len; j++) {
+            PyObject *o = Py_BuildValue("(ss)", owners[i].items[j].package,
+                                        owners[i].items[j].arch);
+            if (o == NULL)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, (Py_ssize_t)j, o);
+        }
+        if (list == NULL)
+            Py_CLEAR(result);
+        else
+            PyList_SET_ITEM(result, (Py_ssize_t)i, list);
+    }
+    sp_owners_free(owners, want.len);
+out:
+    free(owners);
+    sp_strs_free(&want);
+    Py_DECREF(root);
+    return result;
+}
+
+static void collect_installed(const char *pkg, const char *arch, void *arg)
+{
+    struct sp_strs *s = arg;
+    sp_strs_push(s, pkg);
+    sp_strs_push(s, arch);
+}
+
+/* dpkg_installed(status_file) -> list of (package, arch) whose status is installed. */
+static PyObject *core_dpkg_installed(PyObject *module, PyObject *arg)
+{
+    PyObject *path = NULL, *result = NULL;
+    struct sp_strs pairs = {0};
+    struct sp_err err = {0};
+    int rc;
+
+    if (!PyUnicode_FSConverter(arg, &path))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = sp_dpkg_installed(PyBytes_AS_STRING(path), collect_installed, &pairs, &err);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (rc < 0) {
+        sp_strs_free(&pairs);
+        return raise_err(module, &err);
+    }
+    if (pairs.len % 2) { /* a push failed half-way */
+        sp_strs_free(&pairs);
+        return PyErr_NoMemory();
+    }
+    result = PyList_New((Py_ssize_t)(pairs.len / 2));
+    for (size_t i = 0; result && i < pairs.len / 2; i++) {
+        PyObject *o = Py_BuildValue("(ss)", pairs.items[2 * i], pairs.items[2 * i + 1]);
+        if (o == NULL)
+            Py_CLEAR(result);
+        else
+            PyList_SET_ITEM(result, (Py_ssize_t)i, o);
+    }
+    sp_strs_free(&pairs);
+    return result;
+}
+
+/* ---- module ---- */
+
+static PyMethodDef core_methods[] = {
+    {"resolve", (PyCFunction)(void (*)(void))core_resolve, METH_VARARGS | METH_KEYWORDS,
+     "resolve(root, paths, ld_library_path=None) -> (files, trees, warnings)"},
+    {"dpkg_owners", (PyCFunction)(void (*)(void))core_dpkg_owners, METH_VARARGS | METH_KEYWORDS,
+     "dpkg_owners(root, paths) -> [[(package, arch), ...], ...]"},
+    {"dpkg_installed", core_dpkg_installed, METH_O,
+     "dpkg_installed(status_file) -> [(package, arch), ...]"},
+    {NULL, NULL, 0, NULL},
+};
+
+static int core_exec(PyObject *module)
+{
+    module_state *st = get_state(module);
+    st->error = PyErr_NewExceptionWithDoc("snakepack._core.Error",
+                                          "A failure of snakepack's C core.", NULL, NULL);
+    if (st->error == NULL)
+        return -1;
+    if (PyModule_AddObjectRef(module, "Error", st->error) < 0)
+        return -1;
+    return 0;
+}
+
+static int core_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    Py_VISIT(get_state(module)->error);
+    return 0;
+}
+
+static int core_clear(PyObject *module)
+{
+    Py_CLEAR(get_state(module)->error);
+    return 0;
+}
+
+static void core_free(void *module)
+{
+    core_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "snakepack._core",
+    .m_doc = "C core of snakepack: ELF resolution, dpkg database, nonblocking waits.",
+    .m_size = sizeof(module_state),
+    .m_methods = core_methods,
+    .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    return PyModuleDef_Init(&core_module);
+}

@@ -1,0 +1,256 @@
+/* Shared declarations of snakepack's C cores.
+ *
+ * Nothing here includes Python.h: the cores (ELF reading, loader search, dpkg database, network
+ * waits) are plain C so they can be unit-tested and fuzzed on their own. module.c binds them.
+ *
+ * Conventions: functions returning int return 0 on success and -1 on failure with a message in
+ * a struct sp_err; pointers returned are malloc'd and owned by the caller unless said otherwise.
+ */
+#ifndef SNAKEPACK_H
+#define SNAKEPACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+struct sp_err {
+    int errnum;     /* errno value, 0 when the failure is not an OS error */
+    char msg[512];  /* one line naming the problem */
+};
+
+/* Records a failure and returns -1, so callers can write `return sp_fail(err, ...)`. */
+int sp_fail(struct sp_err *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- growable arrays and string maps (util.c) -------------------------------------------- */
+
+struct sp_vec {
+    void *data;
+    size_t len, cap, size; /* size: bytes per element */
+};
+
+void sp_vec_init(struct sp_vec *v, size_t elem_size);
+/* Appends a zeroed element and returns it, or NULL when out of memory. */
+void *sp_vec_push(struct sp_vec *v);
+#define SP_VEC_AT(v, type, i) (((type *)(v)->data)[i])
+void sp_vec_free(struct sp_vec *v);
+
+/* Open-addressing map from NUL-terminated strings (copied) to a pointer-sized value. */
+struct sp_map {
+    struct sp_map_slot *slots;
+    size_t len, cap;
+};
+void sp_map_init(struct sp_map *m);
+/* Returns the value slot for KEY or NULL when absent. */
+intptr_t *sp_map_get(const struct sp_map *m, const char *key);
+intptr_t *sp_map_getn(const struct sp_map *m, const char *key, size_t keylen);
+/* Inserts KEY (if absent) and returns its value slot (new slots hold 0); NULL when out of memory. */
+intptr_t *sp_map_put(struct sp_map *m, const char *key);
+/* Calls FN on every key; iteration order is unspecified. */
+void sp_map_each(const struct sp_map *m, void (*fn)(const char *key, intptr_t *value, void *arg),
+                 void *arg);
+void sp_map_free(struct sp_map *m);
+
+/* A growable list of owned strings. */
+struct sp_strs {
+    char **items;
+    size_t len, cap;
+};
+int sp_strs_push(struct sp_strs *s, const char *str);
+int sp_strs_pushf(struct sp_strs *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sp_strs_free(struct sp_strs *s);
+
+/* Returns "A/B" (one slash between them), or NULL when out of memory. */
+char *sp_path_join(const char *a, const char *b);
+/* Returns a malloc'd printf result, or NULL when out of memory. */
+char *sp_aprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- paths inside a root filesystem (rootfs.c) ------------------------------------------- */
+
+/* A root filesystem: ROOT is the host directory ("" for the real root). Canonical directories
+ * are cached because the loader search and the dpkg index ask for the same few many times. */
+struct sp_root {
+    char *root;
+    struct sp_map canon; /* directory as written -> malloc'd canonical path, or 0 if missing */
+};
+
+int sp_root_init(struct sp_root *r, const char *root, struct sp_err *err);
+void sp_root_free(struct sp_root *r);
+/* Resolves the absolute PATH as the kernel would after chroot(root): symlinks (absolute ones
+ * restart at the root), "." and ".." (never above the root). FOLLOW_LAST resolves a symlink in
+ * the last component too. Stores the malloc'd canonical path in *OUT. Returns 0, or -1 with
+ * errno set (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EACCES, ENOMEM). */
+int sp_root_resolve(const struct sp_root *r, const char *path, int follow_last, char **out);
+/* Returns the cached canonical form of directory DIR, or NULL with errno set. */
+const char *sp_root_canon_dir(struct sp_root *r, const char *dir);
+/* Returns the canonical directory of PATH joined with its last component: the spelling in which
+ * two names of the same file differ only by the file's own name (usrmerge: /lib/x/libc.so.6 and
+ * /usr/lib/x/libc.so.6 give the same). NULL with errno set when the directory does not exist. */
+char *sp_root_canon_link(struct sp_root *r, const char *path);
+/* Returns the host path of the root-relative absolute PATH (malloc'd). */
+char *sp_root_host(const struct sp_root *r, const char *path);
+
+/* ---- ELF files (elf.c) ------------------------------------------------------------------- */
+
+enum sp_elf_status {
+    SP_ELF_OK = 0,
+    SP_ELF_NOT_ELF, /* no ELF magic: not an ELF file at all */
+    SP_ELF_BAD,     /* ELF magic but truncated or corrupt */
+};
+
+struct sp_elf {
+    int elfclass, data, osabi, type, machine;
+    unsigned e_flags;
+    char *interp;  /* PT_INTERP, or NULL */
+    char *soname;  /* DT_SONAME, or NULL */
+    char *rpath;   /* DT_RPATH, or NULL (dropped when DT_RUNPATH is present, as ld.so does) */
+    char *runpath; /* DT_RUNPATH, or NULL */
+    int nodeflib;  /* DF_1_NODEFLIB in DT_FLAGS_1 */
+    int dynamic;   /* has PT_DYNAMIC */
+    struct sp_strs needed;
+};
+
+/* Reads the ELF file open on FD. NAME is used in messages only. Returns an sp_elf_status; on
+ * SP_ELF_BAD, ERR says why (naming the file and the libelf call). OUT is always initialised and
+ * must be released with sp_elf_free. */
+int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err);
+void sp_elf_free(struct sp_elf *e);
+/* Returns 1 when the first bytes in BUF (LEN of them) carry the ELF magic. */
+int sp_elf_magic(const unsigned char *buf, size_t len);
+
+/* What the loader needs to know about one ABI (ELF class + machine) on a Debian system. */
+struct sp_abi {
+    int elfclass, machine;
+    const char *triplet;  /* multiarch directory name, e.g. x86_64-linux-gnu */
+    const char *debarch;  /* dpkg architecture, e.g. amd64 */
+    const char *platform; /* what $PLATFORM expands to */
+    int cache_flags;      /* ld.so.cache entry flags the loader accepts */
+};
+/* Returns the ABI of an ELF header, or NULL when snakepack does not know it. */
+const struct sp_abi *sp_abi_of(const struct sp_elf *e);
+
+/* ---- the loader's configuration: ld.so.cache and ld.so.conf (ldconfig.c) ----------------- */
+
+struct sp_ldcache {
+    unsigned char *buf; /* the whole cache file, or NULL when there is none */
+    size_t size;
+    size_t base;       /* offset of the new-format header; string offsets count from it */
+    uint32_t nlibs;
+    int swap;          /* the file's byte order differs from ours */
+    struct sp_vec maps; /* per flags value: struct { int flags; struct sp_map m; } */
+};
+
+/* Loads ROOT/etc/ld.so.cache. A missing file is not an error (buf stays NULL); a malformed one
+ * is (ERR names the file). */
+int sp_ldcache_load(struct sp_ldcache *c, const struct sp_root *r, struct sp_err *err);
+/* Returns the path the cache gives for NAME among entries of FLAGS, or NULL. Memory owned by C.
+ * Sets *ENOMEM_OUT on allocation failure. */
+const char *sp_ldcache_lookup(struct sp_ldcache *c, int flags, const char *name, int *enomem_out);
+void sp_ldcache_free(struct sp_ldcache *c);
+
+/* Appends to DIRS the directories named by ROOT/etc/ld.so.conf, following `include` globs
+ * (relative to the including file, several per line) and ignoring include loops. */
+int sp_ldconf_dirs(const struct sp_root *r, struct sp_strs *dirs, struct sp_strs *warnings,
+                   struct sp_err *err);
+
+/* ---- dependency resolution (ldsearch.c) -------------------------------------------------- */
+
+enum sp_how {
+    SP_HOW_PATH = 0,  /* the name contains a slash */
+    SP_HOW_RPATH,
+    SP_HOW_LD_LIBRARY_PATH,
+    SP_HOW_RUNPATH,
+    SP_HOW_LDCACHE,
+    SP_HOW_LDCONF,
+    SP_HOW_DEFAULT,
+    SP_HOW_LOADED,    /* an object of the tree already answers to the name */
+    SP_HOW_NOT_FOUND, /* no candidate anywhere */
+    SP_HOW_ERROR,     /* a candidate stopped the loader (not ELF, truncated, ...) */
+};
+extern const char *const sp_how_names[];
+
+/* One file that the search opened (deduplicated by canonical path). */
+struct sp_file {
+    char *path;  /* canonical path inside the root */
+    int status;  /* enum sp_elf_status */
+    char *error; /* why it is SP_ELF_BAD, or NULL */
+    struct sp_elf elf;
+    struct sp_strs links; /* canonical-directory spellings it was opened under */
+};
+
+/* One DT_NEEDED entry of one object of one load tree, and how it was answered. */
+struct sp_edge {
+    size_t requester; /* index into the tree's nodes */
+    char *name;
+    int how;          /* enum sp_how */
+    long node;        /* index of the node that answers, or -1 */
+    char *error;      /* for SP_HOW_ERROR and SP_HOW_NOT_FOUND with a reason, else NULL */
+};
+
+struct sp_node {
+    size_t file;  /* index into the context's files */
+    char *opened; /* path the loader opened it under */
+    long loader;  /* node that caused it to be loaded, -1 for the root */
+    struct sp_strs names; /* names it answers to besides its path and soname */
+};
+
+/* The load tree of one ELF file found under a scanned path. */
+struct sp_tree {
+    char *path;       /* the root object as found */
+    struct sp_vec nodes; /* struct sp_node */
+    struct sp_vec edges; /* struct sp_edge */
+};
+
+struct sp_ld {
+    struct sp_root root;
+    struct sp_strs ld_library_path;
+    struct sp_ldcache cache;
+    struct sp_strs conf_dirs; /* used when there is no ld.so.cache */
+    struct sp_map probes;     /* opened path -> file index + 1, or -errno */
+    struct sp_map by_path;    /* canonical path -> file index + 1 */
+    struct sp_vec files;      /* struct sp_file */
+    struct sp_vec trees;      /* struct sp_tree */
+    struct sp_strs warnings;
+    struct sp_map warned;     /* warnings already given */
+};
+
+int sp_ld_init(struct sp_ld *ld, const char *root, struct sp_err *err);
+void sp_ld_free(struct sp_ld *ld);
+/* Builds the load tree of the ELF file at PATH (inside the root) and appends it to ld->trees.
+ * Files that are not loadable ELF objects get a warning and no tree. Returns -1 only on
+ * allocation failure. */
+int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err);
+
+/* ---- walking the scanned trees (walk.c) -------------------------------------------------- */
+
+/* Appends to FOUND (sorted) the root-relative paths of the ELF files under PATH, found by their
+ * magic whatever their names; symlinks are not followed below PATH. Files named like shared
+ * libraries that are not ELF, unreadable files and directories produce warnings. Returns -1 with
+ * ERR when PATH itself cannot be opened. */
+int sp_walk(const struct sp_root *r, const char *path, struct sp_strs *found,
+            struct sp_strs *warnings, struct sp_err *err);
+
+/* ---- the dpkg database (dpkg.c) ---------------------------------------------------------- */
+
+struct sp_owner {
+    char *package;
+    char *arch;
+};
+
+struct sp_owners {
+    struct sp_owner *items;
+    size_t len;
+};
+
+/* Finds the installed packages owning each of the N canonical PATHS by reading
+ * ROOT/var/lib/dpkg (info/ *.list, status, diversions) once. OUT receives N owner lists. */
+int sp_dpkg_owners(struct sp_root *r, const char *const *paths, size_t n, struct sp_owners *out,
+                   struct sp_err *err);
+void sp_owners_free(struct sp_owners *o, size_t n);
+
+/* Calls FN for every package whose status in the dpkg status file at PATH is "installed". */
+int sp_dpkg_installed(const char *path, void (*fn)(const char *pkg, const char *arch, void *arg),
+                      void *arg, struct sp_err *err);
+
+#endif

@@ -1,0 +1,1 @@
+"""pytest plugin of snakepack, registered through the pytest11 entry point."""

@@ -1,0 +1,155 @@
+"""Shared fixtures: ELF files built by the C compiler at test time, and command runners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CC = shutil.which("cc") or shutil.which("gcc")
+BIN = Path(sys.executable).parent
+EM_AARCH64 = 183
+
+
+def run(cmd, **kwargs) -> subprocess.CompletedProcess:
+    """Runs CMD, captures text output, never raises on a non-zero exit."""
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("timeout", 300)
+    # Never the checkout: "python -m" would import the uninstalled sources from there.
+    kwargs.setdefault("cwd", "/")
+    return subprocess.run([str(c) for c in cmd], **kwargs)
+
+
+def tool(name: str) -> str:
+    """Path of a console script installed with snakepack next to this interpreter."""
+    return str(BIN / name)
+
+
+class ElfBuilder:
+    """Builds shared objects and programs with the C compiler, with exact dynamic entries.
+
+    Libraries are linked with -nostdlib and only the DT_NEEDED names asked for: each name comes
+    from a stub library whose soname is that name, so any name (a path, one with $ORIGIN) can be
+    recorded without the real library existing at link time.
+    """
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.count = 0
+
+    def _stubs(self, needed, m32: bool) -> list[str]:
+        args = []
+        for name in needed:
+            self.count += 1
+            stub = self.workdir / f"stub{self.count}" / "libstub.so"
+            stub.parent.mkdir(parents=True)
+            self._cc(["-shared", "-nostdlib", f"-Wl,-soname,{name}", "-o", stub], "int stub;\n", m32)
+            args.append(stub)
+        return args
+
+    def _cc(self, args, code: str, m32: bool = False):
+        self.count += 1
+        src = self.workdir / f"src{self.count}.c"
+        src.write_text(code)
+        cmd = [CC, "-fPIC", *(["-m32"] if m32 else []), src, *args]
+        r = run(cmd)
+        assert r.returncode == 0, f"{cmd}: {r.stderr}"
+
+    def lib(
+        self,
+        path,
+        *,
+        soname: str | None = None,
+        needed=(),
+        rpath: str | None = None,
+        runpath: str | None = None,
+        nodeflib: bool = False,
+        m32: bool = False,
+    ) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        args = ["-shared", "-nostdlib", "-Wl,--no-as-needed", "-o", path]
+        if soname:
+            args.append(f"-Wl,-soname,{soname}")
+        if rpath is not None:
+            args += ["-Wl,--disable-new-dtags", f"-Wl,-rpath,{rpath}"]
+        if runpath is not None:
+            args += ["-Wl,--enable-new-dtags", f"-Wl,-rpath,{runpath}"]
+        if nodeflib:
+            args.append("-Wl,-z,nodefaultlib")
+        args += self._stubs(needed, m32)
+        self._cc(args, f"int f{self.count}(void) {{ return {self.count}; }}\n", m32)
+        return path
+
+    def program(self, path, *, needed=(), rpath: str | None = None) -> Path:
+        """A dynamically linked executable (with PT_INTERP) linked against libc."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        args = ["-Wl,--no-as-needed", "-o", path]
+        if rpath is not None:
+            args += ["-Wl,--disable-new-dtags", f"-Wl,-rpath,{rpath}"]
+        args += self._stubs(needed, False)
+        self._cc(args, "int main(void) { return 0; }\n")
+        return path
+
+    @staticmethod
+    def set_machine(path: Path, machine: int) -> Path:
+        """Rewrites e_machine of a little-endian ELF file. Used to make a foreign-architecture
+        impostor: no cross compiler is installed, and the loader reads only this field to
+        reject it, so a compiled file with this one field changed is what it would see."""
+        with open(path, "r+b") as f:
+            f.seek(18)
+            f.write(machine.to_bytes(2, "little"))
+        return path
+
+
+@pytest.fixture
+def elf(tmp_path) -> ElfBuilder:
+    if CC is None:
+        pytest.skip("no C compiler")
+    work = tmp_path / ".build"
+    work.mkdir()
+    return ElfBuilder(work)
+
+
+def by_name(result, path) -> dict:
+    """{needed name: Resolution} of the load tree rooted at PATH."""
+    for f in result.files:
+        if f.path == str(path):
+            return {r.name: r for r in f.resolutions}
+    raise AssertionError(f"{path} is not among {[f.path for f in result.files]}")
+
+
+def write_status(root, packages):
+    """A dpkg database under ROOT: {name: (arch, [files])}, each installed, lists named as dpkg
+    names them (name:arch.list for Multi-Arch: same, marked by a ':' in the name given)."""
+    info = root / "var/lib/dpkg/info"
+    info.mkdir(parents=True, exist_ok=True)
+    stanzas = []
+    for name, (arch, files) in packages.items():
+        bare = name.split(":")[0]
+        stanzas.append(f"Package: {bare}\nStatus: install ok installed\nArchitecture: {arch}\nVersion: 1\n")
+        (info / f"{name}.list").write_text("".join(f + "\n" for f in files))
+    (root / "var/lib/dpkg/status").write_text("\n".join(stanzas))
+
+
+@pytest.fixture(scope="session")
+def debian_root():
+    """A minimal Debian root made with debootstrap, cached between runs on this machine."""
+    cache = Path(os.environ.get("SNAKEPACK_TEST_CACHE", "/var/cache/snakepack-tests"))
+    root = cache / "bookworm-minbase"
+    if not (root / ".complete").exists():
+        if os.geteuid() != 0 or shutil.which("debootstrap") is None:
+            pytest.skip("debootstrap needs root and the debootstrap package")
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        r = run(["debootstrap", "--variant=minbase", "bookworm", root], timeout=1200)
+        if r.returncode != 0:
+            pytest.skip(f"debootstrap could not build a root: {r.stdout[-500:]}{r.stderr[-500:]}")
+        (root / ".complete").touch()
+    return root
