@@ -31,7 +31,8 @@ core = Extension(
     sources=sorted(glob.glob("ext/*.c")),
     depends=sorted(glob.glob("ext/*.h")),
     libraries=["elf"],
-    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"],
+    extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden", "-pthread"],
+    extra_link_args=["-pthread"],
 )
 
 setup(ext_modules=[core], cmdclass={"build_ext": BuildExt})

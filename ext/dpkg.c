@@ -150,25 +150,11 @@ int sp_dpkg_installed(const char *path, void (*fn)(const char *, const char *, v
     return 0;
 }
 
-/* ---- ownership ---- */
-
-struct target {
-    struct sp_vec owners; /* struct sp_owner, borrowed strings from db.arches/db.names */
-};
-
-struct db {
-    struct sp_root *root;
-    struct sp_map full;   /* "pkg:arch" of installed packages -> 1 */
-    struct sp_map byname; /* "pkg" -> index + 1 into arches, for lists named without arch */
-    struct sp_strs strings; /* owned package and architecture names */
-    struct sp_map wanted; /* canonical path -> index + 1 into targets */
-    struct sp_map bases;  /* file names of wanted paths -> 1 */
-    struct sp_vec targets;
-};
+/* ---- loading: every read of the database, done once, possibly on another thread ---- */
 
 static int add_installed(const char *pkg, const char *arch, void *arg)
 {
-    struct db *db = arg;
+    struct sp_dpkg *db = arg;
     char *key = sp_aprintf("%s:%s", pkg, arch);
     intptr_t *slot = key ? sp_map_put(&db->full, key) : NULL;
     free(key);
@@ -177,26 +163,149 @@ static int add_installed(const char *pkg, const char *arch, void *arg)
     *slot = 1;
     if (sp_strs_push(&db->strings, arch) < 0 || (slot = sp_map_put(&db->byname, pkg)) == NULL)
         return -1;
-    *slot = (intptr_t)db->strings.len;
+    *slot = (intptr_t)db->strings.len; /* index + 1 of the architecture */
     return 0;
 }
 
-/* Registers PATH (canonical) as wanted. Returns its target index or -1 when out of memory. */
-static long want(struct db *db, const char *path)
+/* Reads var/lib/dpkg/info/<pkg>[:<arch>].list of every installed package. */
+static int read_lists(struct sp_dpkg *db, struct sp_err *err)
 {
-    intptr_t *slot = sp_map_get(&db->wanted, path);
+    char *dir = sp_root_host(&db->root, "/var/lib/dpkg/info");
+    if (dir == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        int saved = errno;
+        free(dir);
+        return sp_fail(err, saved, "/var/lib/dpkg/info: %s", strerror(saved));
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n <= 5 || strcmp(de->d_name + n - 5, ".list") != 0)
+            continue;
+        /* <pkg>.list, or <pkg>:<arch>.list for Multi-Arch: same packages */
+        char *name = strndup(de->d_name, n - 5), *path = NULL;
+        if (name == NULL) {
+            rc = sp_fail(err, ENOMEM, "out of memory");
+            break;
+        }
+        char *colon = strchr(name, ':');
+        const char *arch = NULL;
+        intptr_t *slot;
+        if (colon) {
+            if (sp_map_get(&db->full, name))
+                arch = colon + 1;
+        } else if ((slot = sp_map_get(&db->byname, name)) != NULL) {
+            arch = db->strings.items[*slot - 1];
+        }
+        struct sp_dpkg_list *l = NULL;
+        if (arch == NULL) {
+            /* not installed: its files are not there, or are not its any more */
+        } else if ((l = sp_vec_push(&db->lists)) == NULL || (path = sp_path_join(dir, de->d_name)) == NULL ||
+                   (l->arch = strdup(arch)) == NULL) {
+            rc = sp_fail(err, ENOMEM, "out of memory");
+        } else {
+            if (colon)
+                *colon = '\0';
+            l->pkg = name;
+            name = NULL;
+            if (slurp(path, &l->buf, &l->len) < 0)
+                rc = errno == ENOMEM ? sp_fail(err, ENOMEM, "out of memory") : 0;
+        }
+        free(path);
+        free(name);
+    }
+    closedir(d);
+    free(dir);
+    return rc;
+}
+
+int sp_dpkg_load(struct sp_dpkg *db, const char *root, struct sp_err *err)
+{
+    memset(db, 0, sizeof *db);
+    sp_map_init(&db->full);
+    sp_map_init(&db->byname);
+    sp_vec_init(&db->lists, sizeof(struct sp_dpkg_list));
+    if (sp_root_init(&db->root, root, err) < 0)
+        return -1;
+    char *host = sp_root_host(&db->root, "/var/lib/dpkg/status");
+    if (host == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    int rc = slurp(host, &db->status, &db->status_len);
+    free(host);
+    if (rc < 0)
+        return sp_fail(err, errno, "/var/lib/dpkg/status: %s", strerror(errno));
+    if (parse_status(db->status, add_installed, db) < 0)
+        return sp_fail(err, ENOMEM, "out of memory");
+    if ((host = sp_root_host(&db->root, "/var/lib/dpkg/diversions")) == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    rc = slurp(host, &db->diversions, &db->diversions_len);
+    free(host);
+    if (rc < 0 && errno != ENOENT)
+        return sp_fail(err, errno, "/var/lib/dpkg/diversions: %s", strerror(errno));
+    return read_lists(db, err);
+}
+
+void sp_dpkg_free(struct sp_dpkg *db)
+{
+    for (size_t i = 0; i < db->lists.len; i++) {
+        struct sp_dpkg_list *l = &SP_VEC_AT(&db->lists, struct sp_dpkg_list, i);
+        free(l->pkg);
+        free(l->arch);
+        free(l->buf);
+    }
+    sp_vec_free(&db->lists);
+    sp_map_free(&db->full);
+    sp_map_free(&db->byname);
+    sp_strs_free(&db->strings);
+    free(db->status);
+    free(db->diversions);
+    sp_root_free(&db->root);
+    memset(db, 0, sizeof *db);
+}
+
+/* ---- lookup: which of the loaded lists name the wanted paths ---- */
+
+struct target {
+    struct sp_vec owners; /* struct sp_owner, strings borrowed from the database */
+};
+
+struct query {
+    struct sp_dpkg *db;
+    struct sp_map wanted; /* canonical path -> index + 1 into targets */
+    struct sp_map bases;  /* file names of wanted paths -> 1 */
+    struct sp_vec targets;
+    /* One bit per (file name length, first byte) among the wanted names: most lines of the lists
+     * are rejected by it without hashing their file name. */
+    unsigned char filter[64 * 256 / 8];
+};
+
+static size_t filter_bit(const char *name, size_t len)
+{
+    return (len < 63 ? len : 63) * 256 + (unsigned char)name[0];
+}
+
+/* Registers PATH (canonical) as wanted. Returns its target index or -1 when out of memory. */
+static long want(struct query *q, const char *path)
+{
+    intptr_t *slot = sp_map_get(&q->wanted, path);
     if (slot)
         return (long)*slot - 1;
-    struct target *t = sp_vec_push(&db->targets);
-    if (t == NULL || (slot = sp_map_put(&db->wanted, path)) == NULL)
+    struct target *t = sp_vec_push(&q->targets);
+    if (t == NULL || (slot = sp_map_put(&q->wanted, path)) == NULL)
         return -1;
     sp_vec_init(&t->owners, sizeof(struct sp_owner));
-    *slot = (intptr_t)db->targets.len;
+    *slot = (intptr_t)q->targets.len;
     const char *base = strrchr(path, '/');
-    if ((slot = sp_map_put(&db->bases, base ? base + 1 : path)) == NULL)
-        return -1;
+    base = base ? base + 1 : path;
+    if (*base == '\0' || (slot = sp_map_put(&q->bases, base)) == NULL)
+        return *base == '\0' ? (long)q->targets.len - 1 : -1;
     *slot = 1;
-    return (long)db->targets.len - 1;
+    size_t bit = filter_bit(base, strlen(base));
+    q->filter[bit / 8] |= (unsigned char)(1u << (bit % 8));
+    return (long)q->targets.len - 1;
 }
 
 static int add_owner(struct sp_vec *owners, const char *pkg, const char *arch)
@@ -214,25 +323,29 @@ static int add_owner(struct sp_vec *owners, const char *pkg, const char *arch)
     return 0;
 }
 
-/* Scans one .list file's text for wanted paths owned by PKG/ARCH. */
-static int scan_list(struct db *db, char *buf, size_t len, const char *pkg, const char *arch)
+/* Scans one package's list for wanted paths. */
+static int scan_list(struct query *q, struct sp_dpkg_list *l)
 {
-    char *end = buf + len;
-    for (char *line = buf; line < end;) {
+    char *end = l->buf + l->len;
+    for (char *line = l->buf; line < end;) {
         char *nl = memchr(line, '\n', (size_t)(end - line));
         char *stop = nl ? nl : end;
         char *slash = memrchr(line, '/', (size_t)(stop - line));
-        if (slash && slash + 1 < stop && sp_map_getn(&db->bases, slash + 1,
-                                                     (size_t)(stop - slash - 1))) {
+        size_t baselen = slash ? (size_t)(stop - slash - 1) : 0;
+        size_t bit = baselen ? filter_bit(slash + 1, baselen) : 0;
+        if (baselen && (q->filter[bit / 8] & (1u << (bit % 8))) &&
+            sp_map_getn(&q->bases, slash + 1, baselen)) {
+            char saved = *stop;
             *stop = '\0';
-            char *canon = sp_root_canon_link(db->root, line);
+            char *canon = sp_root_canon_link(&q->db->root, line);
+            *stop = saved;
             if (canon == NULL && errno == ENOMEM)
                 return -1;
-            intptr_t *slot = canon ? sp_map_get(&db->wanted, canon) : NULL;
+            intptr_t *slot = canon ? sp_map_get(&q->wanted, canon) : NULL;
             free(canon);
             if (slot) {
-                struct target *t = &SP_VEC_AT(&db->targets, struct target, *slot - 1);
-                if (add_owner(&t->owners, pkg, arch) < 0)
+                struct target *t = &SP_VEC_AT(&q->targets, struct target, *slot - 1);
+                if (add_owner(&t->owners, l->pkg, l->arch) < 0)
                     return -1;
             }
         }
@@ -241,225 +354,149 @@ static int scan_list(struct db *db, char *buf, size_t len, const char *pkg, cons
     return 0;
 }
 
-/* Reads every installed package's .list once. */
-static int scan_lists(struct db *db, struct sp_err *err)
-{
-    char *dir = sp_root_host(db->root, "/var/lib/dpkg/info");
-    if (dir == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        int saved = errno;
-        free(dir);
-        return sp_fail(err, saved, "/var/lib/dpkg/info: %s", strerror(saved));
-    }
-    int rc = 0;
-    struct dirent *de;
-    char *buf = NULL;
-    size_t len;
-    while (rc == 0 && (de = readdir(d)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (n <= 5 || strcmp(de->d_name + n - 5, ".list") != 0)
-            continue;
-        /* <pkg>.list, or <pkg>:<arch>.list for Multi-Arch: same packages. */
-        char *name = strndup(de->d_name, n - 5);
-        if (name == NULL) {
-            rc = sp_fail(err, ENOMEM, "out of memory");
-            break;
-        }
-        char *colon = strchr(name, ':');
-        const char *arch = NULL;
-        intptr_t *slot;
-        if (colon) {
-            if (sp_map_get(&db->full, name))
-                arch = colon + 1;
-        } else if ((slot = sp_map_get(&db->byname, name)) != NULL) {
-            arch = db->strings.items[*slot - 1];
-        }
-        if (arch) {
-            if (colon)
-                *colon = '\0';
-            /* owners borrow these strings until the database is freed */
-            if (sp_strs_push(&db->strings, name) < 0 || sp_strs_push(&db->strings, arch) < 0) {
-                rc = sp_fail(err, ENOMEM, "out of memory");
-            } else {
-                const char *pkg = db->strings.items[db->strings.len - 2];
-                arch = db->strings.items[db->strings.len - 1];
-                char *path = sp_path_join(dir, de->d_name);
-                if (path == NULL) {
-                    rc = sp_fail(err, ENOMEM, "out of memory");
-                } else if (slurp(path, &buf, &len) < 0) {
-                    rc = errno == ENOMEM ? sp_fail(err, ENOMEM, "out of memory") : 0;
-                } else {
-                    if (scan_list(db, buf, len, pkg, arch) < 0)
-                        rc = sp_fail(err, ENOMEM, "out of memory");
-                    free(buf);
-                }
-                free(path);
-            }
-        }
-        free(name);
-    }
-    closedir(d);
-    free(dir);
-    return rc;
-}
-
 struct diversion {
     char *from, *to; /* canonical spellings, or NULL when their directory does not exist */
     const char *by;  /* diverting package, or ":" for a local diversion */
     long from_target;
 };
 
-/* Reads var/lib/dpkg/diversions: records of three lines (from, to, package). */
-static int read_diversions(struct db *db, struct sp_vec *divs, struct sp_err *err)
+/* Parses the diversions file: records of three lines (from, to, package). */
+static int parse_diversions(struct query *q, struct sp_vec *divs)
 {
-    char *host = sp_root_host(db->root, "/var/lib/dpkg/diversions");
-    char *buf = NULL;
-    size_t len;
-    if (host == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    int rc = slurp(host, &buf, &len);
-    free(host);
-    if (rc < 0)
-        return errno == ENOENT ? 0 : sp_fail(err, errno, "/var/lib/dpkg/diversions: %s",
-                                             strerror(errno));
-    char *lines[3];
+    const char *p = q->db->diversions, *end = p + q->db->diversions_len;
+    const char *line[3];
+    size_t len[3];
     int k = 0;
-    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        lines[k++] = line;
-        if (k < 3)
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        line[k] = p;
+        len[k] = (size_t)((nl ? nl : end) - p);
+        p = nl ? nl + 1 : NULL;
+        if (++k < 3)
             continue;
         k = 0;
         struct diversion *dv = sp_vec_push(divs);
-        if (dv == NULL || sp_strs_push(&db->strings, lines[2]) < 0) {
-            free(buf);
-            return sp_fail(err, ENOMEM, "out of memory");
+        char *from = strndup(line[0], len[0]), *to = strndup(line[1], len[1]);
+        if (dv == NULL || from == NULL || to == NULL ||
+            sp_strs_take(&q->db->strings, strndup(line[2], len[2])) < 0) {
+            free(from);
+            free(to);
+            return -1;
         }
-        dv->by = db->strings.items[db->strings.len - 1];
-        dv->from = sp_root_canon_link(db->root, lines[0]);
-        dv->to = sp_root_canon_link(db->root, lines[1]);
+        dv->by = q->db->strings.items[q->db->strings.len - 1];
+        dv->from = sp_root_canon_link(&q->db->root, from);
+        dv->to = sp_root_canon_link(&q->db->root, to);
         dv->from_target = -1;
+        free(from);
+        free(to);
     }
-    free(buf);
     return 0;
 }
 
-int sp_dpkg_owners(struct sp_root *r, const char *const *paths, size_t n, struct sp_owners *out,
+/* The owners of PATH given the diversions: a diverted path belongs to the diverting package
+ * (to nobody for a local diversion), the diverted-away copy to the packages that list the
+ * original path, less the diverting one. Appends to RESULT. */
+static int owners_of(struct query *q, struct sp_vec *divs, const char *path, long target,
+                     struct sp_vec *result)
+{
+    const struct sp_vec *src = &SP_VEC_AT(&q->targets, struct target, target).owners;
+    const char *skip = NULL;
+    for (size_t j = 0; j < divs->len; j++) {
+        struct diversion *dv = &SP_VEC_AT(divs, struct diversion, j);
+        if (dv->from && strcmp(dv->from, path) == 0) {
+            if (strcmp(dv->by, ":") == 0)
+                return 0;
+            intptr_t *slot = sp_map_get(&q->db->byname, dv->by);
+            return add_owner(result, dv->by, slot ? q->db->strings.items[*slot - 1] : "");
+        }
+        if (dv->to && dv->from_target >= 0 && strcmp(dv->to, path) == 0) {
+            src = &SP_VEC_AT(&q->targets, struct target, dv->from_target).owners;
+            skip = dv->by;
+        }
+    }
+    for (size_t j = 0; j < src->len; j++) {
+        struct sp_owner *o = &SP_VEC_AT(src, struct sp_owner, j);
+        if ((skip == NULL || strcmp(o->package, skip) != 0) &&
+            add_owner(result, o->package, o->arch) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int sp_dpkg_lookup(struct sp_dpkg *db, const char *const *paths, size_t n, struct sp_owners *out,
                    struct sp_err *err)
 {
-    struct db db = {.root = r};
-    struct sp_vec divs;
+    struct query q = {.db = db};
+    struct sp_vec divs, result;
     long *index = calloc(n + 1, sizeof *index);
-    char *status = NULL, *host = NULL;
-    size_t len;
     int rc = -1;
 
-    sp_map_init(&db.full);
-    sp_map_init(&db.byname);
-    sp_map_init(&db.wanted);
-    sp_map_init(&db.bases);
-    sp_vec_init(&db.targets, sizeof(struct target));
+    sp_map_init(&q.wanted);
+    sp_map_init(&q.bases);
+    sp_vec_init(&q.targets, sizeof(struct target));
     sp_vec_init(&divs, sizeof(struct diversion));
+    sp_vec_init(&result, sizeof(struct sp_owner));
     memset(out, 0, n * sizeof *out);
-    if (index == NULL || (host = sp_root_host(r, "/var/lib/dpkg/status")) == NULL) {
-        sp_fail(err, ENOMEM, "out of memory");
+    if (index == NULL || parse_diversions(&q, &divs) < 0)
         goto out;
-    }
-    if (slurp(host, &status, &len) < 0) {
-        sp_fail(err, errno, "/var/lib/dpkg/status: %s", strerror(errno));
-        goto out;
-    }
-    if (parse_status(status, add_installed, &db) < 0 || read_diversions(&db, &divs, err) < 0)
-        goto enomem_or_err;
     for (size_t i = 0; i < n; i++) {
-        if ((index[i] = want(&db, paths[i])) < 0)
-            goto enomem;
+        if ((index[i] = want(&q, paths[i])) < 0)
+            goto out;
     }
-    /* The diverted-away copy ("to") belongs to the packages that list the original path. */
     for (size_t i = 0; i < divs.len; i++) {
         struct diversion *dv = &SP_VEC_AT(&divs, struct diversion, i);
-        if (dv->from && dv->to && sp_map_get(&db.wanted, dv->to) &&
-            (dv->from_target = want(&db, dv->from)) < 0)
-            goto enomem;
+        if (dv->from && dv->to && sp_map_get(&q.wanted, dv->to) &&
+            (dv->from_target = want(&q, dv->from)) < 0)
+            goto out;
     }
-    if (scan_lists(&db, err) < 0)
-        goto out;
+    for (size_t i = 0; i < db->lists.len; i++) {
+        if (scan_list(&q, &SP_VEC_AT(&db->lists, struct sp_dpkg_list, i)) < 0)
+            goto out;
+    }
     for (size_t i = 0; i < n; i++) {
-        const struct sp_vec *owners = &SP_VEC_AT(&db.targets, struct target, index[i]).owners;
-        const struct sp_vec *from = NULL;
-        const char *by = NULL;
-        int diverted_here = 0;
-        for (size_t j = 0; j < divs.len; j++) {
-            struct diversion *dv = &SP_VEC_AT(&divs, struct diversion, j);
-            if (dv->from && strcmp(dv->from, paths[i]) == 0) {
-                diverted_here = 1; /* the file there is the diverting package's */
-                by = strcmp(dv->by, ":") == 0 ? NULL : dv->by;
-            } else if (dv->to && dv->from_target >= 0 && strcmp(dv->to, paths[i]) == 0) {
-                from = &SP_VEC_AT(&db.targets, struct target, dv->from_target).owners;
-                by = dv->by;
-            }
-        }
-        struct sp_vec result;
-        sp_vec_init(&result, sizeof(struct sp_owner));
-        const struct sp_vec *src = diverted_here ? NULL : from ? from : owners;
-        for (size_t j = 0; src && j < src->len; j++) {
-            struct sp_owner *o = &SP_VEC_AT(src, struct sp_owner, j);
-            if (from && by && strcmp(o->package, by) == 0)
-                continue;
-            if (add_owner(&result, o->package, o->arch) < 0)
-                goto enomem;
-        }
-        if (diverted_here && by) {
-            /* the diverting package's architecture: look it up among the installed */
-            intptr_t *slot = sp_map_get(&db.byname, by);
-            if (add_owner(&result, by, slot ? db.strings.items[*slot - 1] : "") < 0)
-                goto enomem;
-        }
-        out[i].items = calloc(result.len + 1, sizeof(struct sp_owner));
-        if (out[i].items == NULL) {
-            sp_vec_free(&result);
-            goto enomem;
-        }
+        result.len = 0;
+        if (owners_of(&q, &divs, paths[i], index[i], &result) < 0 ||
+            (out[i].items = calloc(result.len + 1, sizeof(struct sp_owner))) == NULL)
+            goto out;
         for (size_t j = 0; j < result.len; j++) {
             struct sp_owner *o = &SP_VEC_AT(&result, struct sp_owner, j);
-            out[i].items[j].package = strdup(o->package);
-            out[i].items[j].arch = strdup(o->arch);
+            struct sp_owner *copy = &out[i].items[out[i].len];
+            if ((copy->package = strdup(o->package)) == NULL)
+                goto out;
             out[i].len++;
-            if (!out[i].items[j].package || !out[i].items[j].arch) {
-                sp_vec_free(&result);
-                goto enomem;
-            }
+            if ((copy->arch = strdup(o->arch)) == NULL)
+                goto out;
         }
-        sp_vec_free(&result);
     }
     rc = 0;
-    goto out;
-enomem:
-    sp_fail(err, ENOMEM, "out of memory");
-enomem_or_err:
-    if (err->msg[0] == '\0')
-        sp_fail(err, ENOMEM, "out of memory");
 out:
-    if (rc < 0)
+    if (rc < 0) {
+        sp_fail(err, ENOMEM, "out of memory");
         sp_owners_free(out, n);
+    }
     for (size_t i = 0; i < divs.len; i++) {
         free(SP_VEC_AT(&divs, struct diversion, i).from);
         free(SP_VEC_AT(&divs, struct diversion, i).to);
     }
     sp_vec_free(&divs);
-    for (size_t i = 0; i < db.targets.len; i++)
-        sp_vec_free(&SP_VEC_AT(&db.targets, struct target, i).owners);
-    sp_vec_free(&db.targets);
-    sp_map_free(&db.full);
-    sp_map_free(&db.byname);
-    sp_map_free(&db.wanted);
-    sp_map_free(&db.bases);
-    sp_strs_free(&db.strings);
-    free(status);
-    free(host);
+    sp_vec_free(&result);
+    for (size_t i = 0; i < q.targets.len; i++)
+        sp_vec_free(&SP_VEC_AT(&q.targets, struct target, i).owners);
+    sp_vec_free(&q.targets);
+    sp_map_free(&q.wanted);
+    sp_map_free(&q.bases);
     free(index);
+    return rc;
+}
+
+int sp_dpkg_owners(const char *root, const char *const *paths, size_t n, struct sp_owners *out,
+                   struct sp_err *err)
+{
+    struct sp_dpkg db;
+    int rc = sp_dpkg_load(&db, root, err);
+    if (rc == 0)
+        rc = sp_dpkg_lookup(&db, paths, n, out, err);
+    sp_dpkg_free(&db);
     return rc;
 }
 

@@ -80,8 +80,24 @@ static PyObject *build_strs(const struct sp_strs *s)
     return list;
 }
 
-static PyObject *build_files(const struct sp_ld *ld)
+static PyObject *build_owners(const struct sp_owners *o)
 {
+    PyObject *list = PyList_New((Py_ssize_t)o->len);
+    for (size_t j = 0; list && j < o->len; j++) {
+        PyObject *item = Py_BuildValue("(ss)", o->items[j].package, o->items[j].arch);
+        if (item == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)j, item);
+    }
+    return list;
+}
+
+/* One tuple per file read: (path, error, soname, links, class, machine, needed, interp,
+ * owners), owners being None for files that are not loaded from outside the scanned trees. */
+static PyObject *build_files(const struct sp_libdeps *job)
+{
+    const struct sp_ld *ld = &job->ld;
     PyObject *list = PyList_New((Py_ssize_t)ld->files.len);
     for (size_t i = 0; list && i < ld->files.len; i++) {
         const struct sp_file *f = &SP_VEC_AT(&ld->files, struct sp_file, i);
@@ -94,15 +110,18 @@ static PyObject *build_files(const struct sp_ld *ld)
                 PyTuple_SET_ITEM(links, (Py_ssize_t)j, s);
         }
         PyObject *needed = build_strs(&f->elf.needed);
-        PyObject *item = links && needed
-                             ? Py_BuildValue("(O&O&O&NiiNO&)", fsdecode, f->path, fsdecode,
+        PyObject *owners = job->system && job->system[i] ? build_owners(&job->owners[i])
+                                                         : Py_NewRef(Py_None);
+        PyObject *item = links && needed && owners
+                             ? Py_BuildValue("(O&O&O&NiiNO&N)", fsdecode, f->path, fsdecode,
                                              f->error, fsdecode, f->elf.soname, links,
                                              f->elf.elfclass, f->elf.machine, needed, fsdecode,
-                                             f->elf.interp)
+                                             f->elf.interp, owners)
                              : NULL;
         if (item == NULL) {
             Py_XDECREF(links);
             Py_XDECREF(needed);
+            Py_XDECREF(owners);
         }
         if (item == NULL)
             Py_CLEAR(list);
@@ -143,57 +162,46 @@ static PyObject *build_tree(const struct sp_tree *t)
     return Py_BuildValue("(O&NN)", fsdecode, t->path, nodes, edges);
 }
 
-/* resolve(root, paths, ld_library_path) -> (files, trees, warnings, canonical_paths)
- * Walks every path (inside root) for ELF files and builds each one's load tree. Raises OSError
- * when a path or the root cannot be read. */
+/* resolve(root, paths, ld_library_path=None, dpkg=True)
+ *     -> (files, trees, warnings, canonical_paths)
+ * Walks every path (inside root) for ELF files, builds each one's load tree and, with dpkg,
+ * finds the packages owning what they load from outside. Raises OSError when a path, the root
+ * or the dpkg database cannot be read. */
 static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"root", "paths", "ld_library_path", NULL};
+    static char *kwlist[] = {"root", "paths", "ld_library_path", "dpkg", NULL};
     PyObject *root = NULL, *paths = NULL, *llp = NULL, *result = NULL;
-    struct sp_strs scan = {0}, found = {0}, libpath = {0}, canon = {0};
-    struct sp_ld ld;
+    struct sp_libdeps job;
     struct sp_err err = {0};
-    int ld_ready = 0, rc = 0;
+    int dpkg = 1, rc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|O:resolve", kwlist,
-                                     PyUnicode_FSConverter, &root, &paths, &llp))
+    memset(&job, 0, sizeof job);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|Op:resolve", kwlist,
+                                     PyUnicode_FSConverter, &root, &paths, &llp, &dpkg))
         return NULL;
-    if (copy_paths(paths, &scan) < 0 || (llp && llp != Py_None && copy_paths(llp, &libpath) < 0))
+    job.root = PyBytes_AS_STRING(root);
+    job.dpkg = dpkg;
+    if (copy_paths(paths, &job.scan) < 0 ||
+        (llp && llp != Py_None && copy_paths(llp, &job.ld_library_path) < 0))
         goto out;
 
     Py_BEGIN_ALLOW_THREADS
-    rc = sp_ld_init(&ld, PyBytes_AS_STRING(root), &err);
-    ld_ready = 1;
-    if (rc == 0) {
-        ld.ld_library_path = libpath;
-        libpath = (struct sp_strs){0};
-        for (size_t i = 0; rc == 0 && i < scan.len; i++) {
-            char *c = NULL;
-            rc = sp_walk(&ld.root, scan.items[i], &found, &ld.warnings, &err);
-            if (rc == 0 && sp_root_resolve(&ld.root, scan.items[i], 1, &c) < 0)
-                rc = sp_fail(&err, errno, "%s: %s", scan.items[i], strerror(errno));
-            if (rc == 0 && sp_strs_push(&canon, c) < 0)
-                rc = sp_fail(&err, ENOMEM, "out of memory");
-            free(c);
-        }
-        for (size_t i = 0; rc == 0 && i < found.len; i++)
-            rc = sp_ld_resolve_root(&ld, found.items[i], &err);
-    }
+    rc = sp_libdeps_run(&job, &err);
     Py_END_ALLOW_THREADS
 
     if (rc < 0) {
         raise_err(module, &err);
         goto out;
     }
-    PyObject *files = build_files(&ld), *trees = PyList_New((Py_ssize_t)ld.trees.len);
-    for (size_t i = 0; trees && i < ld.trees.len; i++) {
-        PyObject *t = build_tree(&SP_VEC_AT(&ld.trees, struct sp_tree, i));
+    PyObject *files = build_files(&job), *trees = PyList_New((Py_ssize_t)job.ld.trees.len);
+    for (size_t i = 0; trees && i < job.ld.trees.len; i++) {
+        PyObject *t = build_tree(&SP_VEC_AT(&job.ld.trees, struct sp_tree, i));
         if (t == NULL)
             Py_CLEAR(trees);
         else
             PyList_SET_ITEM(trees, (Py_ssize_t)i, t);
     }
-    PyObject *warnings = build_strs(&ld.warnings), *canonical = build_strs(&canon);
+    PyObject *warnings = build_strs(&job.ld.warnings), *canonical = build_strs(&job.canonical);
     if (files && trees && warnings && canonical) {
         result = Py_BuildValue("(NNNN)", files, trees, warnings, canonical);
     } else {
@@ -203,12 +211,7 @@ static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs
         Py_XDECREF(canonical);
     }
 out:
-    if (ld_ready)
-        sp_ld_free(&ld);
-    sp_strs_free(&scan);
-    sp_strs_free(&found);
-    sp_strs_free(&libpath);
-    sp_strs_free(&canon);
+    sp_libdeps_free(&job);
     Py_DECREF(root);
     return result;
 }
@@ -220,7 +223,6 @@ static PyObject *core_dpkg_owners(PyObject *module, PyObject *args, PyObject *kw
     PyObject *root = NULL, *paths = NULL, *result = NULL;
     struct sp_strs want = {0};
     struct sp_owners *owners = NULL;
-    struct sp_root r;
     struct sp_err err = {0};
     int rc = -1;
 
@@ -234,10 +236,8 @@ static PyObject *core_dpkg_owners(PyObject *module, PyObject *args, PyObject *kw
         goto out;
     }
     Py_BEGIN_ALLOW_THREADS
-    if (sp_root_init(&r, PyBytes_AS_STRING(root), &err) == 0) {
-        rc = sp_dpkg_owners(&r, (const char *const *)want.items, want.len, owners, &err);
-        sp_root_free(&r);
-    }
+    rc = sp_dpkg_owners(PyBytes_AS_STRING(root), (const char *const *)want.items, want.len,
+                        owners, &err);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         raise_err(module, &err);
@@ -245,15 +245,7 @@ static PyObject *core_dpkg_owners(PyObject *module, PyObject *args, PyObject *kw
     }
     result = PyList_New((Py_ssize_t)want.len);
     for (size_t i = 0; result && i < want.len; i++) {
-        PyObject *list = PyList_New((Py_ssize_t)owners[i].len);
-        for (size_t j = 0; list && j < owners[i].len; j++) {
-            PyObject *o = Py_BuildValue("(ss)", owners[i].items[j].package,
-                                        owners[i].items[j].arch);
-            if (o == NULL)
-                Py_CLEAR(list);
-            else
-                PyList_SET_ITEM(list, (Py_ssize_t)j, o);
-        }
+        PyObject *list = build_owners(&owners[i]);
         if (list == NULL)
             Py_CLEAR(result);
         else
@@ -312,7 +304,8 @@ static PyObject *core_dpkg_installed(PyObject *module, PyObject *arg)
 
 static PyMethodDef core_methods[] = {
     {"resolve", (PyCFunction)(void (*)(void))core_resolve, METH_VARARGS | METH_KEYWORDS,
-     "resolve(root, paths, ld_library_path=None) -> (files, trees, warnings)"},
+     "resolve(root, paths, ld_library_path=None, dpkg=True)\n"
+     "-> (files, trees, warnings, canonical_paths)"},
     {"dpkg_owners", (PyCFunction)(void (*)(void))core_dpkg_owners, METH_VARARGS | METH_KEYWORDS,
      "dpkg_owners(root, paths) -> [[(package, arch), ...], ...]"},
     {"dpkg_installed", core_dpkg_installed, METH_O,

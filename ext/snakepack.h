@@ -58,6 +58,8 @@ struct sp_strs {
     size_t len, cap;
 };
 int sp_strs_push(struct sp_strs *s, const char *str);
+/* Appends STR, taking ownership (freed on failure; a NULL STR fails). */
+int sp_strs_take(struct sp_strs *s, char *str);
 int sp_strs_pushf(struct sp_strs *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sp_strs_free(struct sp_strs *s);
 
@@ -243,14 +245,63 @@ struct sp_owners {
     size_t len;
 };
 
-/* Finds the installed packages owning each of the N canonical PATHS by reading
- * ROOT/var/lib/dpkg (info/ *.list, status, diversions) once. OUT receives N owner lists. */
-int sp_dpkg_owners(struct sp_root *r, const char *const *paths, size_t n, struct sp_owners *out,
+struct sp_dpkg_list {
+    char *pkg, *arch;
+    char *buf; /* the list's text */
+    size_t len;
+};
+
+/* Everything read from ROOT/var/lib/dpkg, so that the reading can overlap other work. */
+struct sp_dpkg {
+    struct sp_root root;
+    char *status, *diversions;
+    size_t status_len, diversions_len;
+    struct sp_map full;     /* "pkg:arch" of installed packages -> 1 */
+    struct sp_map byname;   /* "pkg" -> index + 1 into strings (its architecture) */
+    struct sp_strs strings; /* architectures and diverting packages, owned */
+    struct sp_vec lists;    /* struct sp_dpkg_list of the installed packages */
+};
+
+/* Reads status, diversions and the .list file of every installed package under ROOT. Touches
+ * nothing but DB, so it may run on its own thread. DB must be freed even on failure. */
+int sp_dpkg_load(struct sp_dpkg *db, const char *root, struct sp_err *err);
+/* Finds the installed packages owning each of the N canonical PATHS. OUT receives N lists. */
+int sp_dpkg_lookup(struct sp_dpkg *db, const char *const *paths, size_t n, struct sp_owners *out,
+                   struct sp_err *err);
+void sp_dpkg_free(struct sp_dpkg *db);
+/* sp_dpkg_load, sp_dpkg_lookup and sp_dpkg_free in one call. */
+int sp_dpkg_owners(const char *root, const char *const *paths, size_t n, struct sp_owners *out,
                    struct sp_err *err);
 void sp_owners_free(struct sp_owners *o, size_t n);
 
 /* Calls FN for every package whose status in the dpkg status file at PATH is "installed". */
 int sp_dpkg_installed(const char *path, void (*fn)(const char *pkg, const char *arch, void *arg),
                       void *arg, struct sp_err *err);
+
+/* ---- the whole find-libdeps job (libdeps.c) ---------------------------------------------- */
+
+struct sp_libdeps {
+    /* input, owned by the job */
+    const char *root;
+    struct sp_strs scan;            /* paths inside the root */
+    struct sp_strs ld_library_path; /* given explicitly, never taken from the environment */
+    int dpkg;                       /* look up owners in the dpkg database */
+    /* output */
+    struct sp_ld ld;
+    int ld_ready;
+    struct sp_strs canonical;   /* canonical form of each scanned path */
+    unsigned char *system;      /* per file: loaded from outside the scanned trees */
+    struct sp_owners *owners;   /* per file: its owners, for system files */
+    /* the database thread's */
+    struct sp_dpkg db;
+    struct sp_err db_err;
+    int db_rc;
+};
+
+/* Walks the scanned paths, builds every load tree and, with job->dpkg, finds the owners of
+ * what they load from outside. Returns -1 with ERR when a path, the root or the dpkg database
+ * cannot be read. The job must be freed with sp_libdeps_free either way. */
+int sp_libdeps_run(struct sp_libdeps *job, struct sp_err *err);
+void sp_libdeps_free(struct sp_libdeps *job);
 
 #endif

@@ -148,7 +148,7 @@ void sp_map_free(struct sp_map *m)
     sp_map_init(m);
 }
 
-static int strs_take(struct sp_strs *s, char *str)
+int sp_strs_take(struct sp_strs *s, char *str)
 {
     if (str == NULL)
         return -1;
@@ -168,7 +168,7 @@ static int strs_take(struct sp_strs *s, char *str)
 
 int sp_strs_push(struct sp_strs *s, const char *str)
 {
-    return strs_take(s, strdup(str));
+    return sp_strs_take(s, strdup(str));
 }
 
 int sp_strs_pushf(struct sp_strs *s, const char *fmt, ...)
@@ -178,7 +178,7 @@ int sp_strs_pushf(struct sp_strs *s, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vasprintf(&str, fmt, ap);
     va_end(ap);
-    return strs_take(s, n < 0 ? NULL : str);
+    return sp_strs_take(s, n < 0 ? NULL : str);
 }
 
 void sp_strs_free(struct sp_strs *s)

@@ -1,6 +1,11 @@
 /* Finding the ELF files under a scanned path: by their magic bytes, whatever their names
  * (libfoo.so.1, auditwheel's libfoo-1a2b3c4d.so.1.2, executables), without following symlinks
- * below the path, so a tree is scanned once and never left. */
+ * below the path, so a tree is scanned once and never left.
+ *
+ * Opening a file costs three system calls where listing it costs a fraction of one, and in a
+ * Python tree nine files in ten are sources, byte-code and headers. Files whose extension names
+ * such a text or data format are therefore not opened: neither Python's import system nor the
+ * loader ever maps them as code, whatever their bytes. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +31,25 @@ static int looks_like_library(const char *name)
         if (so[3] == '\0' || so[3] == '.')
             return 1;
         so = strstr(so + 3, ".so");
+    }
+    return 0;
+}
+
+/* Extensions of files that are never loaded as ELF objects (see the top of this file). */
+static const char *const skipped_extensions[] = {
+    "py", "pyc", "pyo", "pyi", "pyx", "pxd", "pxi", "h", "hh", "hpp", "c", "cc", "cpp", "cxx",
+    "f", "f90", "txt", "rst", "md", "json", "toml", "cfg", "ini", "csv", "html", "js", "css",
+    "svg", "png", "jpg", "gif",
+};
+
+static int never_elf(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL || dot == name)
+        return 0;
+    for (size_t i = 0; i < sizeof skipped_extensions / sizeof skipped_extensions[0]; i++) {
+        if (strcmp(dot + 1, skipped_extensions[i]) == 0)
+            return 1;
     }
     return 0;
 }
@@ -72,7 +96,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
                 continue;
             type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
         }
-        if (type != DT_DIR && type != DT_REG)
+        if ((type != DT_DIR && type != DT_REG) || (type == DT_REG && never_elf(name)))
             continue;
         char *path = sp_path_join(rel, name);
         if (path == NULL) {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from . import __version__
@@ -92,6 +91,8 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     if args.json:
+        import json
+
         json.dump(result.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

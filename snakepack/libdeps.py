@@ -9,56 +9,74 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from . import _core
 from .errors import LibdepsError, UsageError
 
 __all__ = ["LibdepsResult", "Package", "Resolution", "ElfFile", "find_libdeps"]
 
-
-@dataclass(frozen=True, order=True)
-class Package:
-    name: str
-    arch: str
+# Plain named tuples rather than dataclasses: importing dataclasses (or typing) costs more than
+# the whole analysis of a typical tree, and find-libdeps runs in every image build.
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """How one DT_NEEDED name of one object of a load tree was answered."""
+class Package(namedtuple("Package", "name arch")):
+    """An installed Debian package and its architecture."""
 
-    name: str
-    needed_by: str
-    how: str  # path, rpath, ld_library_path, runpath, ld.so.cache, ld.so.conf, default, loaded,
-    # not_found or error
-    path: str | None = None  # the path the loader opens
-    realpath: str | None = None
-    bundled: bool = False  # found inside a scanned tree: shipped with it, no package needed
-    packages: tuple[Package, ...] = ()
-    error: str | None = None
+    __slots__ = ()
+
+
+class Resolution(
+    namedtuple(
+        "Resolution",
+        "name needed_by how path realpath bundled packages error",
+        defaults=(None, None, False, (), None),
+    )
+):
+    """How one DT_NEEDED name of one object of a load tree was answered.
+
+    how: path, rpath, ld_library_path, runpath, ld.so.cache, ld.so.conf, default, loaded,
+    not_found or error. path is what the loader opens, realpath the file behind it; bundled
+    means found inside a scanned tree (shipped with it, no package needed); packages are the
+    owners of a library found outside; error says why a name is not resolved.
+    """
+
+    __slots__ = ()
 
     @property
     def resolved(self) -> bool:
         return self.path is not None
 
+    def to_json(self) -> dict:
+        d = self._asdict()
+        d["packages"] = [p._asdict() for p in self.packages]
+        return d
 
-@dataclass
+
 class ElfFile:
     """An ELF file found under a scanned path: the root of its own load tree."""
 
-    path: str
-    needed: tuple[str, ...]
-    resolutions: list[Resolution] = field(default_factory=list)
+    __slots__ = ("path", "needed", "resolutions")
+
+    def __init__(self, path: str, needed: tuple[str, ...]):
+        self.path = path
+        self.needed = needed
+        self.resolutions: list[Resolution] = []
+
+    def __repr__(self) -> str:
+        return f"ElfFile({self.path!r}, needed={self.needed!r})"
 
 
-@dataclass
 class LibdepsResult:
-    files: list[ElfFile]
-    packages: list[Package]  # sorted, unique
-    bundled: list[str]  # libraries resolved inside the scanned trees
-    unresolved: list[Resolution]  # not found, or a candidate that stops the loader
-    unowned: list[str]  # resolved system libraries no installed package owns
-    warnings: list[str]  # files skipped and search paths ignored, one line each
+    """What find_libdeps found: per ELF file its resolutions, and the summary lists."""
+
+    def __init__(self, warnings: list[str]):
+        self.files: list[ElfFile] = []
+        self.packages: list[Package] = []  # sorted, unique
+        self.bundled: list[str] = []  # libraries resolved inside the scanned trees
+        self.unresolved: list[Resolution] = []  # not found, or a candidate stops the loader
+        self.unowned: list[str] = []  # resolved system libraries no installed package owns
+        self.warnings = warnings  # files skipped and search paths ignored, one line each
 
     @property
     def package_names(self) -> list[str]:
@@ -66,33 +84,17 @@ class LibdepsResult:
         return sorted({p.name for p in self.packages})
 
     def to_json(self) -> dict:
-        def res(r: Resolution) -> dict:
-            return {
-                "name": r.name,
-                "needed_by": r.needed_by,
-                "how": r.how,
-                "path": r.path,
-                "realpath": r.realpath,
-                "bundled": r.bundled,
-                "packages": [{"name": p.name, "arch": p.arch} for p in r.packages],
-                "error": r.error,
-            }
-
         return {
             "files": [
-                {"path": f.path, "needed": list(f.needed), "resolutions": [res(r) for r in f.resolutions]}
+                {"path": f.path, "needed": list(f.needed), "resolutions": [r.to_json() for r in f.resolutions]}
                 for f in self.files
             ],
-            "packages": [{"name": p.name, "arch": p.arch} for p in self.packages],
+            "packages": [p._asdict() for p in self.packages],
             "bundled": self.bundled,
-            "unresolved": [res(r) for r in self.unresolved],
+            "unresolved": [r.to_json() for r in self.unresolved],
             "unowned": self.unowned,
             "warnings": self.warnings,
         }
-
-
-def _inside(path: str, trees: list[str]) -> bool:
-    return any(path == t or path.startswith(t.rstrip("/") + "/") for t in trees)
 
 
 def _absolute(path: str, root: str) -> str:
@@ -119,37 +121,18 @@ def find_libdeps(
     scan = [_absolute(os.fspath(p), root) for p in (paths or (sys.prefix,))]
     llp = [_absolute(d, root) for d in ld_library_path or [] if d]
     try:
-        files, trees, warnings, canonical = _core.resolve(root, scan, llp)
+        files, trees, warnings, _ = _core.resolve(root, scan, llp)
     except OSError as err:
+        if (err.strerror or "").startswith("/var/lib/dpkg/"):  # the core names the file
+            raise LibdepsError(err.strerror) from err
         raise UsageError(err.strerror or str(err)) from err
     except _core.Error as err:
         raise LibdepsError(str(err)) from err
 
-    # Each file the loader would open outside the scanned trees needs an owner: looked up by the
-    # spellings it was opened under (canonical directory + name), then by its real path, since
-    # alternatives and ldconfig-made links are owned by nobody but their targets are.
-    used = sorted(
-        {node[0] for _, nodes, _ in trees for node in nodes[1:]},
-    )
-    system = [i for i in used if not _inside(files[i][0], canonical)]
-    queries: list[str] = []
-    for i in system:
-        queries.extend(files[i][3])
-        queries.append(files[i][0])
-    try:
-        answers = dict(zip(queries, _core.dpkg_owners(root, queries)))
-    except OSError as err:
-        raise LibdepsError(err.strerror or str(err)) from err
-    owners: dict[int, tuple[Package, ...]] = {}
-    for i in system:
-        found: set[Package] = set()
-        for link in files[i][3]:
-            found.update(Package(*o) for o in answers[link])
-        if not found:
-            found.update(Package(*o) for o in answers[files[i][0]])
-        owners[i] = tuple(sorted(found))
+    # files[i][8]: the owners of a file loaded from outside the scanned trees, else None
+    owners = {i: tuple(sorted(Package(*o) for o in f[8])) for i, f in enumerate(files) if f[8] is not None}
 
-    result = LibdepsResult([], [], [], [], [], list(warnings))
+    result = LibdepsResult(list(warnings))
     packages: set[Package] = set()
     bundled: set[str] = set()
     unowned: set[str] = set()
@@ -158,7 +141,7 @@ def find_libdeps(
         for requester, name, how, node, error in edges:
             needed_by = nodes[requester][1]
             if node < 0:
-                r = Resolution(name, needed_by, how, error=error or f"{name}: not found")
+                r = Resolution(name, needed_by, how, error=error or "not found")
                 result.unresolved.append(r)
             else:
                 fi, opened, _ = nodes[node]

@@ -1,0 +1,76 @@
+"""The reference answer for find-libdeps: what the real loader loads (ldd) mapped to packages by
+exact path with dpkg-query. It runs the loader on the files, so it is for tests and benchmarks
+on trusted trees only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+
+def elf_files(tree: str) -> list[str]:
+    found = []
+    for d, _, names in os.walk(tree):
+        for name in names:
+            p = os.path.join(d, name)
+            if os.path.isfile(p) and not os.path.islink(p):
+                with open(p, "rb") as f:
+                    if f.read(4) == b"\x7fELF":
+                        found.append(p)
+    return sorted(found)
+
+
+def loaded_paths(files: list[str], chroot: str | None = None) -> set[str]:
+    """Paths of the objects ldd reports for FILES (inside CHROOT when given)."""
+    paths = set()
+    for f in files:
+        cmd = ["ldd", f] if chroot is None else ["chroot", chroot, "ldd", f]
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            words = line.split()
+            if "=>" in words:
+                i = words.index("=>")
+                if i + 1 < len(words) and words[i + 1].startswith("/"):
+                    paths.add(words[i + 1])
+            elif words and words[0].startswith("/"):
+                paths.add(words[0])
+    return paths
+
+
+def owners(path: str, chroot: str | None = None) -> set[str]:
+    """Packages dpkg-query -S names for PATH exactly, trying the other usrmerge spelling and the
+    real path, as dpkg records paths as shipped."""
+    root = chroot or "/"
+    twin = path[4:] if path.startswith("/usr/") else "/usr" + path
+    real = os.path.realpath(os.path.join(root, path.lstrip("/")))[len(root.rstrip("/")) :]
+    for candidate in (path, twin, real):
+        cmd = ["dpkg-query", "-S", candidate]
+        if chroot:
+            cmd = ["chroot", chroot, *cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode == 0:
+            names = set()
+            for line in r.stdout.splitlines():
+                if line.startswith("diversion "):
+                    continue
+                pkgs, _, p = line.partition(": ")
+                if p == candidate:
+                    names.update(x.strip().split(":")[0] for x in pkgs.split(","))
+            if names:
+                return names
+    return set()
+
+
+def packages(tree: str, chroot: str | None = None) -> set[str]:
+    host_tree = os.path.join(chroot, tree.lstrip("/")) if chroot else tree
+    files = elf_files(host_tree)
+    if chroot:
+        files = ["/" + os.path.relpath(f, chroot) for f in files]
+    inside = os.path.realpath(host_tree) + "/"
+    result = set()
+    for p in loaded_paths(files, chroot):
+        host_p = os.path.join(chroot, p.lstrip("/")) if chroot else p
+        if os.path.realpath(host_p).startswith(inside):
+            continue
+        result |= owners(p, chroot)
+    return result

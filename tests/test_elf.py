@@ -1,0 +1,95 @@
+"""Hostile and unusual files (ext/elf.c, ext/walk.c): skipped with a one-line warning, never a
+crash. Mutation runs happen in a subprocess so that a crash fails the test instead of pytest."""
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from conftest import CC, run
+from snakepack import find_libdeps
+
+
+def test_files_are_found_by_magic_not_by_name(elf, tmp_path):
+    t = tmp_path / "t"
+    names = ["a.so", "libb.so.1", "libc-1a2b3c4d.so.1.2", "prog", "data.bin"]
+    for n in names:
+        elf.lib(t / n)
+    (t / "notes.so").write_text("not an ELF file\n")
+    (t / "plain.txt").write_text("text\n")
+    (t / "link.so").symlink_to("a.so")  # not followed below the scanned path
+    result = find_libdeps(t)
+    assert sorted(f.path for f in result.files) == sorted(str(t / n) for n in names)
+    assert result.warnings == [f"{t / 'notes.so'}: not an ELF file: skipped"]
+
+
+def test_garbage_after_the_magic_is_skipped_with_a_warning(tmp_path):
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "x.so").write_bytes(b"\x7fELF" + bytes(range(256)) * 4)
+    (t / "short.so").write_bytes(b"\x7fELF\x02\x01")
+    result = find_libdeps(t)
+    assert result.files == []
+    assert len(result.warnings) == 2
+    assert all(w.startswith(str(t)) and w.endswith("skipped") and "\n" not in w for w in result.warnings)
+
+
+def test_object_files_and_static_programs(elf, tmp_path):
+    t = tmp_path / "t"
+    t.mkdir()
+    src = tmp_path / "s.c"
+    src.write_text("void _start(void) { for (;;); }\n")
+    assert run([CC, "-c", src, "-o", t / "s.o"]).returncode == 0
+    assert run([CC, "-static", "-nostdlib", src, "-o", t / "static"]).returncode == 0
+    result = find_libdeps(t)
+    assert [f.path for f in result.files] == [str(t / "static")]  # .o files are never loaded
+    assert result.files[0].resolutions == [] and result.package_names == []
+
+
+def test_unreadable_directory_is_a_warning(elf):
+    # root reads anything: the walk runs as nobody, on a tree nobody can reach
+    t = Path(tempfile.mkdtemp(prefix="snakepack-"))
+    try:
+        t.chmod(0o755)
+        elf.lib(t / "a.so")
+        sub = t / "locked"
+        sub.mkdir(mode=0)
+        code = (
+            "import os; from snakepack import find_libdeps; os.setgid(65534); os.setuid(65534); "
+            f"r = find_libdeps({str(t)!r}); print(len(r.files)); print(*r.warnings, sep='\\n')"
+        )
+        r = run([sys.executable, "-c", code])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == ["1", f"{sub}: Permission denied: skipped"]
+    finally:
+        shutil.rmtree(t)
+
+
+MUTATE = """
+import random, sys
+from pathlib import Path
+from snakepack import find_libdeps
+src, out, seed = Path(sys.argv[1]).read_bytes(), Path(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(seed)
+out.mkdir()
+for i in range(300):
+    data = bytearray(src)
+    if i % 3 == 0:
+        data = data[: rng.randrange(len(data))]
+    else:
+        for _ in range(rng.randrange(1, 16)):
+            at = rng.randrange(len(data))
+            data[at] = rng.randrange(256)
+    (out / f"m{i}.so").write_bytes(bytes(data))
+r = find_libdeps(out)
+print(len(r.files), len(r.warnings))
+"""
+
+
+def test_mutated_and_truncated_libraries_never_crash(elf, tmp_path):
+    base = elf.lib(tmp_path / "base/libm.so.1", soname="libm-test.so.1", rpath="$ORIGIN:/x", needed=["libc.so.6", "libz.so.1"])
+    for seed in (1, 2, 3):
+        r = run([sys.executable, "-c", MUTATE, base, tmp_path / f"out{seed}", seed])
+        assert r.returncode == 0, r.stderr[-2000:]
+        files, warnings = map(int, r.stdout.split())
+        assert files + warnings >= 1
