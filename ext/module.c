@@ -300,6 +300,147 @@ static PyObject *core_dpkg_installed(PyObject *module, PyObject *arg)
     return result;
 }
 
+/* ---- wait-for-port ---- */
+
+struct wait_ctx {
+    PyThreadState *ts;
+    PyObject *on_event; /* callable or NULL */
+};
+
+/* Runs with the GIL re-acquired: calls on_event(index, event, elapsed, detail). */
+static int wait_event(void *arg, size_t index, int event, double elapsed, const char *detail)
+{
+    struct wait_ctx *ctx = arg;
+    if (ctx->on_event == NULL)
+        return 0;
+    PyEval_RestoreThread(ctx->ts);
+    PyObject *r = PyObject_CallFunction(ctx->on_event, "nsdO&", (Py_ssize_t)index,
+                                        event == SP_WAIT_DONE ? "done" : "unresolved", elapsed,
+                                        fsdecode, detail);
+    Py_XDECREF(r);
+    ctx->ts = PyEval_SaveThread();
+    return r ? 0 : -1;
+}
+
+/* A signal interrupted ppoll(): run the Python handlers now (Ctrl-C raises KeyboardInterrupt),
+ * keeping their exception for when the wait returns. */
+static int wait_signal(void *arg)
+{
+    struct wait_ctx *ctx = arg;
+    PyEval_RestoreThread(ctx->ts);
+    int rc = PyErr_CheckSignals();
+    ctx->ts = PyEval_SaveThread();
+    return rc;
+}
+
+static void free_specs(struct sp_ep_spec *specs, size_t n)
+{
+    for (size_t i = 0; specs && i < n; i++) {
+        free(specs[i].host);
+        free(specs[i].port);
+        free(specs[i].path);
+    }
+    free(specs);
+}
+
+static char *opt_strdup(PyObject *o, int *ok)
+{
+    if (o == Py_None)
+        return NULL;
+    PyObject *bytes = NULL;
+    if (!PyUnicode_FSConverter(o, &bytes)) {
+        *ok = 0;
+        return NULL;
+    }
+    char *s = strdup(PyBytes_AS_STRING(bytes));
+    Py_DECREF(bytes);
+    if (s == NULL) {
+        PyErr_NoMemory();
+        *ok = 0;
+    }
+    return s;
+}
+
+/* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None)
+ *     -> (outcome, [(done, elapsed, detail), ...])
+ * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http. outcome:
+ * 0 all done, 1 timeout, 2 cancelled. Exceptions from on_event or signal handlers propagate. */
+static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"endpoints", "timeout", "period", "stable", "invert",
+                             "cancel_fd", "on_event", NULL};
+    PyObject *endpoints, *on_event = Py_None, *seq = NULL, *result = NULL;
+    struct sp_wait_opts opts = {.cancel_fd = -1};
+    struct sp_ep_spec *specs = NULL;
+    struct sp_ep_result *out = NULL;
+    struct sp_err err = {0};
+    Py_ssize_t n = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Odd|dpiO:wait", kwlist, &endpoints,
+                                     &opts.timeout, &opts.period, &opts.stable, &opts.invert,
+                                     &opts.cancel_fd, &on_event))
+        return NULL;
+    if (!(opts.period > 0) || opts.timeout < 0 || opts.stable < 0) {
+        PyErr_SetString(PyExc_ValueError, "period must be > 0, timeout and stable >= 0");
+        return NULL;
+    }
+    if ((seq = PySequence_Fast(endpoints, "endpoints must be a sequence")) == NULL)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    specs = calloc((size_t)n + 1, sizeof *specs);
+    out = calloc((size_t)n + 1, sizeof *out);
+    if (specs == NULL || out == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *host, *port, *path;
+        int ok = 1;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iOOO:endpoint", &specs[i].kind,
+                              &host, &port, &path))
+            goto done;
+        specs[i].host = opt_strdup(host, &ok);
+        specs[i].port = ok ? opt_strdup(port, &ok) : NULL;
+        specs[i].path = ok ? opt_strdup(path, &ok) : NULL;
+        if (!ok)
+            goto done;
+        int tcp = specs[i].kind == SP_EP_TCP || specs[i].kind == SP_EP_HTTP;
+        if ((tcp && (!specs[i].host || !specs[i].port)) ||
+            (specs[i].kind == SP_EP_HTTP && !specs[i].path) ||
+            (specs[i].kind == SP_EP_UNIX && !specs[i].path) || specs[i].kind < 0 ||
+            specs[i].kind > SP_EP_HTTP) {
+            PyErr_Format(PyExc_ValueError, "endpoint %zd is incomplete", i);
+            goto done;
+        }
+    }
+    struct wait_ctx ctx = {NULL, on_event == Py_None ? NULL : on_event};
+    ctx.ts = PyEval_SaveThread();
+    int rc = sp_wait_run(specs, (size_t)n, &opts, out, wait_event, wait_signal, &ctx, &err);
+    PyEval_RestoreThread(ctx.ts);
+    if (rc == SP_WAIT_STOPPED || PyErr_Occurred())
+        goto done;
+    if (rc < 0) {
+        raise_err(module, &err);
+        goto done;
+    }
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t i = 0; list && i < n; i++) {
+        PyObject *item = Py_BuildValue("(Ods)", out[i].done ? Py_True : Py_False,
+                                       out[i].elapsed, out[i].detail);
+        if (item == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, i, item);
+    }
+    if (list)
+        result = Py_BuildValue("(iN)", rc, list);
+done:
+    free_specs(specs, (size_t)n);
+    free(out);
+    Py_DECREF(seq);
+    return result;
+}
+
 /* ---- module ---- */
 
 static PyMethodDef core_methods[] = {
@@ -310,6 +451,9 @@ static PyMethodDef core_methods[] = {
      "dpkg_owners(root, paths) -> [[(package, arch), ...], ...]"},
     {"dpkg_installed", core_dpkg_installed, METH_O,
      "dpkg_installed(status_file) -> [(package, arch), ...]"},
+    {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
+     "wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None)\n"
+     "-> (outcome, [(done, elapsed, detail), ...])"},
     {NULL, NULL, 0, NULL},
 };
 

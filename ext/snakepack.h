@@ -278,6 +278,10 @@ void sp_owners_free(struct sp_owners *o, size_t n);
 int sp_dpkg_installed(const char *path, void (*fn)(const char *pkg, const char *arch, void *arg),
                       void *arg, struct sp_err *err);
 
+/* ---- waiting for endpoints (netwait.c) --------------------------------------------------- */
+
+#include "netwait.h"
+
 /* ---- the whole find-libdeps job (libdeps.c) ---------------------------------------------- */
 
 struct sp_libdeps {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from . import __version__
@@ -104,15 +106,89 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
 # ---- wait-for-port ------------------------------------------------------------------------------
 
 
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler so the wait ends at once, also as PID 1 (where the kernel
+    drops signals that have no handler)."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SnakepackError(f"{name}={value!r} is not a number") from None
+
+
 def wait_for_port_main(argv: list[str] | None = None) -> int:
+    prog = "wait-for-port"
+    argv = sys.argv[1:] if argv is None else argv
+    command: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, command = argv[:at], argv[at + 1 :]
     parser = _parser(
-        "wait-for-port",
-        "Wait until every HOST:PORT accepts TCP connections; exit 0, or 10 on timeout.",
-        "wait-for-port --timeout 600 postgres:5432 redis:6379 && ./start",
+        prog,
+        "Wait until every endpoint accepts connections, all at once; exit 0, or 10 when the "
+        "timeout expires first. Endpoints: HOST:PORT, [IPv6]:PORT, http://HOST:PORT/PATH "
+        "(ready on a 2xx/3xx answer), unix:/PATH. With -- CMD, run CMD once they are ready.",
+        "wait-for-port --timeout 60 postgres:5432 redis:6379 -- ./start-app",
     )
-    parser.add_argument("endpoints", nargs="*", metavar="HOST:PORT")
-    parser.parse_args(argv)
-    return _fail("wait-for-port", "not built yet")
+    parser.add_argument("endpoints", nargs="*", metavar="ENDPOINT", help="default: $WAIT_FOR_PORTS (comma or space separated)")
+    parser.add_argument("-t", "--timeout", type=float, metavar="SECONDS", help="give up after this long; 0 waits forever (default 600, $WAIT_FOR_PORT_TIMEOUT)")
+    parser.add_argument("--period", type=float, metavar="SECONDS", help="time between attempts that get no answer (default 0.5, $WAIT_FOR_PORT_PERIOD)")
+    parser.add_argument("--stable", type=float, default=0, metavar="MS", help="an endpoint must keep accepting for MS milliseconds")
+    parser.add_argument("--invert", action="store_true", help="wait until nothing accepts any more")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    args = parser.parse_args(argv)
+
+    from .ports import WaitTimeout, wait_for_port
+
+    try:
+        timeout = args.timeout if args.timeout is not None else _env_float("WAIT_FOR_PORT_TIMEOUT", 600.0)
+        period = args.period if args.period is not None else _env_float("WAIT_FOR_PORT_PERIOD", 0.5)
+        endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
+        if not endpoints:
+            raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
+        if args.stable < 0:
+            raise SnakepackError(f"--stable must be 0 or more, not {args.stable:g}")
+
+        def report(endpoint, event, elapsed, detail):
+            if args.quiet:
+                return
+            if event == "done":
+                state = "stopped accepting" if args.invert else "is ready"
+                print(f"{prog}: {endpoint} {state} after {elapsed:.3f} s", file=sys.stderr)
+            else:
+                print(f"{prog}: {endpoint}: {detail}; will keep trying", file=sys.stderr)
+
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            wait_for_port(*endpoints, timeout=timeout, period=period, stable=args.stable / 1000, invert=args.invert, on_event=report)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except WaitTimeout as err:
+        if not args.quiet:
+            for r in err.pending:
+                print(f"{prog}: {r.endpoint} still {'accepting' if args.invert else 'down'} after {timeout:g} s: {r.detail}", file=sys.stderr)
+        return 10
+    except SnakepackError as err:
+        return _fail(prog, str(err))
+    except KeyboardInterrupt:
+        return 130
+    except _Terminated:
+        return 143
+    if command:
+        try:
+            os.execvp(command[0], command)
+        except OSError as err:
+            return _fail(prog, f"{command[0]}: {err.strerror}", 127)
+    return 0
 
 
 # ---- apt-install --------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 CC = shutil.which("cc") or shutil.which("gcc")
 BIN = Path(sys.executable).parent
 EM_AARCH64 = 183

@@ -1,0 +1,649 @@
+/* Waiting for endpoints to accept connections: every endpoint is its own small state machine
+ * (resolve, connect to each address at once, for http:// send a request and read the status
+ * line), all driven by one ppoll() loop with one monotonic deadline.
+ *
+ * Retry policy. An attempt that gets an answer (a refusal: the host is up, nobody listens yet)
+ * is retried soon, every 25 ms, so a listener is seen within milliseconds of opening; the total
+ * rate of such retries stays under RETRY_BUDGET per second however many endpoints there are.
+ * An attempt that gets no answer (dropped SYN, unreachable network, unresolved name, HTTP
+ * error) is retried one period after it started. A connect still pending after one period is
+ * abandoned and started again, so a new SYN goes out at once when a firewall opens. Nothing
+ * ever waits past the deadline: every ppoll() timeout is bounded by it.
+ *
+ * Names are resolved on short-lived helper threads (getaddrinfo cannot be interrupted) that
+ * signal an eventfd; a thread that outlives the wait frees its own job. Numeric addresses are
+ * parsed on the spot. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snakepack.h"
+
+#define FAST_RETRY 0.025     /* seconds between attempts on an endpoint that refuses */
+#define RETRY_BUDGET 2000.0  /* fast retries per second, all endpoints together */
+#define MAX_RESOLVERS 32     /* resolver threads at once */
+#define HTTP_MAX 1024
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- resolver jobs ---- */
+
+struct resolve_job {
+    pthread_mutex_t lock;
+    int refs; /* the thread's and the waiter's; the last one out frees */
+    int fd;   /* eventfd written when the answer is in */
+    char *host, *port;
+    int rc, err; /* getaddrinfo's answer, and errno for EAI_SYSTEM */
+    struct addrinfo *res;
+};
+
+static void job_unref(struct resolve_job *j)
+{
+    pthread_mutex_lock(&j->lock);
+    int left = --j->refs;
+    pthread_mutex_unlock(&j->lock);
+    if (left > 0)
+        return;
+    if (j->res)
+        freeaddrinfo(j->res);
+    close(j->fd);
+    free(j->host);
+    free(j->port);
+    pthread_mutex_destroy(&j->lock);
+    free(j);
+}
+
+static void *resolve_thread(void *arg)
+{
+    struct resolve_job *j = arg;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(j->host, j->port, &hints, &res);
+    int err = errno;
+    pthread_mutex_lock(&j->lock);
+    j->rc = rc;
+    j->err = err;
+    j->res = res;
+    pthread_mutex_unlock(&j->lock);
+    uint64_t one = 1;
+    (void)!write(j->fd, &one, sizeof one);
+    job_unref(j);
+    return NULL;
+}
+
+/* Starts resolving HOST:PORT on a detached thread with every signal blocked (signals belong to
+ * the waiting thread). Returns the job, or NULL with errno set. */
+static struct resolve_job *job_start(const char *host, const char *port)
+{
+    struct resolve_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
+    j->refs = 2;
+    j->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    j->host = strdup(host);
+    j->port = strdup(port);
+    if (j->fd < 0 || j->host == NULL || j->port == NULL) {
+        int saved = j->fd < 0 ? errno : ENOMEM;
+        if (j->fd >= 0)
+            close(j->fd);
+        free(j->host);
+        free(j->port);
+        free(j);
+        errno = saved;
+        return NULL;
+    }
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, resolve_thread, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        j->refs = 1;
+        job_unref(j);
+        errno = rc;
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- endpoints ---- */
+
+enum state { IDLE, RESOLVING, CONNECTING, HTTP_SEND, HTTP_RECV, DONE };
+
+struct ep {
+    const struct sp_ep_spec *spec;
+    int state;
+    double next;          /* IDLE: when the next attempt starts */
+    double started, ends; /* the current attempt: start, and when it is given up */
+    struct resolve_job *job;
+    struct addrinfo *addrs; /* owned */
+    double resolved_at;
+    int *fds; /* CONNECTING: one socket per address, -1 when done with */
+    size_t nfds, pending_fds;
+    int http_fd;
+    char *request;
+    size_t sent, got;
+    char reply[HTTP_MAX];
+    double stable_since; /* first success of the current run of successes, or -1 */
+    int said_unresolved;
+};
+
+struct waiter {
+    const struct sp_wait_opts *o;
+    struct ep *eps;
+    size_t n, pending, resolvers;
+    double start, deadline;
+    struct sp_ep_result *out;
+    sp_wait_event_fn on_event;
+    void *arg;
+    int stopped;
+};
+
+static void close_fds(struct ep *e)
+{
+    for (size_t i = 0; i < e->nfds; i++) {
+        if (e->fds[i] >= 0)
+            close(e->fds[i]);
+        e->fds[i] = -1;
+    }
+    e->pending_fds = 0;
+    if (e->http_fd >= 0)
+        close(e->http_fd);
+    e->http_fd = -1;
+}
+
+static double fast_interval(struct waiter *w)
+{
+    double budget = (double)w->pending / RETRY_BUDGET;
+    double fast = budget > FAST_RETRY ? budget : FAST_RETRY;
+    return fast < w->o->period ? fast : w->o->period;
+}
+
+static void finish(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    close_fds(e);
+    e->state = DONE;
+    w->pending--;
+    w->out[i].done = 1;
+    w->out[i].elapsed = now - w->start;
+    w->out[i].detail[0] = '\0';
+    if (w->on_event && w->on_event(w->arg, i, SP_WAIT_DONE, now - w->start, NULL) < 0)
+        w->stopped = 1;
+}
+
+/* The endpoint accepted (a connection, or an HTTP status of 2xx/3xx). */
+static void succeeded(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    close_fds(e);
+    if (w->o->invert) {
+        snprintf(w->out[i].detail, sizeof w->out[i].detail, "still accepting");
+        e->state = IDLE;
+        e->next = now + fast_interval(w);
+        return;
+    }
+    if (e->stable_since < 0)
+        e->stable_since = now;
+    if (now - e->stable_since >= w->o->stable) {
+        finish(w, i, now);
+        return;
+    }
+    snprintf(w->out[i].detail, sizeof w->out[i].detail, "accepting for %.3f s of %.3f s",
+             now - e->stable_since, w->o->stable);
+    double recheck = w->o->stable / 4 < w->o->period ? w->o->stable / 4 : w->o->period;
+    e->state = IDLE;
+    e->next = now + (recheck > FAST_RETRY ? recheck : FAST_RETRY);
+    if (e->next > e->stable_since + w->o->stable)
+        e->next = e->stable_since + w->o->stable;
+}
+
+/* The attempt failed. REFUSED: it got an answer (retry soon); else retry a period after it
+ * started. DETAIL says why, for the timeout report. */
+static void failed(struct waiter *w, size_t i, double now, int refused, const char *detail)
+{
+    struct ep *e = &w->eps[i];
+    close_fds(e);
+    e->stable_since = -1;
+    snprintf(w->out[i].detail, sizeof w->out[i].detail, "%s", detail);
+    if (w->o->invert) {
+        finish(w, i, now);
+        return;
+    }
+    e->state = IDLE;
+    e->next = refused ? now + fast_interval(w) : e->started + w->o->period;
+    if (e->next < now)
+        e->next = now;
+}
+
+static void connected(struct waiter *w, size_t i, int fd, double now)
+{
+    struct ep *e = &w->eps[i];
+    if (e->spec->kind != SP_EP_HTTP) {
+        close(fd);
+        succeeded(w, i, now);
+        return;
+    }
+    for (size_t k = 0; k < e->nfds; k++) { /* keep this one, drop the other addresses */
+        if (e->fds[k] >= 0 && e->fds[k] != fd)
+            close(e->fds[k]);
+        e->fds[k] = -1;
+    }
+    e->pending_fds = 0;
+    e->http_fd = fd;
+    e->sent = e->got = 0;
+    e->state = HTTP_SEND;
+    e->ends = w->deadline; /* a slow answer is still an answer */
+}
+
+static int is_refusal(int err)
+{
+    return err == ECONNREFUSED || err == ENOENT || err == EAGAIN || err == ECONNRESET;
+}
+
+/* Connects to every resolved address at once. */
+static void connect_all(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    size_t n = 0;
+    for (struct addrinfo *ai = e->addrs; ai; ai = ai->ai_next)
+        n++;
+    if (n > e->nfds) {
+        int *fds = realloc(e->fds, n * sizeof *fds);
+        if (fds == NULL) {
+            failed(w, i, now, 0, "out of memory");
+            return;
+        }
+        e->fds = fds;
+    }
+    e->nfds = n;
+    e->pending_fds = 0;
+    for (size_t k = 0; k < n; k++)
+        e->fds[k] = -1;
+    int last = 0, refused = 1;
+    size_t k = 0;
+    for (struct addrinfo *ai = e->addrs; ai; ai = ai->ai_next, k++) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        ai->ai_protocol);
+        if (fd < 0) {
+            last = errno;
+            refused = 0;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            connected(w, i, fd, now);
+            return;
+        }
+        int err = errno;
+        if (err == EINPROGRESS) {
+            e->fds[k] = fd;
+            e->pending_fds++;
+            continue;
+        }
+        close(fd);
+        last = err;
+        refused &= is_refusal(err);
+    }
+    if (e->pending_fds == 0) {
+        failed(w, i, now, refused && last != 0, last ? strerror(last) : "no address");
+        return;
+    }
+    e->state = CONNECTING;
+    e->ends = now + w->o->period;
+}
+
+static void connect_unix(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(e->spec->path) >= sizeof sun.sun_path) {
+        failed(w, i, now, 0, "socket path too long");
+        return;
+    }
+    strcpy(sun.sun_path, e->spec->path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        failed(w, i, now, 0, strerror(errno));
+        return;
+    }
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+        connected(w, i, fd, now);
+        return;
+    }
+    int err = errno;
+    close(fd);
+    failed(w, i, now, is_refusal(err), strerror(err));
+}
+
+static void start_attempt(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    e->started = now;
+    if (e->spec->kind == SP_EP_UNIX) {
+        connect_unix(w, i, now);
+        return;
+    }
+    if (e->addrs && now - e->resolved_at < w->o->period) {
+        connect_all(w, i, now);
+        return;
+    }
+    if (e->addrs)
+        freeaddrinfo(e->addrs);
+    e->addrs = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    if (getaddrinfo(e->spec->host, e->spec->port, &hints, &e->addrs) == 0) {
+        e->resolved_at = now;
+        connect_all(w, i, now);
+        return;
+    }
+    e->addrs = NULL;
+    if (w->resolvers >= MAX_RESOLVERS) {
+        e->next = now + 0.005; /* wait for a resolver to come free */
+        return;
+    }
+    if ((e->job = job_start(e->spec->host, e->spec->port)) == NULL) {
+        failed(w, i, now, 0, "cannot start a resolver thread");
+        return;
+    }
+    w->resolvers++;
+    snprintf(w->out[i].detail, sizeof w->out[i].detail, "resolving %s", e->spec->host);
+    e->state = RESOLVING;
+    e->ends = w->deadline;
+}
+
+static void resolved(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    uint64_t count;
+    (void)!read(e->job->fd, &count, sizeof count);
+    pthread_mutex_lock(&e->job->lock);
+    int rc = e->job->rc, syserr = e->job->err;
+    e->addrs = e->job->res;
+    e->job->res = NULL;
+    pthread_mutex_unlock(&e->job->lock);
+    job_unref(e->job);
+    e->job = NULL;
+    w->resolvers--;
+    if (rc != 0) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s does not resolve (yet): %s", e->spec->host,
+                 rc == EAI_SYSTEM ? strerror(syserr) : gai_strerror(rc));
+        if (!e->said_unresolved && w->on_event &&
+            w->on_event(w->arg, i, SP_WAIT_UNRESOLVED, now - w->start, detail) < 0)
+            w->stopped = 1;
+        e->said_unresolved = 1;
+        failed(w, i, now, 0, detail);
+        return;
+    }
+    e->resolved_at = now;
+    connect_all(w, i, now);
+}
+
+/* A socket of a pending connect is writable or in error. */
+static void connect_done(struct waiter *w, size_t i, size_t k, double now)
+{
+    struct ep *e = &w->eps[i];
+    int fd = e->fds[k], err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err == 0) {
+        connected(w, i, fd, now);
+        return;
+    }
+    close(fd);
+    e->fds[k] = -1;
+    e->pending_fds--;
+    if (e->pending_fds == 0)
+        failed(w, i, now, is_refusal(err), strerror(err));
+}
+
+static void http_io(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    if (e->state == HTTP_SEND) {
+        size_t len = strlen(e->request);
+        ssize_t n = send(e->http_fd, e->request + e->sent, len - e->sent, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n < 0) {
+            failed(w, i, now, is_refusal(errno), strerror(errno));
+            return;
+        }
+        if ((e->sent += (size_t)n) == len)
+            e->state = HTTP_RECV;
+        return;
+    }
+    ssize_t n = recv(e->http_fd, e->reply + e->got, sizeof e->reply - 1 - e->got, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n < 0) {
+        failed(w, i, now, is_refusal(errno), strerror(errno));
+        return;
+    }
+    e->got += (size_t)n;
+    e->reply[e->got] = '\0';
+    char *eol = strstr(e->reply, "\r\n");
+    if (eol == NULL && n > 0 && e->got < sizeof e->reply - 1)
+        return; /* the status line is not complete yet */
+    int status = 0;
+    if (sscanf(e->reply, "HTTP/%*d.%*d %3d", &status) == 1 && status >= 200 && status < 400) {
+        succeeded(w, i, now);
+        return;
+    }
+    char detail[64];
+    if (status)
+        snprintf(detail, sizeof detail, "HTTP status %d", status);
+    else
+        snprintf(detail, sizeof detail, "no HTTP status line in the answer");
+    failed(w, i, now, 0, detail);
+}
+
+static int setup(struct waiter *w, const struct sp_ep_spec *eps, struct sp_err *err)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        struct ep *e = &w->eps[i];
+        e->spec = &eps[i];
+        e->state = IDLE;
+        e->next = w->start;
+        e->http_fd = -1;
+        e->stable_since = -1;
+        snprintf(w->out[i].detail, sizeof w->out[i].detail, "not tried yet");
+        if (e->spec->kind == SP_EP_HTTP) {
+            e->request = sp_aprintf("GET %s HTTP/1.0\r\nHost: %s:%s\r\nUser-Agent: "
+                                    "wait-for-port\r\nConnection: close\r\n\r\n",
+                                    e->spec->path, e->spec->host, e->spec->port);
+            if (e->request == NULL)
+                return sp_fail(err, ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
+static void teardown(struct waiter *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        struct ep *e = &w->eps[i];
+        close_fds(e);
+        free(e->fds);
+        free(e->request);
+        if (e->addrs)
+            freeaddrinfo(e->addrs);
+        if (e->job)
+            job_unref(e->job);
+    }
+    free(w->eps);
+}
+
+int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opts *opts,
+                struct sp_ep_result *out, sp_wait_event_fn on_event, sp_wait_signal_fn on_signal,
+                void *arg, struct sp_err *err)
+{
+    struct waiter w = {.o = opts, .n = n, .pending = n, .out = out, .on_event = on_event,
+                       .arg = arg};
+    struct pollfd *pfds = NULL;
+    size_t *owner = NULL, *slot = NULL;
+    int rc = -1;
+
+    memset(out, 0, n * sizeof *out);
+    w.start = now_mono();
+    w.deadline = opts->timeout > 0 ? w.start + opts->timeout : 1e300;
+    w.eps = calloc(n + 1, sizeof *w.eps);
+    size_t cap = n + 2;
+    pfds = calloc(cap, sizeof *pfds);
+    owner = calloc(cap, sizeof *owner);
+    slot = calloc(cap, sizeof *slot);
+    if (w.eps == NULL || pfds == NULL || owner == NULL || slot == NULL) {
+        sp_fail(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (setup(&w, eps, err) < 0)
+        goto out;
+
+    for (;;) {
+        double now = now_mono();
+        if (w.stopped) {
+            rc = SP_WAIT_STOPPED;
+            break;
+        }
+        if (w.pending == 0) {
+            rc = SP_WAIT_ALL_DONE;
+            break;
+        }
+        if (now >= w.deadline) {
+            rc = SP_WAIT_TIMEOUT;
+            break;
+        }
+        /* timers: attempts due, attempts given up */
+        for (size_t i = 0; i < n && !w.stopped; i++) {
+            struct ep *e = &w.eps[i];
+            if (e->state == IDLE && now >= e->next) {
+                start_attempt(&w, i, now);
+            } else if (e->state == CONNECTING && now >= e->ends) {
+                failed(&w, i, now, 0, "connect timed out");
+            }
+        }
+        if (w.stopped || w.pending == 0)
+            continue;
+
+        /* what to wait for, and until when */
+        size_t np = 0, need = 1;
+        for (size_t i = 0; i < n; i++)
+            need += w.eps[i].state == CONNECTING ? w.eps[i].nfds : 1;
+        if (need > cap) {
+            struct pollfd *p = realloc(pfds, need * sizeof *p);
+            size_t *o = p ? realloc(owner, need * sizeof *o) : NULL;
+            size_t *s = o ? realloc(slot, need * sizeof *s) : NULL;
+            if (p)
+                pfds = p;
+            if (o)
+                owner = o;
+            if (s)
+                slot = s;
+            if (s == NULL) {
+                sp_fail(err, ENOMEM, "out of memory");
+                goto out;
+            }
+            cap = need;
+        }
+        double wake = w.deadline;
+        for (size_t i = 0; i < n; i++) {
+            struct ep *e = &w.eps[i];
+            switch (e->state) {
+            case IDLE:
+                wake = e->next < wake ? e->next : wake;
+                break;
+            case RESOLVING:
+                pfds[np] = (struct pollfd){e->job->fd, POLLIN, 0};
+                owner[np++] = i;
+                break;
+            case CONNECTING:
+                for (size_t k = 0; k < e->nfds; k++) {
+                    if (e->fds[k] < 0)
+                        continue;
+                    pfds[np] = (struct pollfd){e->fds[k], POLLOUT, 0};
+                    slot[np] = k;
+                    owner[np++] = i;
+                }
+                wake = e->ends < wake ? e->ends : wake;
+                break;
+            case HTTP_SEND:
+            case HTTP_RECV:
+                pfds[np] = (struct pollfd){e->http_fd, e->state == HTTP_SEND ? POLLOUT : POLLIN,
+                                           0};
+                owner[np++] = i;
+                break;
+            }
+        }
+        if (opts->cancel_fd >= 0) {
+            pfds[np] = (struct pollfd){opts->cancel_fd, POLLIN, 0};
+            owner[np++] = (size_t)-1;
+        }
+        double left = wake - now_mono();
+        if (left < 0)
+            left = 0;
+        if (left > 86400)
+            left = 86400;
+        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+        int ready = ppoll(pfds, np, &ts, NULL);
+        if (ready < 0) {
+            if (errno != EINTR) {
+                sp_fail(err, errno, "ppoll: %s", strerror(errno));
+                goto out;
+            }
+            if (on_signal && on_signal(arg) < 0)
+                w.stopped = 1;
+            continue;
+        }
+        now = now_mono();
+        for (size_t p = 0; p < np && ready > 0 && !w.stopped; p++) {
+            if (pfds[p].revents == 0)
+                continue;
+            ready--;
+            if (owner[p] == (size_t)-1) {
+                rc = SP_WAIT_CANCELLED;
+                goto out;
+            }
+            size_t i = owner[p];
+            struct ep *e = &w.eps[i];
+            if (e->state == RESOLVING)
+                resolved(&w, i, now);
+            else if (e->state == CONNECTING && e->fds[slot[p]] == pfds[p].fd)
+                connect_done(&w, i, slot[p], now);
+            else if ((e->state == HTTP_SEND || e->state == HTTP_RECV) && e->http_fd == pfds[p].fd)
+                http_io(&w, i, now);
+        }
+    }
+out:
+    if (w.eps)
+        teardown(&w);
+    free(pfds);
+    free(owner);
+    free(slot);
+    return rc;
+}

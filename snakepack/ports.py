@@ -1,0 +1,192 @@
+"""Waiting until network endpoints accept connections.
+
+The waiting itself happens in C (snakepack._core.wait) with the GIL released: every endpoint in
+flight at once on nonblocking sockets, one monotonic deadline, names resolved on helper threads.
+This module parses endpoints and shapes the results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+
+from . import _core
+from .errors import SnakepackError, UsageError
+
+__all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "parse_endpoint", "wait_for_port", "async_wait_for_port"]
+
+TCP, UNIX, HTTP = 0, 1, 2
+
+
+class Endpoint(namedtuple("Endpoint", "text kind host port path")):
+    """A parsed endpoint: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT]/PATH or unix:/PATH."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class EndpointResult(namedtuple("EndpointResult", "endpoint ready elapsed detail")):
+    """ready: it accepted (with invert: it stopped accepting) after ELAPSED seconds; otherwise
+    DETAIL says what the last attempt met."""
+
+    __slots__ = ()
+
+
+class WaitTimeout(TimeoutError, SnakepackError):
+    """The deadline passed before every endpoint was ready; .pending lists those still down."""
+
+    def __init__(self, timeout: float, results: list[EndpointResult]):
+        self.timeout = timeout
+        self.results = results
+        self.pending = [r for r in results if not r.ready]
+        down = ", ".join(f"{r.endpoint} ({r.detail})" for r in self.pending)
+        super().__init__(f"timed out after {timeout:g} s waiting for {down}")
+
+
+def _port(text: str, value: str) -> str:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise UsageError(f"{text}: port must be a number from 1 to 65535")
+    return str(int(value))
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """Parses one endpoint; raises UsageError naming what is wrong with it."""
+    text = text.strip()
+    if text.startswith("unix:"):
+        path = text[5:]
+        if not path.startswith("/"):
+            raise UsageError(f"{text}: unix: needs an absolute socket path")
+        return Endpoint(text, UNIX, None, None, path)
+    kind, rest, path = TCP, text, None
+    if text.startswith("http://"):
+        kind, rest = HTTP, text[7:]
+        rest, slash, tail = rest.partition("/")
+        path = slash + tail or "/"
+        if ":" not in rest.rpartition("]")[2]:
+            rest += ":80"
+    elif "://" in text:
+        raise UsageError(f"{text}: only http:// URLs are understood")
+    if rest.startswith("["):
+        host, bracket, after = rest[1:].partition("]")
+        if not bracket or not after.startswith(":"):
+            raise UsageError(f"{text}: expected [IPv6]:PORT")
+        port = after[1:]
+        if ":" not in host:
+            raise UsageError(f"{text}: brackets are for IPv6 addresses")
+    else:
+        host, colon, port = rest.rpartition(":")
+        if not colon:
+            raise UsageError(f"{text}: missing port (expected HOST:PORT)")
+        if ":" in host:
+            raise UsageError(f"{text}: bare IPv6 address: write it as [{host}]:{port}")
+    if not host or any(c.isspace() for c in host):
+        raise UsageError(f"{text}: missing host (expected HOST:PORT)")
+    return Endpoint(text, kind, host, _port(text, port), path)
+
+
+def _endpoints(endpoints) -> list[Endpoint]:
+    parsed = [e if isinstance(e, Endpoint) else parse_endpoint(str(e)) for e in endpoints]
+    if not parsed:
+        raise UsageError("no endpoint to wait for")
+    return parsed
+
+
+def _check(timeout: float, period: float, stable: float) -> None:
+    if timeout is None or timeout < 0:
+        raise UsageError(f"timeout must be 0 (forever) or more, not {timeout}")
+    if not period > 0:
+        raise UsageError(f"period must be more than 0, not {period}")
+    if stable < 0:
+        raise UsageError(f"stable must be 0 or more, not {stable}")
+
+
+def _run(eps, timeout, period, stable, invert, cancel_fd, on_event):
+    def event(index, kind, elapsed, detail):
+        if on_event is not None:
+            on_event(eps[index], kind, elapsed, detail)
+
+    outcome, raw = _core.wait(
+        [(e.kind, e.host, e.port, e.path) for e in eps],
+        timeout,
+        period,
+        stable,
+        invert,
+        cancel_fd,
+        event if on_event is not None else None,
+    )
+    results = [EndpointResult(e, done, elapsed if done else None, detail) for e, (done, elapsed, detail) in zip(eps, raw)]
+    return outcome, results
+
+
+def wait_for_port(
+    *endpoints,
+    timeout: float = 600.0,
+    period: float = 0.5,
+    stable: float = 0.0,
+    invert: bool = False,
+    on_event=None,
+) -> list[EndpointResult]:
+    """Waits until every endpoint accepts connections (with invert: until none does).
+
+    timeout is in seconds, 0 meaning forever; period is the time between attempts that get no
+    answer; stable asks that an endpoint keeps accepting for that many seconds. on_event, if
+    given, is called as on_event(endpoint, "done" | "unresolved", elapsed, detail) as things
+    happen. Returns one EndpointResult per endpoint; raises WaitTimeout when the deadline passes
+    first, UsageError for a malformed endpoint. Ctrl-C and other signals interrupt it at once.
+    """
+    eps = _endpoints(endpoints)
+    _check(timeout, period, stable)
+    outcome, results = _run(eps, timeout, period, stable, invert, -1, on_event)
+    if outcome == 1:
+        raise WaitTimeout(timeout, results)
+    return results
+
+
+async def async_wait_for_port(
+    *endpoints,
+    timeout: float = 600.0,
+    period: float = 0.5,
+    stable: float = 0.0,
+    invert: bool = False,
+    on_event=None,
+) -> list[EndpointResult]:
+    """wait_for_port for asyncio: the wait runs on a thread (without the GIL) and the event
+    loop keeps running; cancelling the task stops the wait at once."""
+    import asyncio
+    import threading
+
+    eps = _endpoints(endpoints)
+    _check(timeout, period, stable)
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    cancel_r, cancel_w = os.pipe()
+
+    def deliver(result, error):
+        if not future.done():
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def work():
+        try:
+            result, error = _run(eps, timeout, period, stable, invert, cancel_r, on_event), None
+        except BaseException as err:  # handed to the awaiting task
+            result, error = None, err
+        finally:
+            os.close(cancel_r)
+        try:
+            loop.call_soon_threadsafe(deliver, result, error)
+        except RuntimeError:  # the loop is gone: nobody is waiting any more
+            pass
+
+    threading.Thread(target=work, name="wait-for-port", daemon=True).start()
+    try:
+        outcome, results = await future
+    finally:
+        os.close(cancel_w)  # wakes the waiting thread if it is still waiting (cancellation)
+    if outcome == 1:
+        raise WaitTimeout(timeout, results)
+    return results
