@@ -3,7 +3,7 @@
  * line), all driven by one ppoll() loop with one monotonic deadline.
  *
  * Retry policy. An attempt that gets an answer (a refusal: the host is up, nobody listens yet)
- * is retried soon, every 25 ms, so a listener is seen within milliseconds of opening; the total
+ * is retried soon, every 10 ms, so a listener is seen within milliseconds of opening; the total
  * rate of such retries stays under RETRY_BUDGET per second however many endpoints there are.
  * An attempt that gets no answer (dropped SYN, unreachable network, unresolved name, HTTP
  * error) is retried one period after it started. A connect still pending after one period is
@@ -30,7 +30,7 @@
 
 #include "snakepack.h"
 
-#define FAST_RETRY 0.025     /* seconds between attempts on an endpoint that refuses */
+#define FAST_RETRY 0.010     /* seconds between attempts on an endpoint that refuses */
 #define RETRY_BUDGET 2000.0  /* fast retries per second, all endpoints together */
 #define MAX_RESOLVERS 32     /* resolver threads at once */
 #define HTTP_MAX 1024

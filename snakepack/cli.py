@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 
 from . import __version__
 from .errors import SnakepackError
@@ -115,6 +116,17 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
+def _running_for() -> float:
+    """Seconds since this process started (10 ms resolution): the deadline of wait-for-port
+    counts from when the command was started, interpreter start-up included."""
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
     if value is None or value == "":
@@ -157,6 +169,8 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
             raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
         if args.stable < 0:
             raise SnakepackError(f"--stable must be 0 or more, not {args.stable:g}")
+        if timeout < 0:
+            raise SnakepackError(f"timeout must be 0 (forever) or more, not {timeout:g}")
 
         def report(endpoint, event, elapsed, detail):
             if args.quiet:
@@ -169,7 +183,9 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
 
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
-            wait_for_port(*endpoints, timeout=timeout, period=period, stable=args.stable / 1000, invert=args.invert, on_event=report)
+            # -t 0 waits forever; otherwise what is left of the timeout, at least a moment
+            left = max(timeout - _running_for(), 0.001) if timeout > 0 else 0
+            wait_for_port(*endpoints, timeout=left, period=period, stable=args.stable / 1000, invert=args.invert, on_event=report)
         finally:
             signal.signal(signal.SIGTERM, previous)
     except WaitTimeout as err:
