@@ -210,15 +210,57 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
 # ---- apt-install --------------------------------------------------------------------------------
 
 
+def _env_number(name: str, default, kind):
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise SnakepackError(f"{name}={value!r} is not a number") from None
+
+
 def apt_install_main(argv: list[str] | None = None) -> int:
+    prog = "apt-install"
     parser = _parser(
-        "apt-install",
-        "apt-get update, install PKG ... without recommends, then remove apt's lists and caches.",
-        "apt-install -r /usr/share/python3/app/pkgdeps.txt",
+        prog,
+        "apt-get update, apt-get install -y PKG ... (without recommends), then remove apt's "
+        "lists, caches and logs so the image layer stays small, also when the install fails. "
+        "Transient network failures are retried with backoff; an unknown package or a "
+        "conflict fails at once.",
+        "apt-install -r /usr/share/python3/app/pkgdeps.txt libpq5",
     )
-    parser.add_argument("packages", nargs="*", metavar="PKG")
-    parser.parse_args(argv)
-    return _fail("apt-install", "not built yet")
+    parser.add_argument("packages", nargs="*", metavar="PKG", help="name[:arch][=version|/release]")
+    parser.add_argument("-r", "--requirements", action="append", default=[], metavar="FILE", help="read package names from FILE (repeatable; - for stdin): several per line, # comments")
+    parser.add_argument("--install-recommends", dest="recommends", action="store_true", help="install recommended packages too")
+    parser.add_argument("--no-install-recommends", dest="recommends", action="store_false", help="the default")
+    parser.add_argument("--retries", type=int, metavar="N", help="retries of a step after a transient failure (default 3, $APT_INSTALL_RETRIES)")
+    parser.add_argument("--retry-delay", type=float, metavar="SECONDS", help="first delay between retries, doubled each time (default 2, $APT_INSTALL_RETRY_DELAY)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be installed, install nothing")
+    args = parser.parse_args(argv)
+
+    from .apt import AptError, install, read_requirements, validate
+
+    try:
+        retries = args.retries if args.retries is not None else _env_number("APT_INSTALL_RETRIES", 3, int)
+        delay = args.retry_delay if args.retry_delay is not None else _env_number("APT_INSTALL_RETRY_DELAY", 2.0, float)
+        if retries < 0 or delay < 0:
+            raise SnakepackError("--retries and --retry-delay must be 0 or more")
+        names = list(args.packages)
+        for path in args.requirements:
+            names.extend(read_requirements(path))
+        validate(names)
+        if not names:
+            print(f"{prog}: nothing to install", file=sys.stderr)
+            return 0
+        chosen = install(names, recommends=args.recommends, retries=retries, retry_delay=delay, dry_run=args.dry_run)
+    except AptError as err:
+        return _fail(prog, str(err), err.returncode or 1)
+    except SnakepackError as err:
+        return _fail(prog, str(err))
+    if args.dry_run:
+        print(f"{prog}: would install: {' '.join(chosen) or 'nothing new'}")
+    return 0
 
 
 # ---- python -m snakepack ------------------------------------------------------------------------

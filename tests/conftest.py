@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -140,18 +141,40 @@ def write_status(root, packages):
     (root / "var/lib/dpkg/status").write_text("\n".join(stanzas))
 
 
-@pytest.fixture(scope="session")
-def debian_root():
-    """A minimal Debian root made with debootstrap, cached between runs on this machine."""
+def unmount_below(path: Path) -> None:
+    with open("/proc/mounts") as f:
+        points = [line.split()[1] for line in f]
+    for point in sorted(points, reverse=True):
+        if point == str(path) or point.startswith(f"{path}/"):
+            run(["umount", "-l", point])
+
+
+def cached_debootstrap(name: str, include=()) -> Path:
+    """A Debian bookworm root made with debootstrap (minbase plus INCLUDE), cached between runs
+    on this machine under $SNAKEPACK_TEST_CACHE (default /var/cache/snakepack-tests)."""
     cache = Path(os.environ.get("SNAKEPACK_TEST_CACHE", "/var/cache/snakepack-tests"))
-    root = cache / "bookworm-minbase"
-    if not (root / ".complete").exists():
-        if os.geteuid() != 0 or shutil.which("debootstrap") is None:
-            pytest.skip("debootstrap needs root and the debootstrap package")
+    root = cache / name
+    if (root / ".complete").exists():
+        return root
+    if os.geteuid() != 0 or shutil.which("debootstrap") is None:
+        pytest.skip("debootstrap needs root and the debootstrap package")
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (pytest-xdist workers)
+        if (root / ".complete").exists():
+            return root
+        unmount_below(root)  # an interrupted debootstrap leaves /proc mounted inside
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        r = run(["debootstrap", "--variant=minbase", "bookworm", root], timeout=1200)
+        extra = [f"--include={','.join(include)}"] if include else []
+        r = run(["debootstrap", "--variant=minbase", *extra, "bookworm", root, "http://deb.debian.org/debian"], timeout=1500)
         if r.returncode != 0:
             pytest.skip(f"debootstrap could not build a root: {r.stdout[-500:]}{r.stderr[-500:]}")
         (root / ".complete").touch()
     return root
+
+
+@pytest.fixture(scope="session")
+def debian_root():
+    """A minimal Debian root (debootstrap minbase)."""
+    return cached_debootstrap("bookworm-minbase")

@@ -1,0 +1,182 @@
+"""apt-get update + install + cleanup, with retries on transient network failures.
+
+apt-get is always run with an argument list (never through a shell), after every package name
+has been checked against Debian's grammar. Its own retry loop is turned off
+(Acquire::Retries=0) so that the retry policy is this module's alone: a failure whose output
+shows a network or mirror problem is retried with exponential backoff; anything else (an
+unknown package, a conflict) fails at once with apt's own message.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from .errors import SnakepackError, UsageError
+
+__all__ = ["AptError", "parse_requirements", "read_requirements", "validate", "install", "cleanup"]
+
+# Debian policy 5.6.1 (Package), 5.6.12 (Version); apt's name:arch, name=version, name/release.
+_NAME = r"[a-z0-9][a-z0-9+.-]+"
+_ARCH = r"[a-z0-9][a-z0-9-]*"
+_VERSION = r"[A-Za-z0-9.+~:_-]+"
+_RELEASE = r"[A-Za-z0-9.+_-]+"
+PACKAGE = re.compile(rf"{_NAME}(?::{_ARCH})?(?:={_VERSION}|/{_RELEASE})?")
+
+# What apt prints when the network or the mirror failed: worth another try.
+TRANSIENT = re.compile(
+    r"Temporary failure resolving|Could not resolve|Could not connect|Connection failed|"
+    r"Connection timed out|Connection reset|Unable to connect|Failed to fetch|"
+    r"Unable to fetch some archives|Some index files failed to download|Hash Sum mismatch|"
+    r"File has unexpected size|Undetermined Error|Bad header line|\b50[0234]\b|\b429\b"
+)
+# What no retry can fix.
+PERMANENT = re.compile(
+    r"Unable to locate package|has no installation candidate|Unmet dependencies|"
+    r"held broken packages|Conflicts:|Version '.*' for '.*' was not found|"
+    r"Release '.*' for '.*' was not found|is not available, but is referred to|"
+    r"Couldn't find any package|You don't have enough free space|Could not open lock file|"
+    r"are you root\?|\b404\s+Not Found"
+)
+
+APT_OPTIONS = [
+    "-o", "Acquire::Retries=0",
+    "-o", "APT::Update::Error-Mode=any",  # apt >= 2.1: a failed index fails update
+    "-o", "Dpkg::Options::=--force-confdef",
+    "-o", "Dpkg::Options::=--force-confold",
+]
+
+
+class AptError(SnakepackError):
+    """apt-get failed; .returncode is its exit status, .transient whether retrying might help."""
+
+    def __init__(self, step: str, returncode: int, reason: str, transient: bool):
+        self.step, self.returncode, self.reason, self.transient = step, returncode, reason, transient
+        super().__init__(f"apt-get {step} failed (exit {returncode}): {reason}")
+
+
+def parse_requirements(text: str) -> list[str]:
+    """Package names from a requirements text: one or more per line, # comments, blank lines."""
+    names = []
+    for line in text.splitlines():
+        names.extend(line.split("#", 1)[0].split())
+    return names
+
+
+def read_requirements(path: str) -> list[str]:
+    if path == "-":
+        return parse_requirements(sys.stdin.read())
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse_requirements(f.read())
+    except OSError as err:
+        raise UsageError(f"{path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path}: not a text file ({err.reason})") from err
+
+
+def validate(names: list[str]) -> list[str]:
+    """Raises UsageError naming the first name that is not a Debian package name."""
+    for name in names:
+        if not PACKAGE.fullmatch(name):
+            raise UsageError(f"{name!r} is not a Debian package name (name[:arch][=version|/release])")
+    return names
+
+
+def _run(argv: list[str], out) -> tuple[int, str]:
+    """Runs apt-get, copying its output to OUT as it comes; returns (status, output)."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8")
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True, errors="replace")
+    except OSError as err:
+        raise AptError(argv[1], 127, f"cannot run {argv[0]}: {err.strerror}", False) from err
+    lines = []
+    for line in proc.stdout:
+        out.write(line)
+        out.flush()
+        lines.append(line)
+    return proc.wait(), "".join(lines)
+
+
+def _reason(output: str) -> str:
+    errors = [line for line in output.splitlines() if line.startswith(("E:", "W:"))]
+    return errors[0] if errors else (output.strip().splitlines() or ["no output"])[-1]
+
+
+def _step(step: str, argv: list[str], retries: int, delay: float, out, log) -> str:
+    """Runs one apt-get step, retrying transient failures; returns its output."""
+    for attempt in range(retries + 1):
+        status, output = _run(argv, out)
+        # apt-get update can exit 0 while an index failed (older apt without Error-Mode)
+        failed = status != 0 or (step == "update" and re.search(r"^(W|E): (Failed to fetch|Some index files failed)", output, re.M))
+        if not failed:
+            return output
+        transient = not PERMANENT.search(output) and bool(TRANSIENT.search(output))
+        if not transient or attempt == retries:
+            raise AptError(step, status or 100, _reason(output), transient)
+        wait = delay * 2**attempt
+        log(f"apt-get {step} failed ({_reason(output)}); retrying in {wait:g} s ({attempt + 1} of {retries})")
+        time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def install(
+    packages: list[str],
+    *,
+    recommends: bool = False,
+    retries: int = 3,
+    retry_delay: float = 2.0,
+    dry_run: bool = False,
+    out=None,
+    log=None,
+) -> list[str]:
+    """apt-get update, then apt-get install -y PACKAGES (a simulation with dry_run), then
+    cleanup() whatever happened. Returns the packages apt installs (or would install).
+    Raises UsageError for a bad name (before anything runs), AptError when apt-get fails."""
+    out = out or sys.stdout
+    log = log or (lambda message: print(f"apt-install: {message}", file=sys.stderr))
+    validate(packages)
+    if not packages:
+        return []
+    try:
+        _step("update", ["apt-get", *APT_OPTIONS, "update"], retries, retry_delay, out, log)
+        argv = ["apt-get", *APT_OPTIONS, "install", "-y", "--install-recommends" if recommends else "--no-install-recommends"]
+        if dry_run:
+            argv.append("--simulate")
+        output = _step("install", [*argv, "--", *packages], retries, retry_delay, out, log)
+    finally:
+        cleanup()
+    return re.findall(r"^Inst (\S+)", output, re.M)
+
+
+def cleanup(root: str = "/") -> None:
+    """Removes what apt and dpkg leave behind in an image layer: the package lists (keeping
+    the lists directory, partial/ and the lock), the .bin caches, downloaded .debs, apt's and
+    dpkg's logs."""
+    keep = {"partial", "lock"}
+    patterns = [
+        "var/lib/apt/lists/*",
+        "var/cache/apt/*.bin",
+        "var/cache/apt/archives/*.deb",
+        "var/cache/apt/archives/partial/*",
+        "var/log/apt/*",
+        "var/log/dpkg.log*",
+        "var/log/alternatives.log*",
+    ]
+    for pattern in patterns:
+        for path in glob.glob(os.path.join(root, pattern)):
+            if os.path.basename(path) in keep:
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                if pattern.startswith("var/lib/apt/lists/"):  # e.g. auxfiles/
+                    shutil.rmtree(path, ignore_errors=True)
+                continue
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass

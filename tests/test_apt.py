@@ -1,0 +1,271 @@
+"""apt-install: its parsing and checks here, and the real apt-get inside an isolated Debian root
+(an overlay over a cached debootstrap tree) installing from a repository that this test builds
+with dpkg-deb and serves on loopback, with faults injected into the first requests."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import snakepack
+from conftest import cached_debootstrap, run, tool
+from snakepack.apt import cleanup, parse_requirements, validate
+from snakepack.errors import UsageError
+
+# ---- without apt ------------------------------------------------------------------------------
+
+
+def test_parse_requirements():
+    text = "# packages\nlibc6 zlib1g  # two on a line\n\n  libxml2\n#libfoo\n"
+    assert parse_requirements(text) == ["libc6", "zlib1g", "libxml2"]
+
+
+@pytest.mark.parametrize("name", ["libc6", "libstdc++6", "g++", "python3.11", "libc6:amd64", "nginx=1.22.1-9", "curl=7.88.1-10+deb12u5", "libssl3/bookworm-security", "tzdata=2024a-0+deb12u1", "foo:i386=1:2.0~rc1"])
+def test_valid_names(name):
+    assert validate([name]) == [name]
+
+
+@pytest.mark.parametrize("name", ["A", "x", "Bad_Name", "-rf", "foo;rm", "foo bar", "$(id)", "foo=", "foo:", "../x", "foo/"])
+def test_invalid_names(name):
+    with pytest.raises(UsageError, match="is not a Debian package name"):
+        validate([name])
+
+
+def test_cli_bad_name_is_one_line_exit_2_before_apt_runs():
+    r = run([tool("apt-install"), "libc6", "Bad_Name"])
+    assert r.returncode == 2
+    assert r.stderr == "apt-install: 'Bad_Name' is not a Debian package name (name[:arch][=version|/release])\n"
+    assert r.stdout == ""
+
+
+def test_cli_nothing_to_install_is_success(tmp_path):
+    # `cat empty-pkgdeps.txt | xargs apt-install` runs apt-install without arguments
+    empty = tmp_path / "pkgdeps.txt"
+    empty.write_text("# nothing\n")
+    for args in ([], ["-r", str(empty)]):
+        r = run([tool("apt-install"), *args])
+        assert r.returncode == 0 and "nothing to install" in r.stderr
+
+
+def test_cli_unreadable_requirements_file(tmp_path):
+    r = run([tool("apt-install"), "-r", tmp_path / "absent.txt"])
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "absent.txt" in r.stderr
+
+
+def test_cleanup_keeps_directories_partial_and_lock(tmp_path):
+    files = [
+        "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease",
+        "var/lib/apt/lists/lock",
+        "var/lib/apt/lists/partial/x",
+        "var/cache/apt/pkgcache.bin",
+        "var/cache/apt/srcpkgcache.bin",
+        "var/cache/apt/archives/a_1_all.deb",
+        "var/cache/apt/archives/lock",
+        "var/cache/apt/archives/partial/b.deb",
+        "var/log/apt/history.log",
+        "var/log/apt/eipp.log.xz",
+        "var/log/dpkg.log",
+        "var/log/other.log",
+        "var/lib/apt/lists/auxfiles/c.deb",
+    ]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    cleanup(str(tmp_path))
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [
+        "var/cache/apt/archives/lock",
+        "var/lib/apt/lists/lock",
+        "var/lib/apt/lists/partial/x",
+        "var/log/other.log",
+    ]
+    assert (tmp_path / "var/lib/apt/lists/partial").is_dir() and (tmp_path / "var/log/apt").is_dir()
+
+
+# ---- a real apt-get in an isolated root -------------------------------------------------------
+
+
+class Repo:
+    """A flat apt repository served on loopback; FAULTS maps a file name suffix to the HTTP
+    error statuses its next requests get before being served normally."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.faults: dict[str, list[str]] = {}
+        self.requests: list[str] = []
+        repo = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(repo.dir), **kwargs)
+
+            def do_GET(self):
+                repo.requests.append(self.path)
+                for suffix, answers in repo.faults.items():
+                    if self.path.endswith(suffix) and answers:
+                        self.send_error(int(answers.pop(0)))
+                        return
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self, suffix: str) -> int:
+        return sum(p.endswith(suffix) for p in self.requests)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def build_deb(work: Path, out: Path, name: str, extra_control: str = ""):
+    pkg = work / name
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN/control").write_text(
+        f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: snakepack tests <tests@localhost>\n{extra_control}Description: test package\n"
+    )
+    (pkg / f"usr/share/{name}").mkdir(parents=True)
+    (pkg / f"usr/share/{name}/hello").write_text("hello\n")
+    r = run(["dpkg-deb", "--root-owner-group", "--build", pkg, out / f"{name}_1.0_all.deb"])
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    if shutil.which("dpkg-deb") is None or shutil.which("dpkg-scanpackages") is None:
+        pytest.skip("needs dpkg-deb and dpkg-scanpackages (dpkg-dev)")
+    work = tmp_path_factory.mktemp("debs")
+    out = tmp_path_factory.mktemp("repo")
+    build_deb(work, out, "snakepack-test-pkg")
+    build_deb(work, out, "snakepack-test-conflict", "Conflicts: snakepack-test-pkg\n")
+    packages = run(["dpkg-scanpackages", "--multiversion", "."], cwd=out)
+    assert packages.returncode == 0, packages.stderr
+    (out / "Packages").write_text(packages.stdout)
+    data = (out / "Packages").read_bytes()
+    (out / "Release").write_text(f"Origin: snakepack-tests\nSuite: tests\nSHA256:\n {hashlib.sha256(data).hexdigest()} {len(data)} Packages\n")
+    server = Repo(out)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def root(tmp_path, repo):
+    """An overlay of a cached Debian root with Python, snakepack copied in, and apt pointed at
+    the test repository only."""
+    abi = sysconfig.get_config_var("SOABI")
+    if not abi.startswith("cpython-311-"):
+        pytest.skip(f"the Debian 12 root runs CPython 3.11; this extension is built for {abi}")
+    lower = cached_debootstrap("bookworm-python", include=("python3", "libelf1"))
+    upper, work, merged = (tmp_path / d for d in ("upper", "work", "merged"))
+    for d in (upper, work, merged):
+        d.mkdir()
+    r = run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", merged])
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount an overlay here: {r.stderr.strip()}")
+    try:
+        site = merged / "usr/local/lib/python3.11/dist-packages"
+        site.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(Path(snakepack.__file__).parent, site / "snakepack", ignore=shutil.ignore_patterns("__pycache__"))
+        for f in (merged / "etc/apt/sources.list.d").glob("*"):
+            f.unlink()
+        (merged / "etc/apt/sources.list").write_text(f"deb [trusted=yes] {repo.url} ./\n")
+        repo.requests.clear()
+        repo.faults.clear()
+        yield merged
+    finally:
+        run(["umount", "-l", merged])
+
+
+def apt_install(root, *args, **kwargs):
+    return run(["chroot", root, "python3", "-m", "snakepack", "apt-install", "--retry-delay", "0.1", *args], timeout=600, **kwargs)
+
+
+def assert_clean(root):
+    lists = sorted(p.name for p in (root / "var/lib/apt/lists").iterdir())
+    assert set(lists) <= {"partial", "lock"}, lists
+    assert not list((root / "var/cache/apt").glob("*.bin"))
+    assert not list((root / "var/cache/apt/archives").glob("*.deb"))
+    assert not [p for p in (root / "var/log/apt").iterdir()]
+    assert not (root / "var/log/dpkg.log").exists()
+
+
+def test_installs_and_leaves_no_lists_or_caches(root, repo):
+    r = apt_install(root, "snakepack-test-pkg")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (root / "usr/share/snakepack-test-pkg/hello").read_text() == "hello\n"
+    assert_clean(root)
+
+
+def test_requirements_files_and_stdin(root, repo, tmp_path):
+    (root / "pkgdeps.txt").write_text("# from find-libdeps\nsnakepack-test-pkg\n")
+    r = apt_install(root, "-r", "/pkgdeps.txt", "-r", "-", input="\n# nothing more\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (root / "usr/share/snakepack-test-pkg/hello").exists()
+
+
+def test_transient_update_failures_are_retried(root, repo):
+    repo.faults = {"Release": ["503", "502"]}
+    r = apt_install(root, "snakepack-test-pkg")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stderr.count("apt-get update failed") == 2 and "retrying" in r.stderr
+    assert (root / "usr/share/snakepack-test-pkg/hello").exists()
+    assert_clean(root)
+
+
+def test_transient_download_failure_is_retried(root, repo):
+    repo.faults = {".deb": ["503"]}
+    r = apt_install(root, "snakepack-test-pkg")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "apt-get install failed" in r.stderr and repo.count(".deb") == 2
+    assert_clean(root)
+
+
+def test_gives_up_after_the_retries_and_still_cleans_up(root, repo):
+    repo.faults = {"Release": ["503"] * 20}
+    r = apt_install(root, "--retries", "2", "snakepack-test-pkg")
+    assert r.returncode == 100
+    assert r.stderr.splitlines()[-1].startswith("apt-install: apt-get update failed (exit 100): E: Failed to fetch")
+    assert r.stderr.count("retrying") == 2
+    assert not (root / "usr/share/snakepack-test-pkg").exists()
+    assert_clean(root)
+
+
+def test_unknown_package_fails_at_once_with_apts_message(root, repo):
+    r = apt_install(root, "snakepack-no-such-package")
+    assert r.returncode == 100
+    assert "E: Unable to locate package snakepack-no-such-package" in r.stdout
+    assert "retrying" not in r.stderr
+    assert repo.count("Packages") == 1  # one update, no retry
+    assert_clean(root)
+
+
+def test_conflict_fails_at_once(root, repo):
+    r = apt_install(root, "snakepack-test-pkg", "snakepack-test-conflict")
+    assert r.returncode == 100
+    assert "retrying" not in r.stderr
+    assert_clean(root)
+
+
+def test_bad_name_runs_nothing(root, repo):
+    r = apt_install(root, "snakepack-test-pkg", "rm -rf /")
+    assert r.returncode == 2
+    assert repo.requests == []
+
+
+def test_dry_run_installs_nothing(root, repo):
+    r = apt_install(root, "--dry-run", "snakepack-test-pkg")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "apt-install: would install: snakepack-test-pkg" in r.stdout
+    assert not (root / "usr/share/snakepack-test-pkg").exists()
+    assert_clean(root)
