@@ -1,21 +1,37 @@
-"""snakepack: the helper commands that pack Python applications into compact images."""
+"""snakepack: the helper commands that pack Python applications into compact images.
 
-from .errors import LibdepsError, SnakepackError, UsageError
-from .libdeps import LibdepsResult, Package, Resolution, find_libdeps
-from .ports import EndpointResult, WaitTimeout, async_wait_for_port, wait_for_port
+The public names load their modules on first use, so that apt-install (pure Python) runs in an
+image before the libraries of the C extension are installed there.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EndpointResult",
-    "WaitTimeout",
-    "async_wait_for_port",
-    "wait_for_port",
-    "LibdepsError",
-    "LibdepsResult",
-    "Package",
-    "Resolution",
-    "SnakepackError",
-    "UsageError",
-    "find_libdeps",
-]
+_EXPORTS = {
+    "EndpointResult": ".ports",
+    "WaitTimeout": ".ports",
+    "async_wait_for_port": ".ports",
+    "wait_for_port": ".ports",
+    "LibdepsResult": ".libdeps",
+    "Package": ".libdeps",
+    "Resolution": ".libdeps",
+    "find_libdeps": ".libdeps",
+    "LibdepsError": ".errors",
+    "SnakepackError": ".errors",
+    "UsageError": ".errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,26 @@
+# The packing proof of tests/test_images.py: an application with compiled dependencies, built
+# from source against the system libraries in the build stage, then packed into the runtime
+# image with only the packages find-libdeps lists. The original pipeline's answer is kept beside
+# it for comparison.
+ARG PYTHON=3.11
+FROM snakepack/python:build-${PYTHON}-pillow AS build
+ARG PYTHON
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
+COPY tests/data/import-all.py /usr/share/python3/import-all.py
+RUN --mount=type=secret,id=pip-cert \
+    if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
+ && python${PYTHON} -m venv /usr/share/python3/app \
+ && /usr/share/python3/app/bin/pip install --no-binary lxml,psycopg2,pillow lxml psycopg2 pillow \
+ && mv /usr/share/python3/import-all.py /usr/share/python3/app/ \
+ && find-libdeps /usr/share/python3/app > /usr/share/python3/app/pkgdeps.txt \
+ && { find /usr/share/python3/app -iname '*.so' | xargs ldd 2>/dev/null | grep '=>' | awk '{print $1}' \
+      | sort -u | xargs dpkg-query -S 2>/dev/null | cut -d':' -f 1 | sort -u \
+      > /usr/share/python3/app/seed-pkgdeps.txt || true; } \
+ && python${PYTHON} -m compileall -q --invalidation-mode unchecked-hash /usr/share/python3/app
+
+FROM snakepack/python:${PYTHON}
+LABEL org.opencontainers.image.title="snakepack/python:packing-proof"
+COPY --from=build /usr/share/python3/app /usr/share/python3/app
+RUN apt-install -r /usr/share/python3/app/pkgdeps.txt
