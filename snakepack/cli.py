@@ -93,14 +93,20 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             f"{prog}: {len(result.files)} ELF files, {len(result.package_names)} packages",
             file=sys.stderr,
         )
-    if args.json:
-        import json
+    try:
+        if args.json:
+            import json
 
-        json.dump(result.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        for name in result.package_names:
-            print(name)
+            json.dump(result.to_json(), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            for name in result.package_names:
+                print(name)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (find-libdeps --json | head): no traceback, no second error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 1 if args.missing == "error" and result.unresolved else 0
 
 

@@ -3,6 +3,7 @@
 import json
 import os
 import pty
+import subprocess
 import sys
 from importlib.metadata import entry_points
 
@@ -124,3 +125,12 @@ def test_find_libdeps_progress_only_on_a_tty():
     assert "scanning" in progress_lines([tool("find-libdeps"), prefix])
     r = run([tool("find-libdeps"), prefix])
     assert "scanning" not in r.stderr
+
+
+def test_find_libdeps_into_a_closed_pipe_is_quiet():
+    tree = "/usr/lib/python3/dist-packages"
+    big = subprocess.run([tool("find-libdeps"), "--json", tree], capture_output=True, text=True)
+    if len(big.stdout) < 1 << 20:
+        pytest.skip(f"{tree} gives too little JSON to fill a pipe")
+    p = subprocess.run(f"{tool('find-libdeps')} --json {tree} | head -c 1", shell=True, capture_output=True, text=True)
+    assert p.stderr == ""
