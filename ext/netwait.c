@@ -240,20 +240,23 @@ static void failed(struct waiter *w, size_t i, double now, int refused, const ch
         e->next = now;
 }
 
+/* Socket FD of endpoint I is connected. Every other address is dropped; FD leaves e->fds, so
+ * that it is closed exactly once (a second close could hit a descriptor that another thread
+ * of the process has opened since). */
 static void connected(struct waiter *w, size_t i, int fd, double now)
 {
     struct ep *e = &w->eps[i];
-    if (e->spec->kind != SP_EP_HTTP) {
-        close(fd);
-        succeeded(w, i, now);
-        return;
-    }
-    for (size_t k = 0; k < e->nfds; k++) { /* keep this one, drop the other addresses */
+    for (size_t k = 0; k < e->nfds; k++) {
         if (e->fds[k] >= 0 && e->fds[k] != fd)
             close(e->fds[k]);
         e->fds[k] = -1;
     }
     e->pending_fds = 0;
+    if (e->spec->kind != SP_EP_HTTP) {
+        close(fd);
+        succeeded(w, i, now);
+        return;
+    }
     e->http_fd = fd;
     e->sent = e->got = 0;
     e->state = HTTP_SEND;

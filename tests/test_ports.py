@@ -214,6 +214,15 @@ def test_http_endpoint_ready_on_2xx_or_3xx_only():
             wait_for_port(f"{url}/down", timeout=0.4, period=0.1)
 
 
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_every_socket_is_closed_exactly_once():
+    # A second close() of a number another thread has reused since would close its file.
+    with listener_later(0) as up, listener_later(0.3) as late, http_server(lambda path: 200) as web:
+        r = run(["strace", "-f", "-e", "trace=close", tool("wait-for-port"), "-q", f"127.0.0.1:{up}", f"localhost:{late}", f"http://127.0.0.1:{web}/"], timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "EBADF" not in r.stderr
+
+
 def test_events_are_reported_as_they_happen():
     seen = []
     with listener_later(0.1) as port:
