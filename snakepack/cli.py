@@ -35,6 +35,17 @@ def _fail(prog: str, message: str, code: int = 2) -> int:
     return code
 
 
+def _env_number(name: str, default, kind=float):
+    """The number in environment variable NAME (a fallback for a flag), or DEFAULT if unset."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise SnakepackError(f"{name}={value!r} is not a number") from None
+
+
 # ---- find-libdeps -------------------------------------------------------------------------------
 
 
@@ -133,16 +144,6 @@ def _running_for() -> float:
         return 0.0
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise SnakepackError(f"{name}={value!r} is not a number") from None
-
-
 def wait_for_port_main(argv: list[str] | None = None) -> int:
     prog = "wait-for-port"
     argv = sys.argv[1:] if argv is None else argv
@@ -168,8 +169,8 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
     from .ports import WaitTimeout, wait_for_port
 
     try:
-        timeout = args.timeout if args.timeout is not None else _env_float("WAIT_FOR_PORT_TIMEOUT", 600.0)
-        period = args.period if args.period is not None else _env_float("WAIT_FOR_PORT_PERIOD", 0.5)
+        timeout = args.timeout if args.timeout is not None else _env_number("WAIT_FOR_PORT_TIMEOUT", 600.0)
+        period = args.period if args.period is not None else _env_number("WAIT_FOR_PORT_PERIOD", 0.5)
         endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
         if not endpoints:
             raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
@@ -214,16 +215,6 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
 
 
 # ---- apt-install --------------------------------------------------------------------------------
-
-
-def _env_number(name: str, default, kind):
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return kind(value)
-    except ValueError:
-        raise SnakepackError(f"{name}={value!r} is not a number") from None
 
 
 def apt_install_main(argv: list[str] | None = None) -> int:
