@@ -452,8 +452,7 @@ static int resolve_edge(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi
         return 0;
     }
     struct search s = {ld, t, abi, want, -1, NULL, NULL};
-    int how = search(&s, req, name);
-    e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
+    int how = search(&s, req, name); /* grows ld->files and t->nodes, never t->edges */
     if (how < 0) {
         free(s.path);
         free(s.error);
@@ -487,7 +486,6 @@ static int resolve_edge(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi
     n->file = (size_t)s.found;
     n->opened = s.path;
     n->loader = (long)req;
-    e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
     e->node = (long)t->nodes.len - 1;
     return sp_strs_push(&n->names, name);
 }
