@@ -18,51 +18,7 @@
 
 #include "snakepack.h"
 
-/* Reads the whole file at HOST into *BUF (NUL-terminated). Returns 0 or -1 with errno. */
-static int slurp(const char *host, char **buf, size_t *len)
-{
-    int fd = open(host, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    char *data = malloc(cap);
-    for (ssize_t got = 1; data && got > 0;) {
-        if (n + 1 >= cap) {
-            char *bigger = realloc(data, cap *= 2);
-            if (bigger == NULL) {
-                free(data);
-                data = NULL;
-                break;
-            }
-            data = bigger;
-        }
-        got = read(fd, data + n, cap - n - 1);
-        if (got < 0) {
-            int saved = errno;
-            free(data);
-            close(fd);
-            errno = saved;
-            return -1;
-        }
-        n += (size_t)got;
-    }
-    close(fd);
-    if (data == NULL) {
-        errno = ENOMEM;
-        return -1;
-    }
-    data[n] = '\0';
-    *buf = data;
-    *len = n;
-    return 0;
-}
+#define INFO_DIR "/var/lib/dpkg/info"
 
 /* Returns the value of a "Field: value" line starting at LINE if its field is NAME. */
 static const char *field(const char *line, const char *name)
@@ -125,29 +81,21 @@ static int parse_status(char *buf, int (*fn)(const char *, const char *, void *)
     return 0;
 }
 
-struct installed_cb {
-    void (*fn)(const char *, const char *, void *);
-    void *arg;
-};
-
-static int call_installed(const char *pkg, const char *arch, void *arg)
-{
-    struct installed_cb *cb = arg;
-    cb->fn(pkg, arch, cb->arg);
-    return 0;
-}
-
-int sp_dpkg_installed(const char *path, void (*fn)(const char *, const char *, void *), void *arg,
+int sp_dpkg_installed(const char *path, int (*fn)(const char *, const char *, void *), void *arg,
                       struct sp_err *err)
 {
-    char *buf;
+    struct sp_root host;
+    char *buf = NULL;
     size_t len;
-    if (slurp(path, &buf, &len) < 0)
-        return sp_fail(err, errno, "%s: %s", path, strerror(errno));
-    struct installed_cb cb = {fn, arg};
-    parse_status(buf, call_installed, &cb);
+    if (sp_root_init(&host, "", err) < 0)
+        return -1;
+    int rc = sp_root_slurp(&host, path, SP_MAX_DPKG_FILE, SP_ERR_INPUT, &buf, &len, err);
+    sp_root_free(&host);
+    if (rc < 0)
+        return -1;
+    rc = parse_status(buf, fn, arg);
     free(buf);
-    return 0;
+    return rc < 0 ? sp_fail(err, ENOMEM, "out of memory") : 0;
 }
 
 /* ---- loading: every read of the database, done once, possibly on another thread ---- */
@@ -167,17 +115,60 @@ static int add_installed(const char *pkg, const char *arch, void *arg)
     return 0;
 }
 
+int sp_dpkg_index(struct sp_dpkg *db, struct sp_err *err)
+{
+    if (parse_status(db->status, add_installed, db) < 0)
+        return sp_fail(err, ENOMEM, "out of memory");
+    return 0;
+}
+
+/* The architecture of package NAME ("pkg" or "pkg:arch", from a list's file name) if it is
+ * installed, else NULL. */
+static const char *installed_arch(struct sp_dpkg *db, char *name)
+{
+    char *colon = strchr(name, ':');
+    if (colon)
+        return sp_map_get(&db->full, name) ? colon + 1 : NULL;
+    intptr_t *slot = sp_map_get(&db->byname, name);
+    return slot ? db->strings.items[*slot - 1] : NULL;
+}
+
+/* Reads one list, the entry DE of the info directory open on DFD. Regular files are opened
+ * right there; a symlink is followed inside the root; anything else is skipped. */
+static int read_list(struct sp_dpkg *db, int dfd, const struct dirent *de,
+                     struct sp_dpkg_list *l, struct sp_err *err)
+{
+    char *path = sp_path_join(INFO_DIR, de->d_name);
+    if (path == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    int rc;
+    if (de->d_type == DT_REG) {
+        int fd = openat(dfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        rc = fd < 0 ? sp_fail_at(err, SP_ERR_DPKG, path, errno, "%s", strerror(errno))
+                    : sp_read_fd(fd, path, SP_MAX_DPKG_FILE, SP_ERR_DPKG, &l->buf, &l->len, err);
+        if (fd >= 0)
+            close(fd);
+    } else if (de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) {
+        rc = sp_root_slurp(&db->root, path, SP_MAX_DPKG_FILE, SP_ERR_DPKG, &l->buf, &l->len, err);
+    } else {
+        rc = sp_fail_at(err, SP_ERR_DPKG, path, 0, "not a regular file");
+    }
+    free(path);
+    if (rc < 0 && err->errnum != ENOMEM) /* the package's files stay without an owner */
+        return sp_strs_pushf(&db->warnings, "%s: skipped", err->msg);
+    return rc;
+}
+
 /* Reads var/lib/dpkg/info/<pkg>[:<arch>].list of every installed package. */
 static int read_lists(struct sp_dpkg *db, struct sp_err *err)
 {
-    char *dir = sp_root_host(&db->root, "/var/lib/dpkg/info");
-    if (dir == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    DIR *d = opendir(dir);
+    int dfd = sp_root_open(&db->root, INFO_DIR, 1, SP_ERR_DPKG, err);
+    if (dfd < 0)
+        return -1;
+    DIR *d = fdopendir(dfd);
     if (d == NULL) {
-        int saved = errno;
-        free(dir);
-        return sp_fail(err, saved, "/var/lib/dpkg/info: %s", strerror(saved));
+        close(dfd);
+        return sp_fail_at(err, SP_ERR_DPKG, INFO_DIR, errno, "%s", strerror(errno));
     }
     int rc = 0;
     struct dirent *de;
@@ -186,65 +177,58 @@ static int read_lists(struct sp_dpkg *db, struct sp_err *err)
         if (n <= 5 || strcmp(de->d_name + n - 5, ".list") != 0)
             continue;
         /* <pkg>.list, or <pkg>:<arch>.list for Multi-Arch: same packages */
-        char *name = strndup(de->d_name, n - 5), *path = NULL;
+        char *name = strndup(de->d_name, n - 5);
         if (name == NULL) {
             rc = sp_fail(err, ENOMEM, "out of memory");
             break;
         }
-        char *colon = strchr(name, ':');
-        const char *arch = NULL;
-        intptr_t *slot;
-        if (colon) {
-            if (sp_map_get(&db->full, name))
-                arch = colon + 1;
-        } else if ((slot = sp_map_get(&db->byname, name)) != NULL) {
-            arch = db->strings.items[*slot - 1];
-        }
+        const char *arch = installed_arch(db, name);
         struct sp_dpkg_list *l = NULL;
         if (arch == NULL) {
             /* not installed: its files are not there, or are not its any more */
-        } else if ((l = sp_vec_push(&db->lists)) == NULL || (path = sp_path_join(dir, de->d_name)) == NULL ||
-                   (l->arch = strdup(arch)) == NULL) {
+        } else if ((l = sp_vec_push(&db->lists)) == NULL || (l->arch = strdup(arch)) == NULL) {
             rc = sp_fail(err, ENOMEM, "out of memory");
         } else {
+            char *colon = strchr(name, ':');
             if (colon)
                 *colon = '\0';
             l->pkg = name;
             name = NULL;
-            if (slurp(path, &l->buf, &l->len) < 0)
-                rc = errno == ENOMEM ? sp_fail(err, ENOMEM, "out of memory") : 0;
+            rc = read_list(db, dirfd(d), de, l, err);
         }
-        free(path);
         free(name);
     }
     closedir(d);
-    free(dir);
     return rc;
 }
 
-int sp_dpkg_load(struct sp_dpkg *db, const char *root, struct sp_err *err)
+int sp_dpkg_init(struct sp_dpkg *db, const char *root, struct sp_err *err)
 {
     memset(db, 0, sizeof *db);
     sp_map_init(&db->full);
     sp_map_init(&db->byname);
     sp_vec_init(&db->lists, sizeof(struct sp_dpkg_list));
-    if (sp_root_init(&db->root, root, err) < 0)
+    return sp_root_init(&db->root, root, err);
+}
+
+int sp_dpkg_load(struct sp_dpkg *db, const char *root, struct sp_err *err)
+{
+    if (sp_dpkg_init(db, root, err) < 0)
         return -1;
-    char *host = sp_root_host(&db->root, "/var/lib/dpkg/status");
-    if (host == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    int rc = slurp(host, &db->status, &db->status_len);
-    free(host);
-    if (rc < 0)
-        return sp_fail(err, errno, "/var/lib/dpkg/status: %s", strerror(errno));
-    if (parse_status(db->status, add_installed, db) < 0)
-        return sp_fail(err, ENOMEM, "out of memory");
-    if ((host = sp_root_host(&db->root, "/var/lib/dpkg/diversions")) == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    rc = slurp(host, &db->diversions, &db->diversions_len);
-    free(host);
-    if (rc < 0 && errno != ENOENT)
-        return sp_fail(err, errno, "/var/lib/dpkg/diversions: %s", strerror(errno));
+    if (sp_root_slurp(&db->root, "/var/lib/dpkg/status", SP_MAX_DPKG_FILE, SP_ERR_DPKG,
+                      &db->status, &db->status_len, err) < 0)
+        return -1;
+    if (sp_dpkg_index(db, err) < 0)
+        return -1;
+    if (sp_root_slurp(&db->root, "/var/lib/dpkg/diversions", SP_MAX_DPKG_FILE, SP_ERR_DPKG,
+                      &db->diversions, &db->diversions_len, err) < 0) {
+        if (err->errnum == ENOMEM)
+            return -1;
+        /* No diversions file: nothing is diverted. An unreadable one: say so, go on. */
+        if (err->errnum != ENOENT &&
+            sp_strs_pushf(&db->warnings, "%s: diversions ignored", err->msg) < 0)
+            return sp_fail(err, ENOMEM, "out of memory");
+    }
     return read_lists(db, err);
 }
 
@@ -260,6 +244,7 @@ void sp_dpkg_free(struct sp_dpkg *db)
     sp_map_free(&db->full);
     sp_map_free(&db->byname);
     sp_strs_free(&db->strings);
+    sp_strs_free(&db->warnings);
     free(db->status);
     free(db->diversions);
     sp_root_free(&db->root);
@@ -326,6 +311,8 @@ static int add_owner(struct sp_vec *owners, const char *pkg, const char *arch)
 /* Scans one package's list for wanted paths. */
 static int scan_list(struct query *q, struct sp_dpkg_list *l)
 {
+    if (l->buf == NULL)
+        return 0; /* the list could not be read (there is a warning) */
     char *end = l->buf + l->len;
     for (char *line = l->buf; line < end;) {
         char *nl = memchr(line, '\n', (size_t)(end - line));
@@ -363,6 +350,8 @@ struct diversion {
 /* Parses the diversions file: records of three lines (from, to, package). */
 static int parse_diversions(struct query *q, struct sp_vec *divs)
 {
+    if (q->db->diversions == NULL)
+        return 0; /* no diversions file */
     const char *p = q->db->diversions, *end = p + q->db->diversions_len;
     const char *line[3];
     size_t len[3];

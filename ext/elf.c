@@ -111,7 +111,11 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
         goto libelf_error;
     }
     GElf_Ehdr eh;
-    if (elf_kind(elf) != ELF_K_ELF || gelf_getehdr(elf, &eh) == NULL) {
+    if (elf_kind(elf) != ELF_K_ELF) { /* libelf records no error for this: say it ourselves */
+        sp_fail(err, 0, "%s: ELF magic, but no valid ELF header behind it", name);
+        goto done;
+    }
+    if (gelf_getehdr(elf, &eh) == NULL) {
         call = "gelf_getehdr";
         goto libelf_error;
     }
@@ -252,8 +256,12 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
     status = SP_ELF_OK;
     goto done;
 
-libelf_error:
-    sp_fail(err, 0, "%s: %s: %s", name, call, elf_errmsg(-1));
+libelf_error: {
+    /* elf_errno() clears the error: read it once. 0 would print as "no error". */
+    int libelf_errno = elf_errno();
+    sp_fail(err, 0, "%s: %s: %s", name, call,
+            libelf_errno ? elf_errmsg(libelf_errno) : "invalid or truncated data");
+}
 done:
     free(loads);
     free(needed);

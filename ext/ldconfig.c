@@ -1,9 +1,11 @@
 /* The loader's configuration under a root: the binary ld.so.cache that ldconfig writes, and
  * ld.so.conf with its includes for trees that have no cache yet. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
+#include <fnmatch.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,40 +50,13 @@ static int cache_str_ok(const struct sp_ldcache *c, uint32_t off)
     return at >= c->base && at < c->size && memchr(c->buf + at, '\0', c->size - at) != NULL;
 }
 
-int sp_ldcache_load(struct sp_ldcache *c, const struct sp_root *r, struct sp_err *err)
+int sp_ldcache_parse(struct sp_ldcache *c, unsigned char *buf, size_t size, struct sp_err *err)
 {
+    static const char path[] = "/etc/ld.so.cache";
     memset(c, 0, sizeof *c);
     sp_vec_init(&c->maps, sizeof(struct flagmap));
-    char *path = sp_root_host(r, "/etc/ld.so.cache");
-    if (path == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int saved = errno;
-        free(path);
-        if (saved == ENOENT)
-            return 0; /* no cache: the loader goes straight to the default directories */
-        return sp_fail(err, saved, "/etc/ld.so.cache: %s", strerror(saved));
-    }
-    struct stat st;
-    int rc = -1;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        sp_fail(err, errno, "/etc/ld.so.cache: not a regular file");
-        goto out;
-    }
-    c->size = (size_t)st.st_size;
-    if ((c->buf = malloc(c->size + 1)) == NULL) {
-        sp_fail(err, ENOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t got = 0; got < c->size;) {
-        ssize_t n = read(fd, c->buf + got, c->size - got);
-        if (n <= 0) {
-            sp_fail(err, n < 0 ? errno : EIO, "/etc/ld.so.cache: short read");
-            goto out;
-        }
-        got += (size_t)n;
-    }
+    c->buf = buf;
+    c->size = size;
     /* A file in the old format may carry the new one after its entries (glibc dl-cache.c). */
     if (c->size >= OLD_HEADER_SIZE && memcmp(c->buf, CACHE_MAGIC_OLD, 11) == 0) {
         uint32_t nold;
@@ -91,26 +66,35 @@ int sp_ldcache_load(struct sp_ldcache *c, const struct sp_root *r, struct sp_err
     }
     if (c->base > c->size || c->size - c->base < NEW_HEADER_SIZE ||
         memcmp(c->buf + c->base, CACHE_MAGIC_NEW, 20) != 0) {
-        sp_fail(err, 0, "/etc/ld.so.cache: not in the glibc-ld.so.cache1.1 format");
-        goto out;
+        sp_fail_at(err, SP_ERR_INPUT, path, 0, "not in the glibc-ld.so.cache1.1 format");
+        goto bad;
     }
     int endian = c->buf[c->base + 28];
     int little = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
     c->swap = (endian == CACHE_ENDIAN_BIG && little) || (endian == CACHE_ENDIAN_LITTLE && !little);
     c->nlibs = u32(c, c->base + 20);
     if (c->nlibs > (c->size - c->base - NEW_HEADER_SIZE) / NEW_ENTRY_SIZE) {
-        sp_fail(err, 0, "/etc/ld.so.cache: %u entries do not fit in the file", c->nlibs);
-        goto out;
+        sp_fail_at(err, SP_ERR_INPUT, path, 0, "%u entries do not fit in the file", c->nlibs);
+        goto bad;
     }
-    rc = 0;
-out:
-    if (rc < 0) {
-        free(c->buf);
-        c->buf = NULL;
-    }
-    free(path);
-    close(fd);
-    return rc;
+    return 0;
+bad:
+    free(c->buf);
+    c->buf = NULL;
+    return -1;
+}
+
+int sp_ldcache_load(struct sp_ldcache *c, const struct sp_root *r, struct sp_err *err)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    memset(c, 0, sizeof *c);
+    sp_vec_init(&c->maps, sizeof(struct flagmap));
+    if (sp_root_slurp(r, "/etc/ld.so.cache", SP_MAX_LOADER_FILE, SP_ERR_INPUT, &buf, &size,
+                      err) < 0)
+        /* No cache is no error: the loader goes straight to the default directories. */
+        return err->errnum == ENOENT ? 0 : -1;
+    return sp_ldcache_parse(c, (unsigned char *)buf, size, err);
 }
 
 /* Indexes the entries of FLAGS: first entry per name wins, as in glibc's lookup, which walks
@@ -172,100 +156,184 @@ void sp_ldcache_free(struct sp_ldcache *c)
 /* ---- ld.so.conf ---- */
 
 #define MAX_INCLUDE_DEPTH 16
+#define CONF_ACTIVE 1 /* on the current include chain */
+#define CONF_WARNED 2 /* a loop through it was reported */
 
-static int parse_conf(const struct sp_root *r, const char *file, struct sp_map *seen, int depth,
-                      struct sp_strs *dirs, struct sp_strs *warnings);
+struct conf {
+    const struct sp_root *r;
+    struct sp_map seen; /* "device:inode" of every file parsed -> CONF_* bits */
+    struct sp_strs *dirs, *warnings;
+};
 
-/* Expands one include pattern (relative to the including file's directory) under the root. */
-static int include_glob(const struct sp_root *r, const char *from, const char *pattern,
-                        struct sp_map *seen, int depth, struct sp_strs *dirs,
-                        struct sp_strs *warnings)
+static int parse_conf(struct conf *c, const char *file, int depth);
+
+static int has_magic(const char *s, size_t n)
 {
-    char *abs = NULL;
-    if (pattern[0] == '/') {
-        abs = strdup(pattern);
-    } else {
-        const char *slash = strrchr(from, '/');
-        abs = sp_aprintf("%.*s/%s", (int)(slash ? slash - from : 0), from, pattern);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '*' || s[i] == '?' || s[i] == '[')
+            return 1;
     }
-    char *host = abs ? sp_root_host(r, abs) : NULL;
-    free(abs);
-    if (host == NULL)
-        return -1;
-    glob_t g;
+    return 0;
+}
+
+/* Appends to NAMES, sorted as glob(3) sorts, the entries of directory DIR (inside the root)
+ * that match PATTERN. A directory that cannot be listed matches nothing, as in glob(3). */
+static int list_matching(struct conf *c, const char *dir, const char *pattern,
+                         struct sp_strs *names)
+{
+    struct sp_err err = {0};
+    int fd = sp_root_open(c->r, dir, 1, SP_ERR_INPUT, &err);
+    if (fd < 0)
+        return err.errnum == ENOMEM ? -1 : 0;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return errno == ENOMEM ? -1 : 0;
+    }
     int rc = 0;
-    int grc = glob(host, 0, NULL, &g);
-    if (grc == 0) {
-        size_t rootlen = strlen(r->root);
-        for (size_t i = 0; i < g.gl_pathc && rc == 0; i++)
-            rc = parse_conf(r, g.gl_pathv[i] + rootlen, seen, depth + 1, dirs, warnings);
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (fnmatch(pattern, de->d_name, FNM_PERIOD) == 0)
+            rc = sp_strs_push(names, de->d_name);
     }
-    if (grc != GLOB_NOMATCH)
-        globfree(&g);
-    free(host);
+    closedir(d);
+    if (rc == 0 && names->len > 1)
+        qsort(names->items, names->len, sizeof *names->items, sp_strcmp_ptr);
     return rc;
 }
 
-static int parse_conf(const struct sp_root *r, const char *file, struct sp_map *seen, int depth,
-                      struct sp_strs *dirs, struct sp_strs *warnings)
+/* Parses every file that the rest of an include pattern, REST, names below DIR (a path inside
+ * the root as written so far). Like glob(3), but each directory with a wildcard component is
+ * listed through sp_root_open, so that no symlink or ".." leads out of the root. */
+static int expand(struct conf *c, const char *dir, const char *rest, int depth)
 {
-    /* SEEN marks the files being parsed (1) on the current include chain: a diamond of
-     * includes is fine, a file that includes itself again is a loop. */
-    intptr_t *active = sp_map_get(seen, file);
-    if (depth > MAX_INCLUDE_DEPTH || (active && *active)) {
-        return sp_strs_pushf(warnings, "%s: include loop in ld.so.conf, ignored", file);
-    }
-    char *host = sp_root_host(r, file);
-    if (host == NULL || (active = sp_map_put(seen, file)) == NULL) {
-        free(host);
-        return -1;
-    }
-    FILE *f = fopen(host, "re");
-    free(host);
-    if (f == NULL)
-        return 0; /* like ldconfig: a missing file is skipped */
-    *active = 1;
-    char *line = NULL;
-    size_t cap = 0;
+    while (*rest == '/')
+        rest++;
+    if (*rest == '\0')
+        return parse_conf(c, dir, depth);
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    const char *prefix = strcmp(dir, "/") == 0 ? "" : dir;
     int rc = 0;
-    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+    if (!has_magic(rest, n)) {
+        char *next = sp_aprintf("%s/%.*s", prefix, (int)n, rest);
+        rc = next ? expand(c, next, rest + n, depth) : -1;
+        free(next);
+        return rc;
+    }
+    char *pattern = strndup(rest, n);
+    struct sp_strs names = {0};
+    rc = pattern ? list_matching(c, dir, pattern, &names) : -1;
+    for (size_t i = 0; rc == 0 && i < names.len; i++) {
+        char *next = sp_aprintf("%s/%s", prefix, names.items[i]);
+        rc = next ? expand(c, next, rest + n, depth) : -1;
+        free(next);
+    }
+    sp_strs_free(&names);
+    free(pattern);
+    return rc;
+}
+
+/* One include pattern of FILE: relative patterns are relative to FILE's directory. */
+static int include(struct conf *c, const char *file, const char *pattern, int depth)
+{
+    if (pattern[0] == '/')
+        return expand(c, "/", pattern, depth);
+    const char *slash = strrchr(file, '/');
+    char *dir = slash == NULL || slash == file ? strdup("/")
+                                               : strndup(file, (size_t)(slash - file));
+    int rc = dir ? expand(c, dir, pattern, depth) : -1;
+    free(dir);
+    return rc;
+}
+
+static int parse_lines(struct conf *c, const char *file, char *text, int depth)
+{
+    int rc = 0;
+    for (char *line = text, *next; rc == 0 && line; line = next) {
+        char *nl = strchr(line, '\n');
+        next = nl ? nl + 1 : NULL;
+        if (nl)
+            *nl = '\0';
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
         char *save = NULL;
-        char *word = strtok_r(line, " \t\r\n", &save);
-        if (word == NULL)
-            continue;
+        char *word = strtok_r(line, " \t\r", &save);
+        if (word == NULL || strcmp(word, "hwcap") == 0)
+            continue; /* hwcap lines are obsolete, ignored by current ldconfig */
         if (strcmp(word, "include") == 0) {
-            while (rc == 0 && (word = strtok_r(NULL, " \t\r\n", &save)) != NULL)
-                rc = include_glob(r, file, word, seen, depth, dirs, warnings);
-        } else if (strcmp(word, "hwcap") == 0) {
-            continue; /* obsolete, ignored by current ldconfig */
-        } else {
-            char *eq = strchr(word, '='); /* old "dir=TYPE" syntax */
-            if (eq)
-                *eq = '\0';
-            size_t n = strlen(word);
-            while (n > 1 && word[n - 1] == '/')
-                word[--n] = '\0';
-            if (word[0] == '/')
-                rc = sp_strs_push(dirs, word);
+            while (rc == 0 && (word = strtok_r(NULL, " \t\r", &save)) != NULL)
+                rc = include(c, file, word, depth + 1);
+            continue;
         }
+        char *eq = strchr(word, '='); /* old "dir=TYPE" syntax */
+        if (eq)
+            *eq = '\0';
+        size_t n = strlen(word);
+        while (n > 1 && word[n - 1] == '/')
+            word[--n] = '\0';
+        if (word[0] == '/')
+            rc = sp_strs_push(c->dirs, word);
     }
-    free(line);
-    fclose(f);
-    if ((active = sp_map_get(seen, file)) != NULL)
-        *active = 0;
+    return rc;
+}
+
+/* Parses FILE (inside the root) unless it was parsed already: files are told apart by device
+ * and inode, not by spelling, so that no pattern can make one file be read twice. A missing
+ * file is skipped as ldconfig skips it; one that cannot be read gets a warning. */
+static int parse_conf(struct conf *c, const char *file, int depth)
+{
+    struct sp_err err = {0};
+    if (depth > MAX_INCLUDE_DEPTH)
+        return sp_strs_pushf(c->warnings, "%s: includes nested deeper than %d: ignored", file,
+                             MAX_INCLUDE_DEPTH);
+    int fd = sp_root_open(c->r, file, 0, SP_ERR_INPUT, &err);
+    if (fd < 0) {
+        if (err.errnum == ENOMEM)
+            return -1;
+        return err.errnum == ENOENT ? 0 : sp_strs_pushf(c->warnings, "%s: ignored", err.msg);
+    }
+    struct stat st;
+    char key[64];
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return sp_strs_pushf(c->warnings, "%s: %s: ignored", file, strerror(errno));
+    }
+    snprintf(key, sizeof key, "%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+    intptr_t *state = sp_map_get(&c->seen, key);
+    if (state) {
+        close(fd);
+        if ((*state & CONF_ACTIVE) == 0 || (*state & CONF_WARNED))
+            return 0; /* parsed already, or its loop already reported */
+        *state |= CONF_WARNED;
+        return sp_strs_pushf(c->warnings, "%s: include loop in ld.so.conf: ignored", file);
+    }
+    char *text = NULL;
+    size_t len;
+    int rc = sp_read_fd(fd, file, SP_MAX_LOADER_FILE, SP_ERR_INPUT, &text, &len, &err);
+    close(fd);
+    if (rc < 0)
+        return err.errnum == ENOMEM ? -1 : sp_strs_pushf(c->warnings, "%s: ignored", err.msg);
+    if ((state = sp_map_put(&c->seen, key)) == NULL) {
+        free(text);
+        return -1;
+    }
+    *state = CONF_ACTIVE;
+    rc = parse_lines(c, file, text, depth);
+    free(text);
+    if ((state = sp_map_get(&c->seen, key)) != NULL) /* the map may have grown meanwhile */
+        *state &= ~CONF_ACTIVE;
     return rc;
 }
 
 int sp_ldconf_dirs(const struct sp_root *r, struct sp_strs *dirs, struct sp_strs *warnings,
                    struct sp_err *err)
 {
-    struct sp_map seen;
-    sp_map_init(&seen);
-    int rc = parse_conf(r, "/etc/ld.so.conf", &seen, 0, dirs, warnings);
-    sp_map_free(&seen);
+    struct conf c = {.r = r, .dirs = dirs, .warnings = warnings};
+    sp_map_init(&c.seen);
+    int rc = parse_conf(&c, "/etc/ld.so.conf", 0);
+    sp_map_free(&c.seen);
     if (rc < 0)
         return sp_fail(err, ENOMEM, "out of memory");
     return 0;

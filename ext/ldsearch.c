@@ -10,8 +10,14 @@
  * a shared object stops the search with an error, as it makes the real loader fail. A name that
  * an object of the tree already answers to (path, soname, or a name it was loaded under) is not
  * searched again, and a file found twice is one object. The tree is built breadth-first, like
- * the loader's, so "the object that loaded L" is the first one that needed it. */
+ * the loader's, so "the object that loaded L" is the first one that needed it.
+ *
+ * Cost. Each search directory is listed once (struct sp_dirlist) and a candidate is opened only
+ * when its name is in the listing, so an object with thousands of DT_NEEDED names and a
+ * thousand-entry RPATH costs one directory read per directory, not one probe per pair. Each
+ * node's RPATH/RUNPATH is expanded once, and a tree finds its loaded names through a map. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -29,6 +35,12 @@ const char *const sp_how_names[] = {
 };
 
 enum match { MATCH, OTHER, BAD };
+
+/* What is known of one search directory. */
+struct sp_dirlist {
+    int listed;         /* 1: NAMES holds every entry; 0: it could not be listed, probe */
+    struct sp_map names;
+};
 
 /* Adds a warning once per distinct text; returns -1 only on allocation failure. */
 static int warn(struct sp_ld *ld, const char *text)
@@ -55,7 +67,9 @@ int sp_ld_init(struct sp_ld *ld, const char *root, struct sp_err *err)
     memset(ld, 0, sizeof *ld);
     sp_map_init(&ld->probes);
     sp_map_init(&ld->by_path);
+    sp_map_init(&ld->listings);
     sp_map_init(&ld->warned);
+    sp_vec_init(&ld->dirs, sizeof(struct sp_dirlist));
     sp_vec_init(&ld->files, sizeof(struct sp_file));
     sp_vec_init(&ld->trees, sizeof(struct sp_tree));
     if (sp_root_init(&ld->root, root, err) < 0)
@@ -88,8 +102,9 @@ void sp_ld_free(struct sp_ld *ld)
         for (size_t j = 0; j < t->nodes.len; j++) {
             struct sp_node *n = &SP_VEC_AT(&t->nodes, struct sp_node, j);
             free(n->opened);
-            sp_strs_free(&n->names);
+            sp_strs_free(&n->dirs);
         }
+        sp_map_free(&t->answers);
         for (size_t j = 0; j < t->edges.len; j++) {
             struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, j);
             free(e->name);
@@ -100,6 +115,10 @@ void sp_ld_free(struct sp_ld *ld)
         free(t->path);
     }
     sp_vec_free(&ld->trees);
+    for (size_t i = 0; i < ld->dirs.len; i++)
+        sp_map_free(&SP_VEC_AT(&ld->dirs, struct sp_dirlist, i).names);
+    sp_vec_free(&ld->dirs);
+    sp_map_free(&ld->listings);
     sp_map_free(&ld->probes);
     sp_map_free(&ld->by_path);
     sp_map_free(&ld->warned);
@@ -111,39 +130,35 @@ void sp_ld_free(struct sp_ld *ld)
 }
 
 /* Opens and reads the file at canonical PATH once. Returns its index, -errno when it cannot be
- * opened (the loader then tries the next candidate), or -ENOMEM. */
+ * opened (the loader then tries the next candidate), or -ENOMEM. A FIFO, socket or device is
+ * never opened: it is a file the loader would fail on. */
 static long load_file(struct sp_ld *ld, const char *path)
 {
     intptr_t *slot = sp_map_get(&ld->by_path, path);
     if (slot)
         return (long)*slot - 1;
-    char *host = sp_root_host(&ld->root, path);
-    if (host == NULL)
-        return -ENOMEM;
-    int fd = open(host, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    int saved = errno;
-    free(host);
-    if (fd < 0)
-        return saved == ENOMEM ? -ENOMEM : -saved;
+    struct sp_err err = {0};
+    int fd = sp_root_open(&ld->root, path, 0, SP_ERR_INPUT, &err);
+    if (fd < 0 && err.errnum != 0)
+        return -err.errnum; /* ENOMEM included */
     struct sp_file *f = sp_vec_push(&ld->files);
     if (f == NULL || (f->path = strdup(path)) == NULL) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         return -ENOMEM;
     }
     long index = (long)ld->files.len - 1;
-    struct stat st;
-    struct sp_err err = {0};
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fd < 0) {
         f->status = SP_ELF_BAD;
-        f->error = sp_aprintf("%s: not a regular file", path);
+        f->error = strdup(err.msg);
     } else {
         f->status = sp_elf_read(fd, path, &f->elf, &err);
         if (f->status == SP_ELF_BAD)
             f->error = strdup(err.errnum == ENOMEM ? "out of memory" : err.msg);
         else if (f->status == SP_ELF_NOT_ELF)
             f->error = sp_aprintf("%s: invalid ELF header", path);
+        close(fd);
     }
-    close(fd);
     if (f->status != SP_ELF_OK && f->error == NULL)
         return -ENOMEM;
     if ((slot = sp_map_put(&ld->by_path, path)) == NULL)
@@ -305,8 +320,59 @@ static int try_path(struct search *s, const char *path)
     return s->path ? 1 : -1;
 }
 
+/* Reads the names in the directory at canonical host path HOST into DL. */
+static int list_dir(const char *host, struct sp_dirlist *dl)
+{
+    int fd = open(host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return errno == ENOMEM ? -1 : 0; /* not listable (EACCES...): probe each name */
+    }
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (errno = 0, de = readdir(d)) != NULL)
+        rc = sp_map_put(&dl->names, de->d_name) ? 0 : -1;
+    dl->listed = rc == 0 && errno == 0;
+    closedir(d);
+    return rc;
+}
+
+/* Finds the listing of search directory DIR (as written), reading it on first use. Sets *OUT
+ * to NULL when DIR does not exist inside the root. Returns -1 when out of memory. */
+static int listing(struct sp_ld *ld, const char *dir, struct sp_dirlist **out)
+{
+    *out = NULL;
+    const char *canon = sp_root_canon_dir(&ld->root, dir);
+    if (canon == NULL)
+        return errno == ENOMEM ? -1 : 0;
+    intptr_t *slot = sp_map_get(&ld->listings, canon);
+    if (slot == NULL) {
+        struct sp_dirlist *dl = sp_vec_push(&ld->dirs);
+        char *host = sp_root_host(&ld->root, canon);
+        if (dl == NULL || host == NULL || (slot = sp_map_put(&ld->listings, canon)) == NULL) {
+            free(host);
+            return -1;
+        }
+        *slot = (intptr_t)ld->dirs.len;
+        sp_map_init(&dl->names);
+        int rc = list_dir(host, dl);
+        free(host);
+        if (rc < 0)
+            return -1;
+    }
+    *out = &SP_VEC_AT(&ld->dirs, struct sp_dirlist, *slot - 1);
+    return 0;
+}
+
 static int try_dir(struct search *s, const char *dir, const char *name)
 {
+    struct sp_dirlist *dl;
+    if (listing(s->ld, dir, &dl) < 0)
+        return -1;
+    if (dl == NULL || (dl->listed && sp_map_get(&dl->names, name) == NULL))
+        return 0; /* nothing of that name there: no need to look closer */
     char *path = sp_path_join(dir, name);
     if (path == NULL)
         return -1;
@@ -315,13 +381,15 @@ static int try_dir(struct search *s, const char *dir, const char *name)
     return rc;
 }
 
-/* Searches the colon-separated PATHS of node OWNER (its RPATH or RUNPATH); KIND names them in
- * warnings. */
-static int try_dirlist(struct search *s, size_t owner, const char *paths, const char *kind,
-                       const char *name)
+/* Returns the expanded RPATH or RUNPATH (KIND) of node OWNER, computed on first use: DSTs
+ * substituted, empty and relative elements dropped with a warning. NULL when out of memory. */
+static const struct sp_strs *node_dirs(struct search *s, size_t owner, const char *paths,
+                                       const char *kind)
 {
     struct sp_ld *ld = s->ld;
     struct sp_node *node = &SP_VEC_AT(&s->tree->nodes, struct sp_node, owner);
+    if (node->dirs_ready)
+        return &node->dirs;
     const char *who = SP_VEC_AT(&ld->files, struct sp_file, node->file).path;
     char *origin = origin_of(ld, s->tree, owner);
     char *copy = strdup(paths);
@@ -338,20 +406,37 @@ static int try_dirlist(struct search *s, size_t owner, const char *paths, const 
             continue;
         }
         char *dir = expand_dst(p, origin, s->abi);
-        if (dir == NULL) {
+        if (dir == NULL)
             rc = -1;
-        } else if (dir[0] != '/') {
+        else if (dir[0] != '/')
             rc = warnf(ld, sp_aprintf("%s: relative %s element '%s' depends on the working "
                                       "directory: ignored",
                                       who, kind, p));
-        } else {
-            rc = try_dir(s, dir, name);
+        else {
+            rc = sp_strs_take(&node->dirs, dir);
+            dir = NULL; /* taken, or freed on failure */
         }
         free(dir);
     }
     free(origin);
     free(copy);
-    return rc;
+    node->dirs_ready = rc == 0;
+    return rc == 0 ? &node->dirs : NULL;
+}
+
+/* Searches the directories of node OWNER's RPATH or RUNPATH (PATHS, named KIND). */
+static int try_dirlist(struct search *s, size_t owner, const char *paths, const char *kind,
+                       const char *name)
+{
+    const struct sp_strs *dirs = node_dirs(s, owner, paths, kind);
+    if (dirs == NULL)
+        return -1;
+    for (size_t i = 0; i < dirs->len; i++) {
+        int rc = try_dir(s, dirs->items[i], name);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* Runs the search of NAME needed by node REQ. Sets s->found/s->path or s->error; returns the
@@ -420,21 +505,38 @@ static int search(struct search *s, size_t req, const char *name)
     return SP_HOW_NOT_FOUND;
 }
 
-/* Returns the node of tree T that answers to NAME, or -1 (glibc _dl_name_match_p plus the
- * DT_SONAME comparison of _dl_map_object). */
-static long loaded_as(struct sp_ld *ld, struct sp_tree *t, const char *name)
+/* Records that node N of tree T answers to NAME, unless an earlier node already does. */
+static int answers_to(struct sp_tree *t, size_t n, const char *name)
 {
-    for (size_t i = 0; i < t->nodes.len; i++) {
-        struct sp_node *n = &SP_VEC_AT(&t->nodes, struct sp_node, i);
-        const char *soname = SP_VEC_AT(&ld->files, struct sp_file, n->file).elf.soname;
-        if (strcmp(n->opened, name) == 0 || (soname && strcmp(soname, name) == 0))
-            return (long)i;
-        for (size_t j = 0; j < n->names.len; j++) {
-            if (strcmp(n->names.items[j], name) == 0)
-                return (long)i;
-        }
+    intptr_t *slot = sp_map_put(&t->answers, name);
+    if (slot == NULL)
+        return -1;
+    if (*slot == 0)
+        *slot = (intptr_t)n + 1;
+    return 0;
+}
+
+/* Appends a node for file F, opened as OPENED (taken), loaded by LOADER; it answers to its path
+ * and its soname (glibc _dl_name_match_p plus the DT_SONAME comparison of _dl_map_object).
+ * Returns its index, or -1 when out of memory. */
+static long add_node(struct sp_ld *ld, struct sp_tree *t, size_t f, char *opened, long loader)
+{
+    struct sp_node *n = sp_vec_push(&t->nodes);
+    if (n == NULL || opened == NULL) {
+        free(opened);
+        return -1;
     }
-    return -1;
+    n->file = f;
+    n->opened = opened;
+    n->loader = loader;
+    long index = (long)t->nodes.len - 1;
+    struct sp_file *file = &SP_VEC_AT(&ld->files, struct sp_file, f);
+    file->tree_mark = t->mark;
+    file->tree_node = index;
+    if (answers_to(t, (size_t)index, opened) < 0 ||
+        (file->elf.soname && answers_to(t, (size_t)index, file->elf.soname) < 0))
+        return -1;
+    return index;
 }
 
 /* Resolves NAME needed by node REQ and appends the edge (and a node when a new object is
@@ -446,11 +548,13 @@ static int resolve_edge(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi
     if (e == NULL || (e->name = strdup(name)) == NULL)
         return -1;
     e->requester = req;
-    e->node = loaded_as(ld, t, name);
-    if (e->node >= 0) {
+    intptr_t *loaded = sp_map_get(&t->answers, name);
+    if (loaded) {
+        e->node = (long)*loaded - 1;
         e->how = SP_HOW_LOADED;
         return 0;
     }
+    e->node = -1;
     struct search s = {ld, t, abi, want, -1, NULL, NULL};
     int how = search(&s, req, name); /* grows ld->files and t->nodes, never t->edges */
     if (how < 0) {
@@ -470,24 +574,14 @@ static int resolve_edge(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi
     }
     e->how = how;
     /* The same file under another name is the object already loaded (_dl_file_id_match_p). */
-    for (size_t i = 0; i < t->nodes.len; i++) {
-        struct sp_node *n = &SP_VEC_AT(&t->nodes, struct sp_node, i);
-        if ((long)n->file == s.found) {
-            e->node = (long)i;
-            free(s.path);
-            return sp_strs_push(&n->names, name);
-        }
-    }
-    struct sp_node *n = sp_vec_push(&t->nodes);
-    if (n == NULL) {
+    struct sp_file *file = &SP_VEC_AT(&ld->files, struct sp_file, s.found);
+    if (file->tree_mark == t->mark) {
         free(s.path);
+        e->node = file->tree_node;
+    } else if ((e->node = add_node(ld, t, (size_t)s.found, s.path, (long)req)) < 0) {
         return -1;
     }
-    n->file = (size_t)s.found;
-    n->opened = s.path;
-    n->loader = (long)req;
-    e->node = (long)t->nodes.len - 1;
-    return sp_strs_push(&n->names, name);
+    return answers_to(t, (size_t)e->node, name);
 }
 
 int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err)
@@ -513,23 +607,24 @@ int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err)
                                     path, file->elf.elfclass, file->elf.machine)) < 0
                    ? sp_fail(err, ENOMEM, "out of memory")
                    : 0;
-    struct sp_tree *t = sp_vec_push(&ld->trees);
-    if (t == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    sp_vec_init(&t->nodes, sizeof(struct sp_node));
-    sp_vec_init(&t->edges, sizeof(struct sp_edge));
-    struct sp_node *root = sp_vec_push(&t->nodes);
-    if ((t->path = strdup(path)) == NULL || root == NULL || (root->opened = strdup(path)) == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    root->file = (size_t)f;
-    root->loader = -1;
-
     struct sp_elf want = {0};
     want.elfclass = file->elf.elfclass;
     want.data = file->elf.data;
     want.machine = file->elf.machine;
+    const char *interp = file->elf.interp;
+
+    struct sp_tree *t = sp_vec_push(&ld->trees);
+    if (t == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    t->mark = ld->trees.len;
+    sp_vec_init(&t->nodes, sizeof(struct sp_node));
+    sp_vec_init(&t->edges, sizeof(struct sp_edge));
+    sp_map_init(&t->answers);
+    if ((t->path = strdup(path)) == NULL || add_node(ld, t, (size_t)f, strdup(path), -1) < 0)
+        return sp_fail(err, ENOMEM, "out of memory");
+
     /* The program interpreter is loaded by the kernel, by path. */
-    if (file->elf.interp && resolve_edge(ld, t, abi, &want, 0, file->elf.interp) < 0)
+    if (interp && resolve_edge(ld, t, abi, &want, 0, interp) < 0)
         return sp_fail(err, ENOMEM, "out of memory");
     for (size_t i = 0; i < t->nodes.len; i++) {
         size_t fi = SP_VEC_AT(&t->nodes, struct sp_node, i).file;

@@ -1,6 +1,9 @@
 /* find-libdeps as one C job: the dpkg database is read on a second thread while the trees are
- * walked and every ELF file's load tree is built; then each library loaded from outside the
- * scanned trees is looked up in it. */
+ * walked and every ELF file's load tree is built; then every library the trees load is looked
+ * up in it. A library an installed package owns maps to that package wherever it lies, also
+ * inside a scanned tree (scanning /usr lists libc6); only one that no package owns and that lies
+ * inside a scanned tree is bundled. So a scan of a tree lists a superset of what a scan of any
+ * part of it lists. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -28,9 +31,9 @@ static int inside(const struct sp_strs *trees, const char *path)
     return 0;
 }
 
-/* Looks up the owners of every file the trees load from outside the scanned paths: by the
- * canonical-directory spellings it was opened under, else by its real path (alternatives and
- * ldconfig-made links belong to nobody, their targets to a package). */
+/* Looks up the owners of every file the trees load: by the canonical-directory spellings it
+ * was opened under, else by its real path (alternatives and ldconfig-made links belong to
+ * nobody, their targets to a package). */
 static int find_owners(struct sp_libdeps *job, struct sp_err *err)
 {
     struct sp_ld *ld = &job->ld;
@@ -41,21 +44,20 @@ static int find_owners(struct sp_libdeps *job, struct sp_err *err)
     int rc = -1;
 
     job->owners = calloc(nfiles + 1, sizeof *job->owners);
-    job->system = calloc(nfiles + 1, 1);
-    if (first == NULL || job->owners == NULL || job->system == NULL)
+    job->loaded = calloc(nfiles + 1, 1);
+    job->inside = calloc(nfiles + 1, 1);
+    if (first == NULL || job->owners == NULL || job->loaded == NULL || job->inside == NULL)
         goto enomem;
     for (size_t t = 0; t < ld->trees.len; t++) {
         struct sp_tree *tree = &SP_VEC_AT(&ld->trees, struct sp_tree, t);
-        for (size_t i = 1; i < tree->nodes.len; i++) {
-            size_t f = SP_VEC_AT(&tree->nodes, struct sp_node, i).file;
-            if (!job->system[f] && !inside(&job->canonical, SP_VEC_AT(&ld->files, struct sp_file, f).path))
-                job->system[f] = 1;
-        }
+        for (size_t i = 1; i < tree->nodes.len; i++)
+            job->loaded[SP_VEC_AT(&tree->nodes, struct sp_node, i).file] = 1;
     }
     for (size_t f = 0; f < nfiles; f++) {
-        if (!job->system[f])
+        if (!job->loaded[f])
             continue;
         struct sp_file *file = &SP_VEC_AT(&ld->files, struct sp_file, f);
+        job->inside[f] = (unsigned char)inside(&job->canonical, file->path);
         first[f] = queries.len;
         for (size_t i = 0; i < file->links.len; i++) {
             if (sp_strs_push(&queries, file->links.items[i]) < 0)
@@ -69,7 +71,7 @@ static int find_owners(struct sp_libdeps *job, struct sp_err *err)
     if (sp_dpkg_lookup(&job->db, (const char *const *)queries.items, queries.len, answers, err) < 0)
         goto out;
     for (size_t f = 0; f < nfiles; f++) {
-        if (!job->system[f])
+        if (!job->loaded[f])
             continue;
         size_t nlinks = SP_VEC_AT(&ld->files, struct sp_file, f).links.len;
         size_t pick = first[f] + nlinks; /* the real path, unless a spelling has owners */
@@ -117,7 +119,7 @@ int sp_libdeps_run(struct sp_libdeps *job, struct sp_err *err)
         char *canon = NULL;
         rc = sp_walk(&job->ld.root, job->scan.items[i], &found, &job->ld.warnings, err);
         if (rc == 0 && sp_root_resolve(&job->ld.root, job->scan.items[i], 1, &canon) < 0)
-            rc = sp_fail(err, errno, "%s: %s", job->scan.items[i], strerror(errno));
+            rc = sp_fail_at(err, SP_ERR_INPUT, job->scan.items[i], errno, "%s", strerror(errno));
         if (rc == 0 && sp_strs_take(&job->canonical, canon) < 0)
             rc = sp_fail(err, ENOMEM, "out of memory");
     }
@@ -130,6 +132,10 @@ int sp_libdeps_run(struct sp_libdeps *job, struct sp_err *err)
         *err = job->db_err;
         rc = -1;
     }
+    for (size_t i = 0; rc == 0 && job->dpkg && i < job->db.warnings.len; i++) {
+        if (sp_strs_push(&job->ld.warnings, job->db.warnings.items[i]) < 0)
+            rc = sp_fail(err, ENOMEM, "out of memory");
+    }
     if (rc == 0 && job->dpkg)
         rc = find_owners(job, err);
     return rc;
@@ -140,7 +146,8 @@ void sp_libdeps_free(struct sp_libdeps *job)
     if (job->owners)
         sp_owners_free(job->owners, job->ld.files.len);
     free(job->owners);
-    free(job->system);
+    free(job->loaded);
+    free(job->inside);
     if (job->ld_ready)
         sp_ld_free(&job->ld);
     if (job->dpkg)

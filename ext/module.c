@@ -9,7 +9,7 @@
 #include "snakepack.h"
 
 typedef struct {
-    PyObject *error; /* snakepack._core.Error: a core failure that is not an OS error */
+    PyObject *error; /* snakepack._core.Error: a core failure that has no errno */
 } module_state;
 
 static module_state *get_state(PyObject *module)
@@ -17,29 +17,80 @@ static module_state *get_state(PyObject *module)
     return (module_state *)PyModule_GetState(module);
 }
 
-/* Sets the Python exception for ERR: MemoryError, OSError(errno, msg) (which picks the
- * subclass, e.g. FileNotFoundError), or the module's Error. Returns NULL. */
-static PyObject *raise_err(PyObject *module, const struct sp_err *err)
-{
-    if (err->errnum == ENOMEM)
-        return PyErr_NoMemory();
-    if (err->errnum) {
-        PyObject *args = Py_BuildValue("(is)", err->errnum, err->msg);
-        if (args) {
-            PyErr_SetObject(PyExc_OSError, args);
-            Py_DECREF(args);
-        }
-        return NULL;
-    }
-    PyErr_SetString(get_state(module)->error, err->msg);
-    return NULL;
-}
+static const char *const err_kinds[] = {"system", "input", "dpkg"};
 
+/* Decodes a C string as the file system encoding does (undecodable bytes become surrogates, so
+ * any byte string survives); NULL becomes None. */
 static PyObject *fsdecode(const char *s)
 {
     if (s == NULL)
         Py_RETURN_NONE;
     return PyUnicode_DecodeFSDefault(s);
+}
+
+/* Sets the Python exception for ERR and returns NULL: MemoryError; OSError(errno, message,
+ * path) for an OS error (Python picks the subclass, e.g. FileNotFoundError); the module's Error
+ * (an OSError with errno None) otherwise. Each carries .kind ("system", "input" or "dpkg"), so
+ * callers route on it rather than on the message; strerror is the whole one-line message. */
+static PyObject *raise_err(PyObject *module, const struct sp_err *err)
+{
+    if (err->errnum == ENOMEM)
+        return PyErr_NoMemory();
+    PyObject *type = err->errnum ? PyExc_OSError : get_state(module)->error;
+    PyObject *errnum = err->errnum ? PyLong_FromLong(err->errnum) : Py_NewRef(Py_None);
+    PyObject *exc = PyObject_CallFunction(type, "NO&O&", errnum, fsdecode, err->msg, fsdecode,
+                                          err->path[0] ? err->path : NULL);
+    if (exc == NULL)
+        return NULL;
+    int kind = err->kind >= 0 && err->kind <= SP_ERR_DPKG ? err->kind : SP_ERR_SYSTEM;
+    PyObject *kind_str = PyUnicode_FromString(err_kinds[kind]);
+    if (kind_str && PyObject_SetAttrString(exc, "kind", kind_str) == 0)
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_XDECREF(kind_str);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* Builds a list of N items, item I being MAKE(CTX, I) (a new reference, or NULL with an
+ * exception set). The one place that owns the failure path of every list the module returns:
+ * on any failure the partial list is released and NULL returned.
+ *
+ * The MAKE functions build tuples with Py_BuildValue; its "N" steals the reference whether the
+ * call succeeds or fails, and a NULL argument (with an exception set) just fails the call, so
+ * they never release an argument themselves. */
+static PyObject *build_list(size_t n, PyObject *(*make)(const void *ctx, size_t i),
+                            const void *ctx)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *item = make(ctx, i);
+        if (item == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
+}
+
+static PyObject *make_str(const void *ctx, size_t i)
+{
+    return fsdecode(((const struct sp_strs *)ctx)->items[i]);
+}
+
+static PyObject *build_strs(const struct sp_strs *s)
+{
+    return build_list(s->len, make_str, s);
+}
+
+static PyObject *make_owner(const void *ctx, size_t i)
+{
+    const struct sp_owner *o = &((const struct sp_owners *)ctx)->items[i];
+    return Py_BuildValue("(O&O&)", fsdecode, o->package, fsdecode, o->arch);
+}
+
+static PyObject *build_owners(const struct sp_owners *o)
+{
+    return build_list(o->len, make_owner, o);
 }
 
 /* Copies an iterable of str/bytes paths into STRS. Returns 0, or -1 with an exception set. */
@@ -67,105 +118,45 @@ static int copy_paths(PyObject *iterable, struct sp_strs *strs)
 
 /* ---- find-libdeps ---- */
 
-static PyObject *build_strs(const struct sp_strs *s)
-{
-    PyObject *list = PyList_New((Py_ssize_t)s->len);
-    for (size_t i = 0; list && i < s->len; i++) {
-        PyObject *str = fsdecode(s->items[i]);
-        if (str == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, str);
-    }
-    return list;
-}
-
-static PyObject *build_owners(const struct sp_owners *o)
-{
-    PyObject *list = PyList_New((Py_ssize_t)o->len);
-    for (size_t j = 0; list && j < o->len; j++) {
-        PyObject *item = Py_BuildValue("(ss)", o->items[j].package, o->items[j].arch);
-        if (item == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)j, item);
-    }
-    return list;
-}
-
 /* One tuple per file read: (path, error, soname, links, class, machine, needed, interp,
- * owners), owners being None for files that are not loaded from outside the scanned trees. */
-static PyObject *build_files(const struct sp_libdeps *job)
+ * owners, inside). owners is None for a file no tree loads (a scanned file only), else the
+ * installed packages owning it; inside says whether it lies inside a scanned tree. */
+static PyObject *make_file(const void *ctx, size_t i)
 {
-    const struct sp_ld *ld = &job->ld;
-    PyObject *list = PyList_New((Py_ssize_t)ld->files.len);
-    for (size_t i = 0; list && i < ld->files.len; i++) {
-        const struct sp_file *f = &SP_VEC_AT(&ld->files, struct sp_file, i);
-        PyObject *links = PyTuple_New((Py_ssize_t)f->links.len);
-        for (size_t j = 0; links && j < f->links.len; j++) {
-            PyObject *s = fsdecode(f->links.items[j]);
-            if (s == NULL)
-                Py_CLEAR(links);
-            else
-                PyTuple_SET_ITEM(links, (Py_ssize_t)j, s);
-        }
-        PyObject *needed = build_strs(&f->elf.needed);
-        PyObject *owners = job->system && job->system[i] ? build_owners(&job->owners[i])
-                                                         : Py_NewRef(Py_None);
-        PyObject *item = links && needed && owners
-                             ? Py_BuildValue("(O&O&O&NiiNO&N)", fsdecode, f->path, fsdecode,
-                                             f->error, fsdecode, f->elf.soname, links,
-                                             f->elf.elfclass, f->elf.machine, needed, fsdecode,
-                                             f->elf.interp, owners)
-                             : NULL;
-        if (item == NULL) {
-            Py_XDECREF(links);
-            Py_XDECREF(needed);
-            Py_XDECREF(owners);
-        }
-        if (item == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, item);
-    }
-    return list;
+    const struct sp_libdeps *job = ctx;
+    const struct sp_file *f = &SP_VEC_AT(&job->ld.files, struct sp_file, i);
+    int loaded = job->loaded && job->loaded[i];
+    return Py_BuildValue("(O&O&O&NiiNO&NO)", fsdecode, f->path, fsdecode, f->error, fsdecode,
+                         f->elf.soname, build_strs(&f->links), f->elf.elfclass, f->elf.machine,
+                         build_strs(&f->elf.needed), fsdecode, f->elf.interp,
+                         loaded ? build_owners(&job->owners[i]) : Py_NewRef(Py_None),
+                         loaded && job->inside[i] ? Py_True : Py_False);
 }
 
-static PyObject *build_tree(const struct sp_tree *t)
+static PyObject *make_node(const void *ctx, size_t i)
 {
-    PyObject *nodes = PyList_New((Py_ssize_t)t->nodes.len);
-    PyObject *edges = PyList_New((Py_ssize_t)t->edges.len);
-    for (size_t i = 0; nodes && edges && i < t->nodes.len; i++) {
-        const struct sp_node *n = &SP_VEC_AT(&t->nodes, struct sp_node, i);
-        PyObject *item = Py_BuildValue("(nO&n)", (Py_ssize_t)n->file, fsdecode, n->opened,
-                                       (Py_ssize_t)n->loader);
-        if (item == NULL)
-            Py_CLEAR(nodes);
-        else
-            PyList_SET_ITEM(nodes, (Py_ssize_t)i, item);
-    }
-    for (size_t i = 0; nodes && edges && i < t->edges.len; i++) {
-        const struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, i);
-        PyObject *item = Py_BuildValue("(nO&snO&)", (Py_ssize_t)e->requester, fsdecode, e->name,
-                                       sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode,
-                                       e->error);
-        if (item == NULL)
-            Py_CLEAR(edges);
-        else
-            PyList_SET_ITEM(edges, (Py_ssize_t)i, item);
-    }
-    if (nodes == NULL || edges == NULL) {
-        Py_XDECREF(nodes);
-        Py_XDECREF(edges);
-        return NULL;
-    }
-    return Py_BuildValue("(O&NN)", fsdecode, t->path, nodes, edges);
+    const struct sp_node *n = &SP_VEC_AT(&((const struct sp_tree *)ctx)->nodes, struct sp_node, i);
+    return Py_BuildValue("(nO&n)", (Py_ssize_t)n->file, fsdecode, n->opened,
+                         (Py_ssize_t)n->loader);
 }
 
-/* resolve(root, paths, ld_library_path=None, dpkg=True)
- *     -> (files, trees, warnings, canonical_paths)
+static PyObject *make_edge(const void *ctx, size_t i)
+{
+    const struct sp_edge *e = &SP_VEC_AT(&((const struct sp_tree *)ctx)->edges, struct sp_edge, i);
+    return Py_BuildValue("(nO&snO&)", (Py_ssize_t)e->requester, fsdecode, e->name,
+                         sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode, e->error);
+}
+
+static PyObject *make_tree(const void *ctx, size_t i)
+{
+    const struct sp_tree *t = &SP_VEC_AT((const struct sp_vec *)ctx, struct sp_tree, i);
+    return Py_BuildValue("(O&NN)", fsdecode, t->path, build_list(t->nodes.len, make_node, t),
+                         build_list(t->edges.len, make_edge, t));
+}
+
+/* resolve(root, paths, ld_library_path=None, dpkg=True) -> (files, trees, warnings)
  * Walks every path (inside root) for ELF files, builds each one's load tree and, with dpkg,
- * finds the packages owning what they load from outside. Raises OSError when a path, the root
+ * finds the packages owning what they load. Raises OSError (with .kind) when a path, the root
  * or the dpkg database cannot be read. */
 static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
 {
@@ -193,27 +184,22 @@ static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs
         raise_err(module, &err);
         goto out;
     }
-    PyObject *files = build_files(&job), *trees = PyList_New((Py_ssize_t)job.ld.trees.len);
-    for (size_t i = 0; trees && i < job.ld.trees.len; i++) {
-        PyObject *t = build_tree(&SP_VEC_AT(&job.ld.trees, struct sp_tree, i));
-        if (t == NULL)
-            Py_CLEAR(trees);
-        else
-            PyList_SET_ITEM(trees, (Py_ssize_t)i, t);
-    }
-    PyObject *warnings = build_strs(&job.ld.warnings), *canonical = build_strs(&job.canonical);
-    if (files && trees && warnings && canonical) {
-        result = Py_BuildValue("(NNNN)", files, trees, warnings, canonical);
-    } else {
-        Py_XDECREF(files);
-        Py_XDECREF(trees);
-        Py_XDECREF(warnings);
-        Py_XDECREF(canonical);
-    }
+    result = Py_BuildValue("(NNN)", build_list(job.ld.files.len, make_file, &job),
+                           build_list(job.ld.trees.len, make_tree, &job.ld.trees),
+                           build_strs(&job.ld.warnings));
 out:
     sp_libdeps_free(&job);
     Py_DECREF(root);
     return result;
+}
+
+struct owners_ctx {
+    const struct sp_owners *owners;
+};
+
+static PyObject *make_owners(const void *ctx, size_t i)
+{
+    return build_owners(&((const struct owners_ctx *)ctx)->owners[i]);
 }
 
 /* dpkg_owners(root, paths) -> list of lists of (package, arch), one per canonical path. */
@@ -243,14 +229,8 @@ static PyObject *core_dpkg_owners(PyObject *module, PyObject *args, PyObject *kw
         raise_err(module, &err);
         goto out;
     }
-    result = PyList_New((Py_ssize_t)want.len);
-    for (size_t i = 0; result && i < want.len; i++) {
-        PyObject *list = build_owners(&owners[i]);
-        if (list == NULL)
-            Py_CLEAR(result);
-        else
-            PyList_SET_ITEM(result, (Py_ssize_t)i, list);
-    }
+    struct owners_ctx ctx = {owners};
+    result = build_list(want.len, make_owners, &ctx);
     sp_owners_free(owners, want.len);
 out:
     free(owners);
@@ -259,11 +239,17 @@ out:
     return result;
 }
 
-static void collect_installed(const char *pkg, const char *arch, void *arg)
+static int collect_installed(const char *pkg, const char *arch, void *arg)
 {
     struct sp_strs *s = arg;
-    sp_strs_push(s, pkg);
-    sp_strs_push(s, arch);
+    return sp_strs_push(s, pkg) < 0 || sp_strs_push(s, arch) < 0 ? -1 : 0;
+}
+
+static PyObject *make_pair(const void *ctx, size_t i)
+{
+    const struct sp_strs *pairs = ctx;
+    return Py_BuildValue("(O&O&)", fsdecode, pairs->items[2 * i], fsdecode,
+                         pairs->items[2 * i + 1]);
 }
 
 /* dpkg_installed(status_file) -> list of (package, arch) whose status is installed. */
@@ -280,22 +266,10 @@ static PyObject *core_dpkg_installed(PyObject *module, PyObject *arg)
     rc = sp_dpkg_installed(PyBytes_AS_STRING(path), collect_installed, &pairs, &err);
     Py_END_ALLOW_THREADS
     Py_DECREF(path);
-    if (rc < 0) {
-        sp_strs_free(&pairs);
-        return raise_err(module, &err);
-    }
-    if (pairs.len % 2) { /* a push failed half-way */
-        sp_strs_free(&pairs);
-        return PyErr_NoMemory();
-    }
-    result = PyList_New((Py_ssize_t)(pairs.len / 2));
-    for (size_t i = 0; result && i < pairs.len / 2; i++) {
-        PyObject *o = Py_BuildValue("(ss)", pairs.items[2 * i], pairs.items[2 * i + 1]);
-        if (o == NULL)
-            Py_CLEAR(result);
-        else
-            PyList_SET_ITEM(result, (Py_ssize_t)i, o);
-    }
+    if (rc < 0)
+        raise_err(module, &err);
+    else
+        result = build_list(pairs.len / 2, make_pair, &pairs);
     sp_strs_free(&pairs);
     return result;
 }
@@ -361,6 +335,12 @@ static char *opt_strdup(PyObject *o, int *ok)
     return s;
 }
 
+static PyObject *make_result(const void *ctx, size_t i)
+{
+    const struct sp_ep_result *r = &((const struct sp_ep_result *)ctx)[i];
+    return Py_BuildValue("(OdO&)", r->done ? Py_True : Py_False, r->elapsed, fsdecode, r->detail);
+}
+
 /* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None)
  *     -> (outcome, [(done, elapsed, detail), ...])
  * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http. outcome:
@@ -423,17 +403,7 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
         raise_err(module, &err);
         goto done;
     }
-    PyObject *list = PyList_New(n);
-    for (Py_ssize_t i = 0; list && i < n; i++) {
-        PyObject *item = Py_BuildValue("(Ods)", out[i].done ? Py_True : Py_False,
-                                       out[i].elapsed, out[i].detail);
-        if (item == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, i, item);
-    }
-    if (list)
-        result = Py_BuildValue("(iN)", rc, list);
+    result = Py_BuildValue("(iN)", rc, build_list((size_t)n, make_result, out));
 done:
     free_specs(specs, (size_t)n);
     free(out);
@@ -443,16 +413,21 @@ done:
 
 /* ---- module ---- */
 
+/* Docstrings start with a text signature ("name(...)\n--\n\n"), so that inspect.signature and
+ * mypy's stubtest see the real parameters. */
 static PyMethodDef core_methods[] = {
     {"resolve", (PyCFunction)(void (*)(void))core_resolve, METH_VARARGS | METH_KEYWORDS,
-     "resolve(root, paths, ld_library_path=None, dpkg=True)\n"
-     "-> (files, trees, warnings, canonical_paths)"},
+     "resolve($module, /, root, paths, ld_library_path=None, dpkg=True)\n--\n\n"
+     "-> (files, trees, warnings): every ELF file under PATHS inside ROOT, resolved."},
     {"dpkg_owners", (PyCFunction)(void (*)(void))core_dpkg_owners, METH_VARARGS | METH_KEYWORDS,
-     "dpkg_owners(root, paths) -> [[(package, arch), ...], ...]"},
+     "dpkg_owners($module, /, root, paths)\n--\n\n"
+     "-> [[(package, arch), ...], ...]: the installed owners of each canonical path."},
     {"dpkg_installed", core_dpkg_installed, METH_O,
-     "dpkg_installed(status_file) -> [(package, arch), ...]"},
+     "dpkg_installed($module, status_file, /)\n--\n\n"
+     "-> [(package, arch), ...]: the packages a dpkg status file says are installed."},
     {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
-     "wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None)\n"
+     "wait($module, /, endpoints, timeout, period, stable=0.0, invert=False, cancel_fd=-1,\n"
+     "     on_event=None)\n--\n\n"
      "-> (outcome, [(done, elapsed, detail), ...])"},
     {NULL, NULL, 0, NULL},
 };
@@ -460,8 +435,11 @@ static PyMethodDef core_methods[] = {
 static int core_exec(PyObject *module)
 {
     module_state *st = get_state(module);
-    st->error = PyErr_NewExceptionWithDoc("snakepack._core.Error",
-                                          "A failure of snakepack's C core.", NULL, NULL);
+    st->error = PyErr_NewExceptionWithDoc(
+        "snakepack._core.Error",
+        "A failure of snakepack's C core that has no errno; .kind and .filename say what it "
+        "is about, .strerror is the whole message.",
+        PyExc_OSError, NULL);
     if (st->error == NULL)
         return -1;
     if (PyModule_AddObjectRef(module, "Error", st->error) < 0)

@@ -2,6 +2,7 @@
  * absolute symlink restarts at the root, ".." never climbs above it, so nothing escapes. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,100 @@ int sp_root_resolve(const struct sp_root *r, const char *path, int follow_last, 
     return 0;
 }
 
+int sp_root_open(const struct sp_root *r, const char *path, int directory, int kind,
+                 struct sp_err *err)
+{
+    char *canon = NULL, *host = NULL;
+    struct stat before, after;
+    int fd = -1;
+
+    if (sp_root_resolve(r, path, 1, &canon) < 0)
+        return sp_fail_at(err, kind, path, errno, "%s", strerror(errno));
+    if ((host = sp_root_host(r, canon)) == NULL) {
+        free(canon);
+        return sp_fail(err, ENOMEM, "out of memory");
+    }
+    free(canon);
+    /* Look before opening: opening a FIFO blocks and opening a device can act on it. */
+    if (lstat(host, &before) < 0) {
+        sp_fail_at(err, kind, path, errno, "%s", strerror(errno));
+    } else if (directory ? !S_ISDIR(before.st_mode) : !S_ISREG(before.st_mode)) {
+        sp_fail_at(err, kind, path, directory ? ENOTDIR : 0, "%s",
+                   directory ? strerror(ENOTDIR) : "not a regular file");
+    } else if ((fd = open(host, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                                    (directory ? O_DIRECTORY : 0))) < 0) {
+        sp_fail_at(err, kind, path, errno, "%s", strerror(errno));
+    } else if (fstat(fd, &after) < 0 || after.st_dev != before.st_dev ||
+               after.st_ino != before.st_ino) {
+        sp_fail_at(err, kind, path, 0, "replaced while it was being opened");
+        close(fd);
+        fd = -1;
+    }
+    free(host);
+    return fd;
+}
+
+int sp_read_fd(int fd, const char *name, size_t max, int kind, char **buf, size_t *len,
+               struct sp_err *err)
+{
+    struct stat st;
+    size_t cap = 4096, n = 0;
+    if (fstat(fd, &st) < 0)
+        return sp_fail_at(err, kind, name, errno, "%s", strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return sp_fail_at(err, kind, name, 0, "not a regular file");
+    if (st.st_size > 0)
+        cap = (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
+    char *data = malloc(cap + 1);
+    for (;;) {
+        if (data == NULL)
+            return sp_fail(err, ENOMEM, "out of memory");
+        if (n == cap) { /* the file grew, or fstat gave no size (procfs) */
+            if (cap > max) {
+                free(data);
+                return sp_fail_at(err, kind, name, EFBIG, "larger than %zu MiB: not read",
+                                  max >> 20);
+            }
+            cap = cap * 2 < max + 1 ? cap * 2 : max + 1;
+            char *bigger = realloc(data, cap + 1);
+            if (bigger == NULL)
+                free(data);
+            data = bigger;
+            continue;
+        }
+        ssize_t got = read(fd, data + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int saved = errno;
+            free(data);
+            return sp_fail_at(err, kind, name, saved, "%s", strerror(saved));
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    if (n > max) {
+        free(data);
+        return sp_fail_at(err, kind, name, EFBIG, "larger than %zu MiB: not read", max >> 20);
+    }
+    data[n] = '\0';
+    *buf = data;
+    *len = n;
+    return 0;
+}
+
+int sp_root_slurp(const struct sp_root *r, const char *path, size_t max, int kind, char **buf,
+                  size_t *len, struct sp_err *err)
+{
+    int fd = sp_root_open(r, path, 0, kind, err);
+    if (fd < 0)
+        return -1;
+    int rc = sp_read_fd(fd, path, max, kind, buf, len, err);
+    close(fd);
+    return rc;
+}
+
 const char *sp_root_canon_dir(struct sp_root *r, const char *dir)
 {
     intptr_t *slot = sp_map_get(&r->canon, dir);
@@ -152,7 +247,7 @@ const char *sp_root_canon_dir(struct sp_root *r, const char *dir)
                 errno = ENOMEM;
                 return NULL;
             }
-            if (stat(host, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            if (lstat(host, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 value = -ENOTDIR;
                 free(canon);
             } else {

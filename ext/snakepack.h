@@ -14,14 +14,29 @@
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
-struct sp_err {
-    int errnum;     /* errno value, 0 when the failure is not an OS error */
-    char msg[512];  /* one line naming the problem */
+/* What a failure is about, so that callers route it without reading the message. */
+enum sp_err_kind {
+    SP_ERR_SYSTEM = 0, /* out of memory, no descriptors: the machine, not the input */
+    SP_ERR_INPUT,      /* a path, root or file named by the caller */
+    SP_ERR_DPKG,       /* the dpkg database under the root */
 };
 
-/* Records a failure and returns -1, so callers can write `return sp_fail(err, ...)`. */
+struct sp_err {
+    int errnum;     /* errno value, 0 when the failure is not an OS error */
+    int kind;       /* enum sp_err_kind */
+    char path[4096]; /* the file concerned (inside the root), "" when none */
+    char msg[512];  /* one line naming the problem, never cut inside a UTF-8 character */
+};
+
+/* Records a failure of kind SP_ERR_SYSTEM and returns -1, so callers can write
+ * `return sp_fail(err, ...)`. */
 int sp_fail(struct sp_err *err, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Records a failure about the file PATH; the message is "PATH: " followed by FMT's text. */
+int sp_fail_at(struct sp_err *err, int kind, const char *path, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Cuts the NUL-terminated S so that it does not end inside a UTF-8 sequence. */
+void sp_utf8_trim(char *s);
 
 /* ---- growable arrays and string maps (util.c) -------------------------------------------- */
 
@@ -63,6 +78,8 @@ int sp_strs_take(struct sp_strs *s, char *str);
 int sp_strs_pushf(struct sp_strs *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sp_strs_free(struct sp_strs *s);
 
+/* strcmp for qsort over an array of char *. */
+int sp_strcmp_ptr(const void *a, const void *b);
 /* Returns "A/B" (one slash between them), or NULL when out of memory. */
 char *sp_path_join(const char *a, const char *b);
 /* Returns a malloc'd printf result, or NULL when out of memory. */
@@ -92,6 +109,24 @@ const char *sp_root_canon_dir(struct sp_root *r, const char *dir);
 char *sp_root_canon_link(struct sp_root *r, const char *path);
 /* Returns the host path of the root-relative absolute PATH (malloc'd). */
 char *sp_root_host(const struct sp_root *r, const char *path);
+/* Bounds on what is read into memory: far above any real file, far below a machine's memory. */
+#define SP_MAX_LOADER_FILE ((size_t)64 << 20) /* ld.so.cache, ld.so.conf and its includes */
+#define SP_MAX_DPKG_FILE ((size_t)256 << 20)  /* dpkg status, diversions, a package's list */
+
+/* Opens PATH inside the root for reading: resolved as sp_root_resolve does (symlinks and ".."
+ * never leave the root), then opened without following anything further and without blocking.
+ * With DIRECTORY a directory is opened; otherwise only a regular file is (a FIFO, socket or
+ * device never is). Returns the descriptor, or -1 with ERR of KIND naming PATH: errnum ENOENT
+ * when it does not exist, 0 when it is not a regular file. */
+int sp_root_open(const struct sp_root *r, const char *path, int directory, int kind,
+                 struct sp_err *err);
+/* Reads what is left of the regular file open on FD, at most MAX bytes (a larger file is an
+ * error), into *BUF (malloc'd, NUL-terminated) and *LEN. NAME is for messages. */
+int sp_read_fd(int fd, const char *name, size_t max, int kind, char **buf, size_t *len,
+               struct sp_err *err);
+/* sp_root_open and sp_read_fd in one call. */
+int sp_root_slurp(const struct sp_root *r, const char *path, size_t max, int kind, char **buf,
+                  size_t *len, struct sp_err *err);
 
 /* ---- ELF files (elf.c) ------------------------------------------------------------------- */
 
@@ -146,6 +181,8 @@ struct sp_ldcache {
 /* Loads ROOT/etc/ld.so.cache. A missing file is not an error (buf stays NULL); a malformed one
  * is (ERR names the file). */
 int sp_ldcache_load(struct sp_ldcache *c, const struct sp_root *r, struct sp_err *err);
+/* Parses the SIZE bytes of a cache file in BUF (malloc'd, taken: freed on failure). */
+int sp_ldcache_parse(struct sp_ldcache *c, unsigned char *buf, size_t size, struct sp_err *err);
 /* Returns the path the cache gives for NAME among entries of FLAGS, or NULL. Memory owned by C.
  * Sets *ENOMEM_OUT on allocation failure. */
 const char *sp_ldcache_lookup(struct sp_ldcache *c, int flags, const char *name, int *enomem_out);
@@ -179,6 +216,8 @@ struct sp_file {
     char *error; /* why it is SP_ELF_BAD, or NULL */
     struct sp_elf elf;
     struct sp_strs links; /* canonical-directory spellings it was opened under */
+    size_t tree_mark;     /* sp_tree.mark of the last tree that loaded it */
+    long tree_node;       /* its node in that tree */
 };
 
 /* One DT_NEEDED entry of one object of one load tree, and how it was answered. */
@@ -194,14 +233,17 @@ struct sp_node {
     size_t file;  /* index into the context's files */
     char *opened; /* path the loader opened it under */
     long loader;  /* node that caused it to be loaded, -1 for the root */
-    struct sp_strs names; /* names it answers to besides its path and soname */
+    struct sp_strs dirs;  /* its RPATH or RUNPATH, expanded, once dirs_ready */
+    int dirs_ready;
 };
 
 /* The load tree of one ELF file found under a scanned path. */
 struct sp_tree {
     char *path;       /* the root object as found */
+    size_t mark;      /* its index in the context's trees + 1 */
     struct sp_vec nodes; /* struct sp_node */
     struct sp_vec edges; /* struct sp_edge */
+    struct sp_map answers; /* every name a node answers to -> node index + 1 */
 };
 
 struct sp_ld {
@@ -211,6 +253,8 @@ struct sp_ld {
     struct sp_strs conf_dirs; /* used when there is no ld.so.cache */
     struct sp_map probes;     /* opened path -> file index + 1, or -errno */
     struct sp_map by_path;    /* canonical path -> file index + 1 */
+    struct sp_map listings;   /* canonical directory -> index + 1 into dirs */
+    struct sp_vec dirs;       /* struct sp_dirlist: each search directory, listed once */
     struct sp_vec files;      /* struct sp_file */
     struct sp_vec trees;      /* struct sp_tree */
     struct sp_strs warnings;
@@ -260,11 +304,17 @@ struct sp_dpkg {
     struct sp_map byname;   /* "pkg" -> index + 1 into strings (its architecture) */
     struct sp_strs strings; /* architectures and diverting packages, owned */
     struct sp_vec lists;    /* struct sp_dpkg_list of the installed packages */
+    struct sp_strs warnings; /* files of the database skipped, one line each */
 };
 
 /* Reads status, diversions and the .list file of every installed package under ROOT. Touches
  * nothing but DB, so it may run on its own thread. DB must be freed even on failure. */
 int sp_dpkg_load(struct sp_dpkg *db, const char *root, struct sp_err *err);
+/* The steps of sp_dpkg_load that read nothing, for callers (the fuzz harness) that fill in the
+ * texts themselves: sp_dpkg_init makes an empty database for ROOT, sp_dpkg_index parses
+ * db->status (malloc'd, NUL-terminated, owned by DB) into the maps of installed packages. */
+int sp_dpkg_init(struct sp_dpkg *db, const char *root, struct sp_err *err);
+int sp_dpkg_index(struct sp_dpkg *db, struct sp_err *err);
 /* Finds the installed packages owning each of the N canonical PATHS. OUT receives N lists. */
 int sp_dpkg_lookup(struct sp_dpkg *db, const char *const *paths, size_t n, struct sp_owners *out,
                    struct sp_err *err);
@@ -274,8 +324,9 @@ int sp_dpkg_owners(const char *root, const char *const *paths, size_t n, struct 
                    struct sp_err *err);
 void sp_owners_free(struct sp_owners *o, size_t n);
 
-/* Calls FN for every package whose status in the dpkg status file at PATH is "installed". */
-int sp_dpkg_installed(const char *path, void (*fn)(const char *pkg, const char *arch, void *arg),
+/* Calls FN for every package whose status in the dpkg status file at PATH (on the host) is
+ * "installed"; FN returns -1 when out of memory, which stops the parse. */
+int sp_dpkg_installed(const char *path, int (*fn)(const char *pkg, const char *arch, void *arg),
                       void *arg, struct sp_err *err);
 
 /* ---- waiting for endpoints (netwait.c) --------------------------------------------------- */
@@ -294,8 +345,9 @@ struct sp_libdeps {
     struct sp_ld ld;
     int ld_ready;
     struct sp_strs canonical;   /* canonical form of each scanned path */
-    unsigned char *system;      /* per file: loaded from outside the scanned trees */
-    struct sp_owners *owners;   /* per file: its owners, for system files */
+    unsigned char *loaded;      /* per file: loaded by some tree (not only a root) */
+    unsigned char *inside;      /* per loaded file: it lies inside a scanned tree */
+    struct sp_owners *owners;   /* per loaded file: the installed packages owning it */
     /* the database thread's */
     struct sp_dpkg db;
     struct sp_err db_err;
@@ -303,7 +355,7 @@ struct sp_libdeps {
 };
 
 /* Walks the scanned paths, builds every load tree and, with job->dpkg, finds the owners of
- * what they load from outside. Returns -1 with ERR when a path, the root or the dpkg database
+ * everything they load. Returns -1 with ERR when a path, the root or the dpkg database
  * cannot be read. The job must be freed with sp_libdeps_free either way. */
 int sp_libdeps_run(struct sp_libdeps *job, struct sp_err *err);
 void sp_libdeps_free(struct sp_libdeps *job);

@@ -8,13 +8,52 @@
 
 #include "snakepack.h"
 
+void sp_utf8_trim(char *s)
+{
+    size_t n = strlen(s), start = n;
+    /* Walk back over continuation bytes (10xxxxxx) to the lead byte of the last sequence. */
+    while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0)
+        return;
+    unsigned char lead = (unsigned char)s[start - 1];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (lead >= 0xC0 && n - (start - 1) < want)
+        s[start - 1] = '\0'; /* the last sequence was cut short */
+}
+
+static int vfail(struct sp_err *err, int kind, const char *path, int errnum, const char *fmt,
+                 va_list ap)
+{
+    size_t used = 0;
+    err->errnum = errnum;
+    err->kind = kind;
+    err->path[0] = '\0';
+    if (path) {
+        snprintf(err->path, sizeof err->path, "%s", path);
+        int n = snprintf(err->msg, sizeof err->msg, "%s: ", path);
+        used = n < 0 ? 0 : (size_t)n < sizeof err->msg ? (size_t)n : sizeof err->msg - 1;
+    }
+    vsnprintf(err->msg + used, sizeof err->msg - used, fmt, ap);
+    sp_utf8_trim(err->msg);
+    return -1;
+}
+
 int sp_fail(struct sp_err *err, int errnum, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vfail(err, SP_ERR_SYSTEM, NULL, errnum, fmt, ap);
     va_end(ap);
-    err->errnum = errnum;
+    return -1;
+}
+
+int sp_fail_at(struct sp_err *err, int kind, const char *path, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(err, kind, path, errnum, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -188,6 +227,11 @@ void sp_strs_free(struct sp_strs *s)
     free(s->items);
     s->items = NULL;
     s->len = s->cap = 0;
+}
+
+int sp_strcmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 char *sp_path_join(const char *a, const char *b)

@@ -23,14 +23,37 @@ struct walk {
     struct sp_strs *found, *warnings;
 };
 
-/* A name a user expects to be a shared library: *.so or *.so.N... */
+/* A name a user expects to be a shared library: NAME.so or NAME.so.N[.N...] (so not
+ * ld.so.conf or ld.so.cache, which are no libraries). */
 static int looks_like_library(const char *name)
 {
-    const char *so = strstr(name, ".so");
-    while (so) {
-        if (so[3] == '\0' || so[3] == '.')
+    for (const char *so = strstr(name, ".so"); so; so = strstr(so + 3, ".so")) {
+        const char *v = so + 3;
+        if (so == name)
+            continue;
+        if (*v == '\0')
             return 1;
-        so = strstr(so + 3, ".so");
+        while (*v == '.' && v[1] >= '0' && v[1] <= '9') {
+            v += 2;
+            while (*v >= '0' && *v <= '9')
+                v++;
+        }
+        if (*v == '\0' && v != so + 3)
+            return 1;
+    }
+    return 0;
+}
+
+/* GNU ld scripts named like libraries (libc.so, libncurses.so in -dev packages) serve the link
+ * editor only: the loader never opens them, so they deserve no warning. They start with a
+ * comment or a command. */
+static int linker_script(const unsigned char *head, size_t n)
+{
+    static const char *const starts[] = {"/*", "INPUT(", "GROUP(", "OUTPUT_FORMAT("};
+    for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+        size_t len = strlen(starts[i]);
+        if (n >= len && memcmp(head, starts[i], len) == 0)
+            return 1;
     }
     return 0;
 }
@@ -39,7 +62,7 @@ static int looks_like_library(const char *name)
 static const char *const skipped_extensions[] = {
     "py", "pyc", "pyo", "pyi", "pyx", "pxd", "pxi", "h", "hh", "hpp", "c", "cc", "cpp", "cxx",
     "f", "f90", "txt", "rst", "md", "json", "toml", "cfg", "ini", "csv", "html", "js", "css",
-    "svg", "png", "jpg", "gif",
+    "svg", "png", "jpg", "gif", "debug", /* separate debug information */
 };
 
 static int never_elf(const char *name)
@@ -62,15 +85,15 @@ static int check_file(struct walk *w, int dfd, const char *name, const char *pat
         fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return sp_strs_pushf(w->warnings, "%s: %s: skipped", path, strerror(errno));
-    unsigned char magic[4];
-    ssize_t n = read(fd, magic, sizeof magic);
+    unsigned char head[64]; /* as cheap to read as the four bytes of the magic */
+    ssize_t n = read(fd, head, sizeof head);
     int saved = errno;
     close(fd);
     if (n < 0)
         return sp_strs_pushf(w->warnings, "%s: %s: skipped", path, strerror(saved));
-    if (sp_elf_magic(magic, (size_t)n))
+    if (sp_elf_magic(head, (size_t)n))
         return sp_strs_push(w->found, path);
-    if (looks_like_library(name))
+    if (looks_like_library(name) && !linker_script(head, (size_t)n))
         return sp_strs_pushf(w->warnings, "%s: not an ELF file: skipped", path);
     return 0;
 }
@@ -94,10 +117,17 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
             struct stat st;
             if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 continue;
-            type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+            type = S_ISDIR(st.st_mode)   ? DT_DIR
+                   : S_ISREG(st.st_mode) ? DT_REG
+                   : S_ISLNK(st.st_mode) ? DT_LNK
+                                         : DT_FIFO; /* any other kind: never opened */
         }
-        if ((type != DT_DIR && type != DT_REG) || (type == DT_REG && never_elf(name)))
+        if (type == DT_LNK || (type == DT_REG && never_elf(name)))
+            continue; /* symlinks are not followed below PATH: what they name is elsewhere */
+        if (type != DT_DIR && type != DT_REG) { /* never opened: a FIFO would block */
+            rc = sp_strs_pushf(w->warnings, "%s/%s: not a regular file: skipped", rel, name);
             continue;
+        }
         char *path = sp_path_join(rel, name);
         if (path == NULL) {
             rc = -1;
@@ -123,11 +153,6 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
     return rc;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int sp_walk(const struct sp_root *r, const char *path, struct sp_strs *found,
             struct sp_strs *warnings, struct sp_err *err)
 {
@@ -136,8 +161,12 @@ int sp_walk(const struct sp_root *r, const char *path, struct sp_strs *found,
     size_t before = found->len;
     int rc = -1;
 
+    if (path[0] != '/') { /* "" would be the root itself */
+        sp_fail_at(err, SP_ERR_INPUT, path, EINVAL, "not an absolute path");
+        goto out;
+    }
     if (sp_root_resolve(r, path, 1, &canon) < 0) {
-        sp_fail(err, errno, "%s: %s", path, strerror(errno));
+        sp_fail_at(err, SP_ERR_INPUT, path, errno, "%s", strerror(errno));
         goto out;
     }
     if ((host = sp_root_host(r, canon)) == NULL) {
@@ -145,35 +174,35 @@ int sp_walk(const struct sp_root *r, const char *path, struct sp_strs *found,
         goto out;
     }
     struct stat st;
-    if (stat(host, &st) < 0) {
-        sp_fail(err, errno, "%s: %s", path, strerror(errno));
+    if (lstat(host, &st) < 0) {
+        sp_fail_at(err, SP_ERR_INPUT, path, errno, "%s", strerror(errno));
         goto out;
     }
     if (S_ISREG(st.st_mode)) {
         char *slash = strrchr(host, '/');
         *slash = '\0';
-        int dfd = open(*host ? host : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int dfd = open(*host ? host : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (dfd < 0) {
-            sp_fail(err, errno, "%s: %s", path, strerror(errno));
+            sp_fail_at(err, SP_ERR_INPUT, path, errno, "%s", strerror(errno));
             goto out;
         }
         rc = check_file(&w, dfd, slash + 1, path);
         close(dfd);
     } else if (S_ISDIR(st.st_mode)) {
-        int dfd = open(host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int dfd = open(host, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (dfd < 0) {
-            sp_fail(err, errno, "%s: %s", path, strerror(errno));
+            sp_fail_at(err, SP_ERR_INPUT, path, errno, "%s", strerror(errno));
             goto out;
         }
         rc = walk_dir(&w, dfd, path, 0);
     } else {
-        sp_fail(err, EINVAL, "%s: not a file or directory", path);
+        sp_fail_at(err, SP_ERR_INPUT, path, 0, "not a regular file or directory");
         goto out;
     }
     if (rc < 0)
         sp_fail(err, ENOMEM, "out of memory");
-    else
-        qsort(found->items + before, found->len - before, sizeof(char *), by_name);
+    else if (found->len - before > 1) /* qsort wants a valid pointer even for no items */
+        qsort(found->items + before, found->len - before, sizeof(char *), sp_strcmp_ptr);
 out:
     free(canon);
     free(host);

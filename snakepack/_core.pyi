@@ -1,17 +1,39 @@
+"""Types of snakepack._core, the C extension (ext/module.c). Checked against the module by
+mypy's stubtest: keep the two in step."""
+
+from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 
 _Path = str | bytes | PathLike[str] | PathLike[bytes]
-# (path, error, soname, links, elfclass, machine, needed, interp)
-_File = tuple[str, str | None, str | None, tuple[str, ...], int, int, list[str], str | None]
-# (file index, path opened, loader node or -1)
-_Node = tuple[int, str, int]
-# (requester node, name, how, node or -1, error)
-_Edge = tuple[int, str, str, int, str | None]
+_Owner = tuple[str, str]  # (package, architecture)
+# (path, error, soname, links, elfclass, machine, needed, interp, owners, inside): owners is
+# None for a file that no tree loads (a scanned file only); inside: it lies in a scanned tree
+_File = tuple[
+    str, str | None, str | None, list[str], int, int, list[str], str | None, list[_Owner] | None, bool
+]
+_Node = tuple[int, str, int]  # (file index, path opened, loader node or -1)
+_Edge = tuple[int, str, str, int, str | None]  # (requester node, name, how, node or -1, error)
+_Tree = tuple[str, list[_Node], list[_Edge]]  # (path, nodes, edges)
 
-class Error(Exception): ...
+class Error(OSError):
+    """A failure of the C core that has no errno."""
+
+    kind: str
 
 def resolve(
-    root: _Path, paths: list[_Path], ld_library_path: list[_Path] | None = ...
-) -> tuple[list[_File], list[tuple[str, list[_Node], list[_Edge]]], list[str], list[str]]: ...
-def dpkg_owners(root: _Path, paths: list[_Path]) -> list[list[tuple[str, str]]]: ...
-def dpkg_installed(status_file: _Path) -> list[tuple[str, str]]: ...
+    root: _Path,
+    paths: Iterable[_Path],
+    ld_library_path: Iterable[_Path] | None = None,
+    dpkg: bool = True,
+) -> tuple[list[_File], list[_Tree], list[str]]: ...
+def dpkg_owners(root: _Path, paths: Iterable[_Path]) -> list[list[_Owner]]: ...
+def dpkg_installed(status_file: _Path, /) -> list[_Owner]: ...
+def wait(
+    endpoints: Sequence[tuple[int, str | None, str | None, str | None]],
+    timeout: float,
+    period: float,
+    stable: float = 0.0,
+    invert: bool = False,
+    cancel_fd: int = -1,
+    on_event: Callable[[int, str, float, str | None], object] | None = None,
+) -> tuple[int, list[tuple[bool, float, str]]]: ...

@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import TextIO
 
 from .errors import SnakepackError, UsageError
 
@@ -88,7 +90,7 @@ def validate(names: list[str]) -> list[str]:
     return names
 
 
-def _run(argv: list[str], out) -> tuple[int, str]:
+def _run(argv: list[str], out: TextIO) -> tuple[int, str]:
     """Runs apt-get, copying its output to OUT as it comes; returns (status, output)."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8")
     try:
@@ -96,6 +98,7 @@ def _run(argv: list[str], out) -> tuple[int, str]:
     except OSError as err:
         raise AptError(argv[1], 127, f"cannot run {argv[0]}: {err.strerror}", False) from err
     lines = []
+    assert proc.stdout is not None  # stdout=PIPE
     for line in proc.stdout:
         out.write(line)
         out.flush()
@@ -108,7 +111,7 @@ def _reason(output: str) -> str:
     return errors[0] if errors else (output.strip().splitlines() or ["no output"])[-1]
 
 
-def _step(step: str, argv: list[str], retries: int, delay: float, out, log) -> str:
+def _step(step: str, argv: list[str], retries: int, delay: float, out: TextIO, log: Callable[[str], None]) -> str:
     """Runs one apt-get step, retrying transient failures; returns its output."""
     for attempt in range(retries + 1):
         status, output = _run(argv, out)
@@ -132,8 +135,8 @@ def install(
     retries: int = 3,
     retry_delay: float = 2.0,
     dry_run: bool = False,
-    out=None,
-    log=None,
+    out: TextIO | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[str]:
     """apt-get update, then apt-get install -y PACKAGES (a simulation with dry_run), then
     cleanup() whatever happened. Returns the packages apt installs (or would install).

@@ -7,15 +7,21 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from types import FrameType
+from typing import NoReturn, TextIO, TypeVar
 
 from . import __version__
 from .errors import SnakepackError
 
 
+N = TypeVar("N", int, float)
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad input gives one line naming the problem and exit status 2."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message}\n")
 
 
@@ -35,7 +41,14 @@ def _fail(prog: str, message: str, code: int = 2) -> int:
     return code
 
 
-def _env_number(name: str, default, kind=float):
+def _reconfigure(stream: TextIO, **kwargs: str) -> None:
+    """Reconfigures a text stream if it can be (a replaced sys.stdout may not be)."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(**kwargs)
+
+
+def _env_number(name: str, default: N, kind: Callable[[str], N]) -> N:
     """The number in environment variable NAME (a fallback for a flag), or DEFAULT if unset."""
     value = os.environ.get(name)
     if not value:
@@ -77,13 +90,16 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
         help="colon-separated directories searched as LD_LIBRARY_PATH would be",
     )
     args = parser.parse_args(argv)
-
-    from .libdeps import find_libdeps
+    # Paths and package names are bytes on Linux: undecodable ones go out as they came in.
+    _reconfigure(sys.stdout, errors="surrogateescape")
+    _reconfigure(sys.stderr, errors="surrogateescape")
 
     progress = sys.stderr.isatty()
     if progress:
         print(f"{prog}: scanning {' '.join(args.paths) or sys.prefix} ...", file=sys.stderr)
     try:
+        from .libdeps import find_libdeps
+
         result = find_libdeps(
             *args.paths,
             root=args.root,
@@ -95,8 +111,9 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
     for warning in result.warnings:
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     if args.missing != "ignore":
-        for r in result.unresolved:
-            print(f"{prog}: {r.name} needed by {r.needed_by}: {r.error}", file=sys.stderr)
+        # the same object may be in several load trees: say each thing once
+        for line in dict.fromkeys(f"{r.name} needed by {r.needed_by}: {r.error}" for r in result.unresolved):
+            print(f"{prog}: {line}", file=sys.stderr)
         for path in result.unowned:
             print(f"{prog}: {path}: owned by no installed package", file=sys.stderr)
     if progress:
@@ -129,7 +146,7 @@ class _Terminated(BaseException):
     drops signals that have no handler)."""
 
 
-def _on_sigterm(signum, frame):
+def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     raise _Terminated()
 
 
@@ -166,11 +183,14 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
 
-    from .ports import WaitTimeout, wait_for_port
+    try:
+        from .ports import WaitTimeout, wait_for_port
+    except SnakepackError as err:  # the C extension cannot load
+        return _fail(prog, str(err))
 
     try:
-        timeout = args.timeout if args.timeout is not None else _env_number("WAIT_FOR_PORT_TIMEOUT", 600.0)
-        period = args.period if args.period is not None else _env_number("WAIT_FOR_PORT_PERIOD", 0.5)
+        timeout = args.timeout if args.timeout is not None else _env_number("WAIT_FOR_PORT_TIMEOUT", 600.0, float)
+        period = args.period if args.period is not None else _env_number("WAIT_FOR_PORT_PERIOD", 0.5, float)
         endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
         if not endpoints:
             raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
@@ -179,7 +199,7 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
         if timeout < 0:
             raise SnakepackError(f"timeout must be 0 (forever) or more, not {timeout:g}")
 
-        def report(endpoint, event, elapsed, detail):
+        def report(endpoint: object, event: str, elapsed: float, detail: str | None) -> None:
             if args.quiet:
                 return
             if event == "done":

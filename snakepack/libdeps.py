@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import sys
 from collections import namedtuple
+from typing import Any
 
-from . import _core
-from .errors import LibdepsError, UsageError
+from ._native import _core
+from .errors import LibdepsError, SnakepackError, UsageError
 
 __all__ = ["LibdepsResult", "Package", "Resolution", "ElfFile", "find_libdeps"]
 
@@ -36,9 +37,10 @@ class Resolution(
     """How one DT_NEEDED name of one object of a load tree was answered.
 
     how: path, rpath, ld_library_path, runpath, ld.so.cache, ld.so.conf, default, loaded,
-    not_found or error. path is what the loader opens, realpath the file behind it; bundled
-    means found inside a scanned tree (shipped with it, no package needed); packages are the
-    owners of a library found outside; error says why a name is not resolved.
+    not_found or error. path is what the loader opens, realpath the file behind it; packages
+    are the installed packages owning it, wherever it lies; bundled means it lies inside a
+    scanned tree and no package owns it (shipped with the tree: nothing to install); error
+    says why a name is not resolved.
     """
 
     __slots__ = ()
@@ -47,7 +49,7 @@ class Resolution(
     def resolved(self) -> bool:
         return self.path is not None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = self._asdict()
         d["packages"] = [p._asdict() for p in self.packages]
         return d
@@ -73,7 +75,7 @@ class LibdepsResult:
     def __init__(self, warnings: list[str]):
         self.files: list[ElfFile] = []
         self.packages: list[Package] = []  # sorted, unique
-        self.bundled: list[str] = []  # libraries resolved inside the scanned trees
+        self.bundled: list[str] = []  # inside the scanned trees and owned by no package
         self.unresolved: list[Resolution] = []  # not found, or a candidate stops the loader
         self.unowned: list[str] = []  # resolved system libraries no installed package owns
         self.warnings = warnings  # files skipped and search paths ignored, one line each
@@ -83,7 +85,7 @@ class LibdepsResult:
         """The bare package names, sorted and unique: find-libdeps' default output."""
         return sorted({p.name for p in self.packages})
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "files": [
                 {"path": f.path, "needed": list(f.needed), "resolutions": [r.to_json() for r in f.resolutions]}
@@ -98,17 +100,27 @@ class LibdepsResult:
 
 
 def _absolute(path: str, root: str) -> str:
+    if not path:
+        raise UsageError("an empty path names no file (use . for the current directory)")
     if path.startswith("/"):
         return path
     # Inside a root, PATH arguments are paths as seen after chroot: relative to its "/".
     return os.path.join(os.getcwd() if root == "/" else "/", path)
 
 
+def _translate(err: OSError) -> SnakepackError:
+    """The API's exception for a failure of the C core, chosen by what it is about: the dpkg
+    database (LibdepsError) or a path, root or file the caller named (UsageError)."""
+    kind = getattr(err, "kind", "system")
+    message = err.strerror or str(err)
+    return LibdepsError(message) if kind in ("dpkg", "system") else UsageError(message)
+
+
 def find_libdeps(
-    *paths: str | os.PathLike,
-    root: str | os.PathLike = "/",
+    *paths: str | os.PathLike[str],
+    root: str | os.PathLike[str] = "/",
     ld_library_path: list[str] | None = None,
-    exclude_installed: str | os.PathLike | None = None,
+    exclude_installed: str | os.PathLike[str] | None = None,
 ) -> LibdepsResult:
     """Resolves every ELF file under PATHS (default: sys.prefix) inside ROOT.
 
@@ -116,20 +128,20 @@ def find_libdeps(
     database cannot be.
     """
     root = os.fspath(root)
+    if not root:
+        raise UsageError("an empty root names no directory")
     if not os.path.isdir(root):
         raise UsageError(f"{root}: not a directory")
     scan = [_absolute(os.fspath(p), root) for p in (paths or (sys.prefix,))]
     llp = [_absolute(d, root) for d in ld_library_path or [] if d]
     try:
-        files, trees, warnings, _ = _core.resolve(root, scan, llp)
+        files, trees, warnings = _core.resolve(root, scan, llp)
+        there = None if exclude_installed is None else _core.dpkg_installed(os.path.abspath(exclude_installed))
     except OSError as err:
-        if (err.strerror or "").startswith("/var/lib/dpkg/"):  # the core names the file
-            raise LibdepsError(err.strerror) from err
-        raise UsageError(err.strerror or str(err)) from err
-    except _core.Error as err:
-        raise LibdepsError(str(err)) from err
+        raise _translate(err) from err
 
-    # files[i][8]: the owners of a file loaded from outside the scanned trees, else None
+    # files[i][8]: the owners of a file some tree loads, else None; files[i][9]: it lies inside
+    # a scanned tree. Bundled: inside, and owned by no installed package.
     owners = {i: tuple(sorted(Package(*o) for o in f[8])) for i, f in enumerate(files) if f[8] is not None}
 
     result = LibdepsResult(list(warnings))
@@ -145,22 +157,15 @@ def find_libdeps(
                 result.unresolved.append(r)
             else:
                 fi, opened, _ = nodes[node]
-                real = files[fi][0]
-                inside = fi not in owners
-                r = Resolution(name, needed_by, how, opened, real, inside, owners.get(fi, ()))
-                if inside:
-                    bundled.add(real)
-                elif not r.packages:
-                    unowned.add(real)
-                packages.update(r.packages)
+                real, inside, pkgs = files[fi][0], files[fi][9], owners.get(fi, ())
+                r = Resolution(name, needed_by, how, opened, real, inside and not pkgs, pkgs)
+                if not pkgs:
+                    (bundled if inside else unowned).add(real)
+                packages.update(pkgs)
             elf.resolutions.append(r)
         result.files.append(elf)
 
-    if exclude_installed is not None:
-        try:
-            there = _core.dpkg_installed(exclude_installed)
-        except OSError as err:
-            raise UsageError(f"{os.fspath(exclude_installed)}: {err.strerror}") from err
+    if there is not None:
         arches: dict[str, set[str]] = {}
         for name, arch in there:
             arches.setdefault(name, set()).add(arch)

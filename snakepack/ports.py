@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from . import _core
+if TYPE_CHECKING:
+    import asyncio
+
+from ._native import _core
 from .errors import SnakepackError, UsageError
 
 __all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "parse_endpoint", "wait_for_port", "async_wait_for_port"]
@@ -24,7 +29,7 @@ class Endpoint(namedtuple("Endpoint", "text kind host port path")):
     __slots__ = ()
 
     def __str__(self) -> str:
-        return self.text
+        return str(self.text)
 
 
 class EndpointResult(namedtuple("EndpointResult", "endpoint ready elapsed detail")):
@@ -54,12 +59,13 @@ def _port(text: str, value: str) -> str:
 def parse_endpoint(text: str) -> Endpoint:
     """Parses one endpoint; raises UsageError naming what is wrong with it."""
     text = text.strip()
+    path: str | None = None
     if text.startswith("unix:"):
         path = text[5:]
         if not path.startswith("/"):
             raise UsageError(f"{text}: unix: needs an absolute socket path")
         return Endpoint(text, UNIX, None, None, path)
-    kind, rest, path = TCP, text, None
+    kind, rest = TCP, text
     if text.startswith("http://"):
         kind, rest = HTTP, text[7:]
         rest, slash, tail = rest.partition("/")
@@ -86,7 +92,11 @@ def parse_endpoint(text: str) -> Endpoint:
     return Endpoint(text, kind, host, _port(text, port), path)
 
 
-def _endpoints(endpoints) -> list[Endpoint]:
+# on_event(endpoint, "done" | "unresolved", elapsed seconds, detail)
+OnEvent = Callable[[Endpoint, str, float, "str | None"], object]
+
+
+def _endpoints(endpoints: Iterable[str | Endpoint]) -> list[Endpoint]:
     parsed = [e if isinstance(e, Endpoint) else parse_endpoint(str(e)) for e in endpoints]
     if not parsed:
         raise UsageError("no endpoint to wait for")
@@ -102,8 +112,10 @@ def _check(timeout: float, period: float, stable: float) -> None:
         raise UsageError(f"stable must be 0 or more, not {stable}")
 
 
-def _run(eps, timeout, period, stable, invert, cancel_fd, on_event):
-    def event(index, kind, elapsed, detail):
+def _run(
+    eps: list[Endpoint], timeout: float, period: float, stable: float, invert: bool, cancel_fd: int, on_event: OnEvent | None
+) -> tuple[int, list[EndpointResult]]:
+    def event(index: int, kind: str, elapsed: float, detail: str | None) -> None:
         if on_event is not None:
             on_event(eps[index], kind, elapsed, detail)
 
@@ -121,12 +133,12 @@ def _run(eps, timeout, period, stable, invert, cancel_fd, on_event):
 
 
 def wait_for_port(
-    *endpoints,
+    *endpoints: str | Endpoint,
     timeout: float = 600.0,
     period: float = 0.5,
     stable: float = 0.0,
     invert: bool = False,
-    on_event=None,
+    on_event: OnEvent | None = None,
 ) -> list[EndpointResult]:
     """Waits until every endpoint accepts connections (with invert: until none does).
 
@@ -145,12 +157,12 @@ def wait_for_port(
 
 
 async def async_wait_for_port(
-    *endpoints,
+    *endpoints: str | Endpoint,
     timeout: float = 600.0,
     period: float = 0.5,
     stable: float = 0.0,
     invert: bool = False,
-    on_event=None,
+    on_event: OnEvent | None = None,
 ) -> list[EndpointResult]:
     """wait_for_port for asyncio: the wait runs on a thread (without the GIL) and the event
     loop keeps running; cancelling the task stops the wait at once."""
@@ -160,21 +172,23 @@ async def async_wait_for_port(
     eps = _endpoints(endpoints)
     _check(timeout, period, stable)
     loop = asyncio.get_running_loop()
-    future = loop.create_future()
+    future: asyncio.Future[tuple[int, list[EndpointResult]]] = loop.create_future()
     cancel_r, cancel_w = os.pipe()
 
-    def deliver(result, error):
+    def deliver(result: tuple[int, list[EndpointResult]] | None, error: BaseException | None) -> None:
         if not future.done():
             if error is not None:
                 future.set_exception(error)
-            else:
+            elif result is not None:
                 future.set_result(result)
 
-    def work():
+    def work() -> None:
+        result: tuple[int, list[EndpointResult]] | None = None
+        error: BaseException | None = None
         try:
-            result, error = _run(eps, timeout, period, stable, invert, cancel_r, on_event), None
+            result = _run(eps, timeout, period, stable, invert, cancel_r, on_event)
         except BaseException as err:  # handed to the awaiting task
-            result, error = None, err
+            error = err
         finally:
             os.close(cancel_r)
         try:

@@ -14,8 +14,13 @@ session, for session-wide endpoints) with the endpoints still down.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # imported when used: loading the plugin must not load the C extension
+    from .ports import EndpointResult
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -23,7 +28,7 @@ DEFAULT_TIMEOUT = 60.0
 # ---- options ------------------------------------------------------------------------------------
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wait-for", "waiting for services (snakepack)")
     group.addoption(
         "--wait-for",
@@ -40,7 +45,7 @@ def pytest_addoption(parser):
 # ---- configuration ------------------------------------------------------------------------------
 
 
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "wait_for(*endpoints, timeout=None): wait until the endpoints accept connections before "
@@ -52,7 +57,7 @@ def pytest_configure(config):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session):
+def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller has waited already
@@ -65,7 +70,7 @@ def pytest_sessionstart(session):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
+def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in item.iter_markers(name="wait_for"):
         timeout = marker.kwargs.get("timeout")
         failure = _wait(marker.args, _timeout(item.config) if timeout is None else float(timeout))
@@ -77,12 +82,12 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture
-def wait_for_port(request):
+def wait_for_port(request: pytest.FixtureRequest) -> Callable[..., list[EndpointResult]]:
     """A function: wait_for_port(*endpoints, timeout=None, period=0.5) returns the results, or
     fails the test with the endpoints still down."""
     from .ports import WaitTimeout, wait_for_port as wait
 
-    def waiter(*endpoints, timeout=None, **kwargs):
+    def waiter(*endpoints: str, timeout: float | None = None, **kwargs: Any) -> list[EndpointResult]:
         try:
             return wait(*endpoints, timeout=_timeout(request.config) if timeout is None else timeout, **kwargs)
         except WaitTimeout as err:
@@ -94,8 +99,8 @@ def wait_for_port(request):
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _session_endpoints(config) -> list[str]:
-    cli = config.getoption("wait_for")
+def _session_endpoints(config: pytest.Config) -> list[str]:
+    cli: list[str] = config.getoption("wait_for")
     if cli:
         return cli
     env = os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
@@ -104,11 +109,12 @@ def _session_endpoints(config) -> list[str]:
     return [e for line in config.getini("wait_for") for e in line.replace(",", " ").split()]
 
 
-def _timeout(config) -> float:
-    cli = config.getoption("wait_for_timeout")
+def _timeout(config: pytest.Config) -> float:
+    cli: float | None = config.getoption("wait_for_timeout")
     if cli is not None:
         return cli
-    for source, value in (("WAIT_FOR_PORT_TIMEOUT", os.environ.get("WAIT_FOR_PORT_TIMEOUT")), ("wait_for_timeout", config.getini("wait_for_timeout"))):
+    ini: str = config.getini("wait_for_timeout")
+    for source, value in (("WAIT_FOR_PORT_TIMEOUT", os.environ.get("WAIT_FOR_PORT_TIMEOUT")), ("wait_for_timeout", ini)):
         if value:
             try:
                 return float(value)
@@ -117,7 +123,7 @@ def _timeout(config) -> float:
     return DEFAULT_TIMEOUT
 
 
-def _wait(endpoints, timeout: float) -> str | None:
+def _wait(endpoints: Iterable[str], timeout: float) -> str | None:
     """Waits; returns None when every endpoint is ready, else what to report."""
     from .errors import UsageError
     from .ports import WaitTimeout, wait_for_port

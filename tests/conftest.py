@@ -1,4 +1,15 @@
-"""Shared fixtures: ELF files built by the C compiler at test time, and command runners."""
+"""Shared fixtures: ELF files built by the C compiler at test time, command runners, and the
+CI rule that a skipped test is a failed one.
+
+Under scripts/test (SNAKEPACK_STRICT=1) every tool the tests need is installed, so a skip can
+only hide a regression: it is reported as a failure, unless the test is marked may_skip (what
+it needs cannot exist on this machine, and the marker says why).
+
+Under the sanitizer run, the pytest process has AddressSanitizer preloaded (LD_PRELOAD) and an
+instrumented extension. Children that run snakepack keep that environment; every other child
+(the compiler, ldd, dpkg-query, chroot) gets a clean one, so the sanitizer changes nothing they
+see.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +27,33 @@ pytest_plugins = ["pytester"]
 CC = shutil.which("cc") or shutil.which("gcc")
 BIN = Path(sys.executable).parent
 EM_AARCH64 = 183
+STRICT = os.environ.get("SNAKEPACK_STRICT") == "1"
+SANITIZER_VARIABLES = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "PYTHONMALLOC")
+
+
+# AddressSanitizer maps terabytes of shadow memory up front: no bound on the address space can
+# apply in the sanitizer run.
+SANITIZED = "asan" in os.environ.get("LD_PRELOAD", "")
+
+
+def address_space_limit(nbytes: int):
+    """A preexec_fn bounding a child's address space to NBYTES (None in the sanitizer run)."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+
+    return None if SANITIZED else limit
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without what the sanitizer run adds."""
+    return {k: v for k, v in os.environ.items() if k not in SANITIZER_VARIABLES}
+
+
+def runs_snakepack(cmd) -> bool:
+    """Whether CMD runs this Python or one of snakepack's commands (also through a shell)."""
+    return any(sys.executable in str(c) or f"{BIN}/" in str(c) for c in cmd)
 
 
 def run(cmd, **kwargs) -> subprocess.CompletedProcess:
@@ -25,7 +63,23 @@ def run(cmd, **kwargs) -> subprocess.CompletedProcess:
     kwargs.setdefault("timeout", 300)
     # Never the checkout: "python -m" would import the uninstalled sources from there.
     kwargs.setdefault("cwd", "/")
+    if not runs_snakepack(cmd):
+        kwargs.setdefault("env", clean_env())
     return subprocess.run([str(c) for c in cmd], **kwargs)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "may_skip(reason): a skip of this test is expected even in CI, for REASON")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail") and item.get_closest_marker("may_skip") is None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under scripts/test, which installs what every test needs: {reason}"
 
 
 def tool(name: str) -> str:

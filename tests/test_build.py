@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,14 @@ def test_missing_libelf_header_names_the_package(tmp_path):
     assert r.returncode != 0
     lines = [l for l in r.stderr.splitlines() if "libelf-dev" in l]
     assert lines == ["snakepack: libelf headers (gelf.h) not found: install the Debian package libelf-dev"]
+
+
+def test_sdist_carries_the_sources_and_no_half_test_suite(tmp_path):
+    code = f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"
+    r = run([sys.executable, "-c", code], cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(tmp_path / r.stdout.split()[-1]) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    tracked = run(["git", "ls-files", "ext", "snakepack", "LICENSE", "README.md", "setup.py", "pyproject.toml"], cwd=REPO).stdout.split()
+    assert tracked and set(tracked) <= names
+    assert not [n for n in names if n.startswith("tests/")]

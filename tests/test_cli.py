@@ -3,6 +3,7 @@
 import json
 import os
 import pty
+import shutil
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -68,10 +69,16 @@ def test_find_libdeps_bad_root_is_exit_2(tmp_path):
 
 
 def test_find_libdeps_defaults_to_sys_prefix():
-    # snakepack's own extension lives under sys.prefix and links libelf.
+    # snakepack's own extension lives under sys.prefix and links libelf (libelf1, or libelf1t64
+    # on Debian 13: whichever package owns it here).
+    import snakepack._core
+
+    ldd = run(["ldd", snakepack._core.__file__]).stdout
+    libelf = os.path.realpath(next(line.split()[2] for line in ldd.splitlines() if "libelf" in line))
+    owner = run(["dpkg-query", "-S", libelf]).stdout.split(":")[0]
     r = run([tool("find-libdeps")])
     assert r.returncode == 0, r.stderr
-    assert "libelf1" in r.stdout.split()
+    assert owner.startswith("libelf1") and owner in r.stdout.split()
     assert r.stdout.split() == sorted(set(r.stdout.split()))
 
 
@@ -127,10 +134,76 @@ def test_find_libdeps_progress_only_on_a_tty():
     assert "scanning" not in r.stderr
 
 
-def test_find_libdeps_into_a_closed_pipe_is_quiet():
-    tree = "/usr/lib/python3/dist-packages"
-    big = subprocess.run([tool("find-libdeps"), "--json", tree], capture_output=True, text=True)
-    if len(big.stdout) < 1 << 20:
-        pytest.skip(f"{tree} gives too little JSON to fill a pipe")
-    p = subprocess.run(f"{tool('find-libdeps')} --json {tree} | head -c 1", shell=True, capture_output=True, text=True)
-    assert p.stderr == ""
+def test_find_libdeps_into_a_closed_pipe_is_quiet(elf, tmp_path):
+    # 600 copies of a library with a few dependencies: far more JSON than a pipe holds (64 KiB)
+    first = elf.lib(tmp_path / "tree/lib0.so", needed=["libc.so.6", "libm.so.6", "libz.so.1", "libabsent.so.1"])
+    for i in range(1, 600):
+        shutil.copy(first, tmp_path / f"tree/lib{i}.so")
+    big = run([tool("find-libdeps"), "--json", "--missing", "ignore", tmp_path / "tree"])
+    assert len(big.stdout) > 1 << 20
+    p = subprocess.run(f"{tool('find-libdeps')} --json --missing ignore {tmp_path / 'tree'} | head -c 1", shell=True, capture_output=True, text=True)
+    assert p.stderr == "" and p.stdout == "{"
+
+
+# ---- bad input: one line, exit 2, never a traceback -------------------------------------------
+
+
+def run_bytes(argv) -> subprocess.CompletedProcess:
+    return subprocess.run([os.fsencode(str(a)) if not isinstance(a, bytes) else a for a in argv], capture_output=True, timeout=120, cwd="/")
+
+
+def test_find_libdeps_non_utf8_path(elf, tmp_path):
+    tree = os.path.join(os.fsencode(tmp_path), b"tr\xffee")
+    elf.lib(os.fsdecode(tree) + "/a.so", needed=["libc.so.6"])
+    os.mkfifo(os.path.join(tree, b"pipe\xfe"))
+    r = run_bytes([tool("find-libdeps"), tree])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"libc6\n"
+    assert r.stderr == b"find-libdeps: warning: " + tree + b"/pipe\xfe: not a regular file: skipped\n"
+    r = run_bytes([tool("find-libdeps"), "--json", tree])
+    assert json.loads(r.stdout)["files"][0]["path"] == os.fsdecode(tree) + "/a.so"
+
+
+def test_find_libdeps_non_utf8_package_name(elf, tmp_path):
+    root = tmp_path / "root"
+    elf.lib(root / "app/x.so", needed=["libz.so.1"])
+    elf.lib(root / "usr/lib/x86_64-linux-gnu/libz.so.1", soname="libz.so.1")
+    info = root / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_bytes(b"Package: zlib\xff1g\nStatus: install ok installed\nArchitecture: amd64\n")
+    (info / os.fsdecode(b"zlib\xff1g.list")).write_text("/usr/lib/x86_64-linux-gnu/libz.so.1\n")
+    r = run_bytes([tool("find-libdeps"), "--root", root, "/app"])
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"zlib\xff1g\n", b"")
+
+
+def test_find_libdeps_long_message_is_not_cut_inside_a_character(tmp_path):
+    missing = tmp_path / ("é" * 300)  # the message is longer than the core's 512 bytes
+    r = run([tool("find-libdeps"), missing])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"find-libdeps: {tmp_path}/éé") and r.stderr.count("\n") == 1
+
+
+def test_find_libdeps_empty_path_is_an_error(tmp_path):
+    r = run([tool("find-libdeps"), ""], cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == "find-libdeps: an empty path names no file (use . for the current directory)\n"
+
+
+def test_find_libdeps_exclude_installed_missing_names_the_file_once(elf, tmp_path):
+    elf.lib(tmp_path / "t/a.so", needed=["libc.so.6"])
+    r = run([tool("find-libdeps"), "--exclude-installed", "/nonexistent", tmp_path / "t"])
+    assert (r.returncode, r.stderr) == (2, "find-libdeps: /nonexistent: No such file or directory\n")
+
+
+def test_find_libdeps_without_libelf_says_which_package_to_install(tmp_path):
+    import snakepack._core
+
+    ldd = run(["ldd", snakepack._core.__file__]).stdout  # "libelf.so.1 => /path (0x...)"
+    libelf = next(line.split()[2] for line in ldd.splitlines() if "libelf" in line)
+    # A private mount namespace hides the library from this one command, as in a slim image.
+    script = f"mount --bind /dev/null {libelf} && exec {tool('find-libdeps')} /usr/bin"
+    r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"find-libdeps: cannot load snakepack's C extension: {libelf}: ")
+    assert r.stderr.endswith(": install the Debian package libelf1 (libelf1t64 on Debian 13 and later)\n")

@@ -93,3 +93,25 @@ def test_mutated_and_truncated_libraries_never_crash(elf, tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         files, warnings = map(int, r.stdout.split())
         assert files + warnings >= 1
+
+
+def test_magic_without_a_header_says_so(tmp_path):
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "x.so").write_bytes(b"\x7fELF" + b"\xff" * 60)
+    (result,) = find_libdeps(t).warnings
+    assert result == f"{t / 'x.so'}: ELF magic, but no valid ELF header behind it: skipped"
+    assert "no error" not in result
+
+
+def test_loader_files_named_like_libraries_are_no_libraries(debian_root):
+    result = find_libdeps("/etc", "/usr/lib/x86_64-linux-gnu", root=debian_root)
+    assert not [w for w in result.warnings if "not an ELF file" in w]
+    assert "libc6" in result.package_names
+
+
+def test_a_tree_without_elf_files_is_an_empty_result(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t/readme.txt").write_text("no code here\n")
+    result = find_libdeps(tmp_path / "t")
+    assert (result.files, result.package_names, result.warnings) == ([], [], [])

@@ -1,10 +1,11 @@
 """The loader's search rules (ext/ldsearch.c), each on ELF files compiled for the test."""
 
 import os
+import sys
 
 import pytest
 
-from conftest import EM_AARCH64, by_name, run, write_status
+from conftest import CC, EM_AARCH64, address_space_limit, by_name, run, write_status
 from snakepack import find_libdeps
 
 
@@ -269,3 +270,47 @@ def test_foreign_architecture_root_uses_its_own_directories(elf, tmp_path):
     res = by_name(result, "/app/x.so")["libarm.so.1"]
     assert (res.how, res.realpath) == ("default", "/usr/lib/aarch64-linux-gnu/libarm.so.1")
     assert [(p.name, p.arch) for p in result.packages] == [("libarm1", "arm64")]
+
+
+def many_needed(elf, root, count: int):
+    """/app/x.so in ROOT with COUNT DT_NEEDED names and a COUNT-entry DT_RPATH of existing,
+    empty directories. The stub libraries it links against are one compiled library copied
+    with its soname patched, so that building takes one compiler run, not COUNT."""
+    stubs = root.parent / "stubs"
+    stubs.mkdir()
+    first = elf.lib(stubs / "libn0000.so", soname="libn0000.so")
+    data = first.read_bytes()
+    for i in range(1, count):
+        (stubs / f"libn{i:04d}.so").write_bytes(data.replace(b"libn0000.so", f"libn{i:04d}.so".encode()))
+    dirs = [f"/r/{i:04d}" for i in range(count)]
+    for d in dirs:
+        (root / d.lstrip("/")).mkdir(parents=True)
+    (root / "app").mkdir()
+    src = root.parent / "x.c"
+    src.write_text("int x(void) { return 0; }\n")
+    args = [CC, "-shared", "-fPIC", "-nostdlib", "-Wl,--no-as-needed", "-Wl,--disable-new-dtags", f"-Wl,-rpath,{':'.join(dirs)}", "-o", root / "app/x.so", src]
+    args += sorted(stubs.glob("libn*.so"))
+    r = run(args)
+    assert r.returncode == 0, r.stderr
+    write_status(root, {})
+    return dirs
+
+
+def test_cost_is_linear_in_needed_names_and_search_directories(elf, tmp_path):
+    root = tmp_path / "root"
+    dirs = many_needed(elf, root, 2000)
+    log = tmp_path / "strace.log"
+    code = (
+        f"from snakepack import find_libdeps; r = find_libdeps('/app', root={str(root)!r})\n"
+        "print(len(r.files[0].needed), len(r.unresolved))"
+    )
+    # bounded memory (the sanitizer run cannot bound it: there the call counts below apply)
+    r = run(["strace", "-f", "-qq", "-e", "trace=openat,getdents64,newfstatat,lstat,stat,statx", "-o", log, sys.executable, "-c", code], timeout=600, preexec_fn=address_space_limit(400 << 20))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["2000", "2000"]
+    calls = log.read_text().splitlines()
+    opened = [line for line in calls if line.split("(")[0].endswith("openat") and "O_DIRECTORY" in line]
+    for d in dirs[:50] + dirs[-50:]:  # each search directory is opened once, to be listed
+        assert sum(f'{root}{d}"' in line for line in opened) == 1, d
+    # about one directory read and a few lookups per directory and per name: not one per pair
+    assert len(calls) < 40 * len(dirs), len(calls)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 import ldd_oracle
-from conftest import run, tool
+from conftest import by_name, run, tool, write_status
 from snakepack import LibdepsError, UsageError, find_libdeps
 
 DIST = "/usr/lib/python3/dist-packages"
@@ -71,3 +71,36 @@ def test_root_without_dpkg_database_is_an_error(elf, tmp_path):
 def test_missing_path_raises_usage_error(tmp_path):
     with pytest.raises(UsageError, match="No such file"):
         find_libdeps(tmp_path / "nothing")
+
+
+# ---- a tree that holds system libraries -------------------------------------------------------
+
+
+def test_libraries_inside_the_scanned_tree_map_to_their_packages():
+    lib = "/usr/lib/x86_64-linux-gnu"
+    if not os.path.exists(f"{lib}/libc.so.6"):
+        pytest.skip("not an x86-64 Debian machine")
+    whole = find_libdeps(lib)
+    assert "libc6" in whole.package_names and "zlib1g" in whole.package_names
+    assert whole.bundled == []  # every library there belongs to a package
+    # a scan of a tree lists everything a scan of a part of it lists
+    assert set(find_libdeps(f"{lib}/libz.so.1").package_names) <= set(whole.package_names)
+    assert set(find_libdeps("/usr/bin").package_names) <= set(find_libdeps("/usr").package_names)
+
+
+def test_bundled_means_inside_the_tree_and_owned_by_no_package(elf, tmp_path):
+    root = tmp_path / "root"
+    elf.lib(root / "app/x.so", needed=["libvendored.so.1", "libowned.so.1"], rpath="$ORIGIN/libs")
+    elf.lib(root / "app/libs/libvendored.so.1", soname="libvendored.so.1")
+    elf.lib(root / "app/libs/libowned.so.1", soname="libowned.so.1")
+    write_status(root, {"libowned1": ("amd64", ["/app/libs/libowned.so.1"])})
+    result = find_libdeps("/app", root=root)
+    assert result.bundled == ["/app/libs/libvendored.so.1"]
+    assert result.package_names == ["libowned1"]
+    res = by_name(result, "/app/x.so")
+    assert res["libvendored.so.1"].bundled and not res["libowned.so.1"].bundled
+
+
+def test_errors_are_routed_by_what_they_are_about_not_by_their_text(tmp_path):
+    with pytest.raises(UsageError, match="/var/lib/dpkg/no-such-tree: No such file"):
+        find_libdeps("/var/lib/dpkg/no-such-tree")

@@ -36,3 +36,38 @@ def test_errors_become_oserror_subclasses(tmp_path):
 
 def test_package_exports_version():
     assert snakepack.__version__.count(".") == 2
+
+
+def test_failed_allocations_while_building_results_release_each_object_once(tmp_path):
+    """Every Python allocation from the Nth on fails, for each N in turn, while resolve() and
+    wait() build their results: each call ends in a result or a MemoryError, and no object is
+    released twice. A second release of None shows as its reference count falling (a freed
+    list would be reused from CPython's free list, unseen even by AddressSanitizer)."""
+    import shutil
+    import sys
+
+    from conftest import run
+
+    tree = tmp_path / "t"
+    tree.mkdir()
+    shutil.copy(_core.__file__, tree / "a.so")  # loads libelf, libc: files with owners
+    shutil.copy("/usr/lib/x86_64-linux-gnu/libz.so.1", tree / "libz.so.1")
+    code = f"""
+import gc, sys, _testcapi
+from snakepack import _core
+before = sys.getrefcount(None)
+for start in range(1, 400):
+    _testcapi.set_nomemory(start, 0)
+    try:
+        _core.resolve('/', [{str(tree)!r}])
+        _core.wait([(1, None, None, '/nonexistent.sock')], 0.01, 0.005)
+    except MemoryError:
+        pass
+    finally:
+        _testcapi.remove_mem_hooks()
+gc.collect()
+print(before - sys.getrefcount(None))
+"""
+    r = run([sys.executable, "-c", code])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert int(r.stdout) <= 0, f"None lost {r.stdout.strip()} references"

@@ -1,0 +1,36 @@
+/* libFuzzer harness: the ELF reader (ext/elf.c) on arbitrary bytes, read from a memfd as the
+ * real code reads files. */
+#include "harness.h"
+
+#include <sys/mman.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int fd = memfd_create("elf", MFD_CLOEXEC);
+    if (fd < 0)
+        abort();
+    for (size_t done = 0; done < size;) {
+        ssize_t n = write(fd, data + done, size - done);
+        if (n <= 0)
+            abort();
+        done += (size_t)n;
+    }
+    struct sp_elf e;
+    struct sp_err err = {0};
+    int status = sp_elf_read(fd, "input", &e, &err);
+    if (status == SP_ELF_OK) {
+        (void)sp_abi_of(&e);
+        /* Every string comes from the file, so none can be longer than it. */
+        for (size_t i = 0; i < e.needed.len; i++)
+            if (strlen(e.needed.items[i]) >= size)
+                abort();
+        if ((e.soname && strlen(e.soname) >= size) || (e.rpath && strlen(e.rpath) >= size) ||
+            (e.runpath && strlen(e.runpath) >= size) || (e.interp && strlen(e.interp) >= size))
+            abort();
+    } else if (status == SP_ELF_BAD && (err.msg[0] == '\0' || strchr(err.msg, '\n'))) {
+        abort(); /* an error is one line naming the problem */
+    }
+    sp_elf_free(&e);
+    close(fd);
+    return 0;
+}
