@@ -284,19 +284,19 @@ struct wait_ctx {
 /* Runs with the GIL re-acquired: calls on_event(index, event, elapsed, detail). */
 static int wait_event(void *arg, size_t index, int event, double elapsed, const char *detail)
 {
+    static const char *const names[] = {"done", "unresolved", "crowded"};
     struct wait_ctx *ctx = arg;
     if (ctx->on_event == NULL)
         return 0;
     PyEval_RestoreThread(ctx->ts);
-    PyObject *r = PyObject_CallFunction(ctx->on_event, "nsdO&", (Py_ssize_t)index,
-                                        event == SP_WAIT_DONE ? "done" : "unresolved", elapsed,
-                                        fsdecode, detail);
+    PyObject *r = PyObject_CallFunction(ctx->on_event, "nsdO&", (Py_ssize_t)index, names[event],
+                                        elapsed, fsdecode, detail);
     Py_XDECREF(r);
     ctx->ts = PyEval_SaveThread();
     return r ? 0 : -1;
 }
 
-/* A signal interrupted ppoll(): run the Python handlers now (Ctrl-C raises KeyboardInterrupt),
+/* A signal interrupted ppoll() (or the wait starts): run the Python handlers now (Ctrl-C raises KeyboardInterrupt),
  * keeping their exception for when the wait returns. */
 static int wait_signal(void *arg)
 {
@@ -335,6 +335,30 @@ static char *opt_strdup(PyObject *o, int *ok)
     return s;
 }
 
+/* parse_endpoint(text) -> (kind, host, port, path); ValueError saying what is wrong. */
+static PyObject *core_parse_endpoint(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    PyObject *bytes = NULL, *result = NULL;
+    struct sp_ep_spec spec;
+    char why[160];
+    if (!PyUnicode_FSConverter(arg, &bytes))
+        return NULL;
+    if (sp_ep_parse(PyBytes_AS_STRING(bytes), &spec, why, sizeof why) < 0) {
+        PyObject *message = PyUnicode_DecodeFSDefault(why);
+        if (message) {
+            PyErr_SetObject(PyExc_ValueError, message);
+            Py_DECREF(message);
+        }
+    } else {
+        result = Py_BuildValue("(iO&O&O&)", spec.kind, fsdecode, spec.host, fsdecode, spec.port,
+                               fsdecode, spec.path);
+        sp_ep_spec_free(&spec);
+    }
+    Py_DECREF(bytes);
+    return result;
+}
+
 static PyObject *make_result(const void *ctx, size_t i)
 {
     const struct sp_ep_result *r = &((const struct sp_ep_result *)ctx)[i];
@@ -360,10 +384,6 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
                                      &opts.timeout, &opts.period, &opts.stable, &opts.invert,
                                      &opts.cancel_fd, &on_event))
         return NULL;
-    if (!(opts.period > 0) || opts.timeout < 0 || opts.stable < 0) {
-        PyErr_SetString(PyExc_ValueError, "period must be > 0, timeout and stable >= 0");
-        return NULL;
-    }
     if ((seq = PySequence_Fast(endpoints, "endpoints must be a sequence")) == NULL)
         return NULL;
     n = PySequence_Fast_GET_SIZE(seq);
@@ -425,6 +445,9 @@ static PyMethodDef core_methods[] = {
     {"dpkg_installed", core_dpkg_installed, METH_O,
      "dpkg_installed($module, status_file, /)\n--\n\n"
      "-> [(package, arch), ...]: the packages a dpkg status file says are installed."},
+    {"parse_endpoint", core_parse_endpoint, METH_O,
+     "parse_endpoint($module, text, /)\n--\n\n"
+     "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http; ValueError says what is wrong."},
     {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
      "wait($module, /, endpoints, timeout, period, stable=0.0, invert=False, cancel_fd=-1,\n"
      "     on_event=None)\n--\n\n"

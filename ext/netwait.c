@@ -8,21 +8,31 @@
  * An attempt that gets no answer (dropped SYN, unreachable network, unresolved name, HTTP
  * error) is retried one period after it started. A connect still pending after one period is
  * abandoned and started again, so a new SYN goes out at once when a firewall opens. Nothing
- * ever waits past the deadline: every ppoll() timeout is bounded by it.
+ * ever waits past the deadline: every ppoll() timeout is bounded by it. Every attempt has its
+ * own bound of one period too: a connect, or an HTTP request, that gets no answer by then is
+ * abandoned and started afresh on a new connection.
+ *
+ * One turn of the loop starts attempts for at most TURN_BUDGET seconds and never past the
+ * deadline, then goes back to ppoll() (with no wait if attempts are still due): where each
+ * connect() is slow (a crowded port space makes it take milliseconds) thousands of endpoints
+ * can neither push the exit past the deadline nor keep a signal from being seen.
  *
  * Names are resolved on short-lived helper threads (getaddrinfo cannot be interrupted) that
  * signal an eventfd; a thread that outlives the wait frees its own job. Numeric addresses are
  * parsed on the spot. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -31,6 +41,8 @@
 #include "snakepack.h"
 
 #define FAST_RETRY 0.010     /* seconds between attempts on an endpoint that refuses */
+#define TURN_BUDGET 0.010    /* seconds of attempts started per turn of the loop */
+#define FD_RESERVE 32        /* descriptors left to the rest of the process */
 #define RETRY_BUDGET 2000.0  /* fast retries per second, all endpoints together */
 #define MAX_RESOLVERS 32     /* resolver threads at once */
 #define HTTP_MAX 1024
@@ -150,12 +162,17 @@ struct ep {
     char reply[HTTP_MAX];
     double stable_since; /* first success of the current run of successes, or -1 */
     int said_unresolved;
+    unsigned failures; /* attempts that failed or were given up */
 };
 
 struct waiter {
     const struct sp_wait_opts *o;
     struct ep *eps;
     size_t n, pending, resolvers;
+    size_t cursor;   /* where the next turn starts looking for attempts due */
+    size_t fd_limit; /* descriptors the sockets may use */
+    size_t addresses; /* of the endpoints resolved so far, one for each of the others */
+    int said_crowded;
     double start, deadline;
     struct sp_ep_result *out;
     sp_wait_event_fn on_event;
@@ -174,6 +191,18 @@ static void close_fds(struct ep *e)
     if (e->http_fd >= 0)
         close(e->http_fd);
     e->http_fd = -1;
+}
+
+/* Records DETAIL (printf format) as what endpoint I met last, cut at a character boundary. */
+static void set_detail(struct waiter *w, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_detail(struct waiter *w, size_t i, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->out[i].detail, sizeof w->out[i].detail, fmt, ap);
+    va_end(ap);
+    sp_utf8_trim(w->out[i].detail);
 }
 
 static double fast_interval(struct waiter *w)
@@ -202,7 +231,7 @@ static void succeeded(struct waiter *w, size_t i, double now)
     struct ep *e = &w->eps[i];
     close_fds(e);
     if (w->o->invert) {
-        snprintf(w->out[i].detail, sizeof w->out[i].detail, "still accepting");
+        set_detail(w, i, "still accepting");
         e->state = IDLE;
         e->next = now + fast_interval(w);
         return;
@@ -213,8 +242,7 @@ static void succeeded(struct waiter *w, size_t i, double now)
         finish(w, i, now);
         return;
     }
-    snprintf(w->out[i].detail, sizeof w->out[i].detail, "accepting for %.3f s of %.3f s",
-             now - e->stable_since, w->o->stable);
+    set_detail(w, i, "accepting for %.3f s of %.3f s", now - e->stable_since, w->o->stable);
     double recheck = w->o->stable / 4 < w->o->period ? w->o->stable / 4 : w->o->period;
     e->state = IDLE;
     e->next = now + (recheck > FAST_RETRY ? recheck : FAST_RETRY);
@@ -229,7 +257,8 @@ static void failed(struct waiter *w, size_t i, double now, int refused, const ch
     struct ep *e = &w->eps[i];
     close_fds(e);
     e->stable_since = -1;
-    snprintf(w->out[i].detail, sizeof w->out[i].detail, "%s", detail);
+    e->failures++;
+    set_detail(w, i, "%s", detail);
     if (w->o->invert) {
         finish(w, i, now);
         return;
@@ -260,12 +289,29 @@ static void connected(struct waiter *w, size_t i, int fd, double now)
     e->http_fd = fd;
     e->sent = e->got = 0;
     e->state = HTTP_SEND;
-    e->ends = w->deadline; /* a slow answer is still an answer */
+    e->ends = now + w->o->period; /* no answer by then: a new attempt on a new connection */
 }
 
 static int is_refusal(int err)
 {
     return err == ECONNREFUSED || err == ENOENT || err == EAGAIN || err == ECONNRESET;
+}
+
+/* Counts the addresses of endpoint I, now resolved, against the open-files limit, and says once
+ * when all of them no longer fit (the attempts then take the addresses that fit). */
+static void count_addresses(struct waiter *w, size_t i, size_t naddr, double now)
+{
+    w->addresses += naddr ? naddr - 1 : 0;
+    if (w->addresses <= w->fd_limit || w->said_crowded)
+        return;
+    w->said_crowded = 1;
+    char detail[160];
+    snprintf(detail, sizeof detail,
+             "%zu endpoints resolve to more addresses than the open-files limit has sockets "
+             "for (%zu): some addresses wait for a free descriptor",
+             w->n, w->fd_limit);
+    if (w->on_event && w->on_event(w->arg, i, SP_WAIT_CROWDED, now - w->start, detail) < 0)
+        w->stopped = 1;
 }
 
 /* Connects to every resolved address at once. */
@@ -295,6 +341,8 @@ static void connect_all(struct waiter *w, size_t i, double now)
         if (fd < 0) {
             last = errno;
             refused = 0;
+            if (last == EMFILE || last == ENFILE)
+                break; /* the rest wait for the next attempt, when others have closed */
             continue;
         }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
@@ -360,6 +408,8 @@ static void start_attempt(struct waiter *w, size_t i, double now)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
     if (getaddrinfo(e->spec->host, e->spec->port, &hints, &e->addrs) == 0) {
+        if (e->resolved_at == 0)
+            count_addresses(w, i, 1, now);
         e->resolved_at = now;
         connect_all(w, i, now);
         return;
@@ -374,7 +424,7 @@ static void start_attempt(struct waiter *w, size_t i, double now)
         return;
     }
     w->resolvers++;
-    snprintf(w->out[i].detail, sizeof w->out[i].detail, "resolving %s", e->spec->host);
+    set_detail(w, i, "resolving %s", e->spec->host);
     e->state = RESOLVING;
     e->ends = w->deadline;
 }
@@ -394,7 +444,8 @@ static void resolved(struct waiter *w, size_t i, double now)
     w->resolvers--;
     if (rc != 0) {
         char detail[160];
-        snprintf(detail, sizeof detail, "%s does not resolve (yet): %s", e->spec->host,
+        /* the endpoint is named wherever this is shown: the host need not be repeated */
+        snprintf(detail, sizeof detail, "does not resolve (yet): %s",
                  rc == EAI_SYSTEM ? strerror(syserr) : gai_strerror(rc));
         if (!e->said_unresolved && w->on_event &&
             w->on_event(w->arg, i, SP_WAIT_UNRESOLVED, now - w->start, detail) < 0)
@@ -402,6 +453,12 @@ static void resolved(struct waiter *w, size_t i, double now)
         e->said_unresolved = 1;
         failed(w, i, now, 0, detail);
         return;
+    }
+    if (e->resolved_at == 0) {
+        size_t naddr = 0;
+        for (struct addrinfo *ai = e->addrs; ai; ai = ai->ai_next)
+            naddr++;
+        count_addresses(w, i, naddr, now);
     }
     e->resolved_at = now;
     connect_all(w, i, now);
@@ -450,20 +507,38 @@ static void http_io(struct waiter *w, size_t i, double now)
         return;
     }
     e->got += (size_t)n;
-    e->reply[e->got] = '\0';
-    char *eol = strstr(e->reply, "\r\n");
-    if (eol == NULL && n > 0 && e->got < sizeof e->reply - 1)
+    int status = sp_http_status(e->reply, e->got, n == 0 || e->got == sizeof e->reply - 1);
+    if (status == SP_HTTP_MORE)
         return; /* the status line is not complete yet */
-    int status = 0;
-    if (sscanf(e->reply, "HTTP/%*d.%*d %3d", &status) == 1 && status >= 200 && status < 400) {
+    if (status >= 200 && status < 400) {
         succeeded(w, i, now);
         return;
     }
     char detail[64];
-    if (status)
+    if (status > 0)
         snprintf(detail, sizeof detail, "HTTP status %d", status);
+    else if (e->got == 0)
+        snprintf(detail, sizeof detail, "connected, closed without an answer");
     else
         snprintf(detail, sizeof detail, "no HTTP status line in the answer");
+    failed(w, i, now, 0, detail);
+}
+
+/* The attempt in flight on endpoint I got no answer within its bound: say what was seen, and
+ * let a new attempt start on a new connection. */
+static void attempt_expired(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    char detail[96];
+    if (e->state == CONNECTING)
+        snprintf(detail, sizeof detail, "connect timed out");
+    else if (e->state == HTTP_SEND)
+        snprintf(detail, sizeof detail, "connected, request not taken in %g s", w->o->period);
+    else if (e->got == 0)
+        snprintf(detail, sizeof detail, "connected, no HTTP status in %g s", w->o->period);
+    else
+        snprintf(detail, sizeof detail, "connected, HTTP status line incomplete after %g s",
+                 w->o->period);
     failed(w, i, now, 0, detail);
 }
 
@@ -478,9 +553,12 @@ static int setup(struct waiter *w, const struct sp_ep_spec *eps, struct sp_err *
         e->stable_since = -1;
         snprintf(w->out[i].detail, sizeof w->out[i].detail, "not tried yet");
         if (e->spec->kind == SP_EP_HTTP) {
-            e->request = sp_aprintf("GET %s HTTP/1.0\r\nHost: %s:%s\r\nUser-Agent: "
+            /* An IPv6 literal goes in brackets in the Host header (RFC 9110, 7.2). */
+            int v6 = strchr(e->spec->host, ':') != NULL;
+            e->request = sp_aprintf("GET %s HTTP/1.0\r\nHost: %s%s%s:%s\r\nUser-Agent: "
                                     "wait-for-port\r\nConnection: close\r\n\r\n",
-                                    e->spec->path, e->spec->host, e->spec->port);
+                                    e->spec->path, v6 ? "[" : "", e->spec->host, v6 ? "]" : "",
+                                    e->spec->port);
             if (e->request == NULL)
                 return sp_fail(err, ENOMEM, "out of memory");
         }
@@ -503,25 +581,180 @@ static void teardown(struct waiter *w)
     free(w->eps);
 }
 
+/* Checks the options and that N endpoints fit in the open-files limit; sets w->fd_limit. */
+static int check(struct waiter *w, size_t n, struct sp_err *err)
+{
+    const struct sp_wait_opts *o = w->o;
+    if (!(o->period >= SP_MIN_PERIOD) || !isfinite(o->period))
+        return sp_fail_at(err, SP_ERR_INPUT, NULL, 0, "period must be from %g s up", SP_MIN_PERIOD);
+    if (!(o->timeout >= 0) || !(o->stable >= 0) || !isfinite(o->stable))
+        return sp_fail_at(err, SP_ERR_INPUT, NULL, 0,
+                          "timeout and stable must be numbers of seconds, 0 or more");
+    struct rlimit rl;
+    size_t limit = (size_t)1 << 30;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        limit = rl.rlim_cur;
+    w->fd_limit = limit > FD_RESERVE ? limit - FD_RESERVE : 0;
+    if (n > w->fd_limit)
+        return sp_fail_at(err, SP_ERR_INPUT, NULL, EMFILE,
+                          "%zu endpoints need a socket each, but the open-files limit is %zu "
+                          "(ulimit -n), %d of them kept for the rest of the process",
+                          n, limit, FD_RESERVE);
+    return 0;
+}
+
+/* Starts the attempts that are due and gives up those past their bound, for at most
+ * TURN_BUDGET seconds and never past the deadline, round-robin from w->cursor. Returns 1 when
+ * work was left for the next turn. */
+static int run_timers(struct waiter *w)
+{
+    double now = now_mono(), turn_end = now + TURN_BUDGET;
+    for (size_t k = 0; k < w->n && !w->stopped; k++) {
+        size_t i = (w->cursor + k) % w->n;
+        struct ep *e = &w->eps[i];
+        int due = e->state == IDLE && now >= e->next;
+        int expired = (e->state == CONNECTING || e->state == HTTP_SEND || e->state == HTTP_RECV) &&
+                      now >= e->ends;
+        if (!due && !expired)
+            continue;
+        if (now >= turn_end || now >= w->deadline) {
+            w->cursor = i;
+            return 1;
+        }
+        if (due)
+            start_attempt(w, i, now);
+        else
+            attempt_expired(w, i, now);
+        now = now_mono();
+    }
+    return 0;
+}
+
+/* Says, for each endpoint whose first attempt is still in flight at the deadline, what that
+ * attempt has met (the others keep what their last failure met). */
+static void describe_pending(struct waiter *w, double now)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        struct ep *e = &w->eps[i];
+        if (e->failures > 0)
+            continue;
+        if (e->state == CONNECTING)
+            set_detail(w, i, "connecting, no answer in %.3g s", now - e->started);
+        else if (e->state == HTTP_SEND || e->state == HTTP_RECV)
+            set_detail(w, i, "connected, no HTTP status in %.3g s", now - e->started);
+    }
+}
+
+/* Fills PFDS (growing it) with what the loop waits for; returns how many, or -1 when out of
+ * memory. *WAKE gets the earliest timer. */
+static long gather(struct waiter *w, struct pollfd **pfds, size_t **owner, size_t **slot,
+                   size_t *cap, double *wake)
+{
+    size_t np = 0, need = 1;
+    for (size_t i = 0; i < w->n; i++)
+        need += w->eps[i].state == CONNECTING ? w->eps[i].nfds : 1;
+    if (need > *cap) {
+        struct pollfd *p = realloc(*pfds, need * sizeof *p);
+        if (p)
+            *pfds = p;
+        size_t *o = p ? realloc(*owner, need * sizeof *o) : NULL;
+        if (o)
+            *owner = o;
+        size_t *s = o ? realloc(*slot, need * sizeof *s) : NULL;
+        if (s == NULL)
+            return -1;
+        *slot = s;
+        *cap = need;
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        struct ep *e = &w->eps[i];
+        switch (e->state) {
+        case IDLE:
+            *wake = e->next < *wake ? e->next : *wake;
+            break;
+        case RESOLVING:
+            (*pfds)[np] = (struct pollfd){e->job->fd, POLLIN, 0};
+            (*owner)[np++] = i;
+            break;
+        case CONNECTING:
+            for (size_t k = 0; k < e->nfds; k++) {
+                if (e->fds[k] < 0)
+                    continue;
+                (*pfds)[np] = (struct pollfd){e->fds[k], POLLOUT, 0};
+                (*slot)[np] = k;
+                (*owner)[np++] = i;
+            }
+            *wake = e->ends < *wake ? e->ends : *wake;
+            break;
+        case HTTP_SEND:
+        case HTTP_RECV:
+            (*pfds)[np] = (struct pollfd){e->http_fd, e->state == HTTP_SEND ? POLLOUT : POLLIN, 0};
+            (*owner)[np++] = i;
+            *wake = e->ends < *wake ? e->ends : *wake;
+            break;
+        }
+    }
+    if (w->o->cancel_fd >= 0) {
+        (*pfds)[np] = (struct pollfd){w->o->cancel_fd, POLLIN, 0};
+        (*owner)[np++] = (size_t)-1;
+    }
+    return (long)np;
+}
+
+/* The signals that may interrupt the wait: all but those the process raises on itself for a
+ * fault, which must stay deliverable. */
+static void async_signals(sigset_t *set)
+{
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    sigfillset(set);
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(set, faults[i]);
+}
+
+/* ppoll() delivers a pending signal only when no descriptor is ready (Linux do_poll() looks at
+ * signals only when it found nothing): in a busy wait it may never get the chance. Delivers
+ * what is pending and deliverable under UNBLOCKED (the handlers run as the mask drops) and
+ * returns 1 when there was something. */
+static int deliver_pending(const sigset_t *unblocked)
+{
+    sigset_t pending, blocked;
+    if (sigpending(&pending) < 0)
+        return 0;
+    int any = 0;
+    for (int sig = 1; sig < NSIG && !any; sig++)
+        any = sigismember(&pending, sig) == 1 && sigismember(unblocked, sig) == 0;
+    if (any) {
+        pthread_sigmask(SIG_SETMASK, unblocked, &blocked);
+        pthread_sigmask(SIG_SETMASK, &blocked, NULL);
+    }
+    return any;
+}
+
 int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opts *opts,
                 struct sp_ep_result *out, sp_wait_event_fn on_event, sp_wait_signal_fn on_signal,
                 void *arg, struct sp_err *err)
 {
     struct waiter w = {.o = opts, .n = n, .pending = n, .out = out, .on_event = on_event,
-                       .arg = arg};
+                       .arg = arg, .addresses = n};
     struct pollfd *pfds = NULL;
-    size_t *owner = NULL, *slot = NULL;
+    size_t *owner = NULL, *slot = NULL, cap = 0;
+    sigset_t blocked, unblocked;
     int rc = -1;
 
     memset(out, 0, n * sizeof *out);
+    if (check(&w, n, err) < 0)
+        return -1;
+    /* Race-free signals: blocked here, unblocked only inside ppoll() by its mask. */
+    async_signals(&blocked);
+    pthread_sigmask(SIG_BLOCK, &blocked, &unblocked);
+    if (on_signal && on_signal(arg) < 0) { /* one that came just before the block */
+        pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
+        return SP_WAIT_STOPPED;
+    }
     w.start = now_mono();
-    w.deadline = opts->timeout > 0 ? w.start + opts->timeout : 1e300;
+    w.deadline = opts->timeout > 0 && isfinite(opts->timeout) ? w.start + opts->timeout : 1e300;
     w.eps = calloc(n + 1, sizeof *w.eps);
-    size_t cap = n + 2;
-    pfds = calloc(cap, sizeof *pfds);
-    owner = calloc(cap, sizeof *owner);
-    slot = calloc(cap, sizeof *slot);
-    if (w.eps == NULL || pfds == NULL || owner == NULL || slot == NULL) {
+    if (w.eps == NULL) {
         sp_fail(err, ENOMEM, "out of memory");
         goto out;
     }
@@ -529,7 +762,6 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
         goto out;
 
     for (;;) {
-        double now = now_mono();
         if (w.stopped) {
             rc = SP_WAIT_STOPPED;
             break;
@@ -538,82 +770,28 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
             rc = SP_WAIT_ALL_DONE;
             break;
         }
-        if (now >= w.deadline) {
+        if (now_mono() >= w.deadline) {
+            describe_pending(&w, now_mono());
             rc = SP_WAIT_TIMEOUT;
             break;
         }
-        /* timers: attempts due, attempts given up */
-        for (size_t i = 0; i < n && !w.stopped; i++) {
-            struct ep *e = &w.eps[i];
-            if (e->state == IDLE && now >= e->next) {
-                start_attempt(&w, i, now);
-            } else if (e->state == CONNECTING && now >= e->ends) {
-                failed(&w, i, now, 0, "connect timed out");
-            }
-        }
+        int more = run_timers(&w);
         if (w.stopped || w.pending == 0)
             continue;
 
-        /* what to wait for, and until when */
-        size_t np = 0, need = 1;
-        for (size_t i = 0; i < n; i++)
-            need += w.eps[i].state == CONNECTING ? w.eps[i].nfds : 1;
-        if (need > cap) {
-            struct pollfd *p = realloc(pfds, need * sizeof *p);
-            size_t *o = p ? realloc(owner, need * sizeof *o) : NULL;
-            size_t *s = o ? realloc(slot, need * sizeof *s) : NULL;
-            if (p)
-                pfds = p;
-            if (o)
-                owner = o;
-            if (s)
-                slot = s;
-            if (s == NULL) {
-                sp_fail(err, ENOMEM, "out of memory");
-                goto out;
-            }
-            cap = need;
-        }
         double wake = w.deadline;
-        for (size_t i = 0; i < n; i++) {
-            struct ep *e = &w.eps[i];
-            switch (e->state) {
-            case IDLE:
-                wake = e->next < wake ? e->next : wake;
-                break;
-            case RESOLVING:
-                pfds[np] = (struct pollfd){e->job->fd, POLLIN, 0};
-                owner[np++] = i;
-                break;
-            case CONNECTING:
-                for (size_t k = 0; k < e->nfds; k++) {
-                    if (e->fds[k] < 0)
-                        continue;
-                    pfds[np] = (struct pollfd){e->fds[k], POLLOUT, 0};
-                    slot[np] = k;
-                    owner[np++] = i;
-                }
-                wake = e->ends < wake ? e->ends : wake;
-                break;
-            case HTTP_SEND:
-            case HTTP_RECV:
-                pfds[np] = (struct pollfd){e->http_fd, e->state == HTTP_SEND ? POLLOUT : POLLIN,
-                                           0};
-                owner[np++] = i;
-                break;
-            }
+        long np = gather(&w, &pfds, &owner, &slot, &cap, &wake);
+        if (np < 0) {
+            sp_fail(err, ENOMEM, "out of memory");
+            goto out;
         }
-        if (opts->cancel_fd >= 0) {
-            pfds[np] = (struct pollfd){opts->cancel_fd, POLLIN, 0};
-            owner[np++] = (size_t)-1;
-        }
-        double left = wake - now_mono();
+        double left = more ? 0 : wake - now_mono();
         if (left < 0)
             left = 0;
         if (left > 86400)
             left = 86400;
         struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
-        int ready = ppoll(pfds, np, &ts, NULL);
+        int ready = ppoll(pfds, (nfds_t)np, &ts, &unblocked);
         if (ready < 0) {
             if (errno != EINTR) {
                 sp_fail(err, errno, "ppoll: %s", strerror(errno));
@@ -623,8 +801,8 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
                 w.stopped = 1;
             continue;
         }
-        now = now_mono();
-        for (size_t p = 0; p < np && ready > 0 && !w.stopped; p++) {
+        double now = now_mono();
+        for (long p = 0; p < np && ready > 0 && !w.stopped; p++) {
             if (pfds[p].revents == 0)
                 continue;
             ready--;
@@ -641,6 +819,8 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
             else if ((e->state == HTTP_SEND || e->state == HTTP_RECV) && e->http_fd == pfds[p].fd)
                 http_io(&w, i, now);
         }
+        if (deliver_pending(&unblocked) && on_signal && on_signal(arg) < 0)
+            w.stopped = 1;
     }
 out:
     if (w.eps)
@@ -648,5 +828,6 @@ out:
     free(pfds);
     free(owner);
     free(slot);
+    pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
     return rc;
 }

@@ -18,20 +18,39 @@ struct sp_ep_spec {
 struct sp_ep_result {
     int done;        /* ready (or, with invert, no longer accepting) */
     double elapsed;  /* seconds from the start until done */
-    char detail[160]; /* the last failure, for endpoints still pending */
+    char detail[160]; /* the last failure, for endpoints still pending (never cut inside a
+                         UTF-8 character) */
 };
 
+/* Parses one endpoint as a user writes it: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH]
+ * or unix:/PATH, surrounding blanks ignored. Fills SPEC with malloc'd strings (free them with
+ * sp_ep_spec_free). Returns 0, or -1 with WHY (one line; not naming the endpoint) when TEXT is
+ * not an endpoint, or when out of memory (WHY says so). */
+int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t whylen);
+void sp_ep_spec_free(struct sp_ep_spec *spec);
+
+/* What the start of an HTTP answer says: the status code (100 to 599) once the status line
+ * shows it, SP_HTTP_MORE while it does not yet (more bytes may come), SP_HTTP_BAD when the
+ * LEN bytes at BUF cannot begin an HTTP status line (or END says no more will come). */
+enum { SP_HTTP_MORE = -1, SP_HTTP_BAD = -2 };
+int sp_http_status(const char *buf, size_t len, int end);
+
 struct sp_wait_opts {
-    double timeout; /* seconds; 0 waits forever */
-    double period;  /* seconds between attempts that did not get an answer; > 0 */
+    double timeout; /* seconds; 0 (or infinity) waits forever */
+    double period;  /* seconds between attempts that did not get an answer, and the bound of
+                       each attempt; at least SP_MIN_PERIOD */
     double stable;  /* seconds an endpoint must keep accepting; 0: once is enough */
     int invert;     /* wait until nothing accepts any more */
     int cancel_fd;  /* readable means: stop now; -1 for none */
 };
 
+#define SP_MIN_PERIOD 0.001 /* shorter periods would only spin */
+#define SP_UNIX_PATH_MAX 107 /* sizeof sockaddr_un.sun_path, less its NUL */
+
 enum sp_wait_event {
     SP_WAIT_DONE = 0,    /* an endpoint is ready (or, with invert, closed) */
     SP_WAIT_UNRESOLVED,  /* its name does not resolve (yet); given once per endpoint */
+    SP_WAIT_CROWDED,     /* its addresses do not all fit in the open-files limit; given once */
 };
 
 /* Called (from the waiting thread) when an endpoint changes state; returns -1 to stop. */
@@ -48,7 +67,13 @@ enum sp_wait_outcome {
 };
 
 /* Waits for the N endpoints. Fills OUT (N results). Returns an sp_wait_outcome, or -1 with
- * ERR on a system failure (out of memory, no file descriptors). */
+ * ERR: bad options or more endpoints than the open-files limit can hold (kind SP_ERR_INPUT),
+ * or a system failure (out of memory).
+ *
+ * Signals: while it waits, the calling thread blocks every asynchronous signal except inside
+ * ppoll(), whose mask unblocks them, and after each turn when one is pending, so a signal that
+ * arrives at any moment is delivered by the next turn at the latest and ON_SIGNAL runs; one
+ * that arrived just before the wait is seen by a first ON_SIGNAL call. */
 int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opts *opts,
                 struct sp_ep_result *out, sp_wait_event_fn on_event, sp_wait_signal_fn on_signal,
                 void *arg, struct sp_err *err);

@@ -2,9 +2,14 @@
 
 apt-get is always run with an argument list (never through a shell), after every package name
 has been checked against Debian's grammar. Its own retry loop is turned off
-(Acquire::Retries=0) so that the retry policy is this module's alone: a failure whose output
-shows a network or mirror problem is retried with exponential backoff; anything else (an
-unknown package, a conflict) fails at once with apt's own message.
+(Acquire::Retries=0) so that the retry policy is this module's alone: a failure whose error
+lines show a network or mirror problem is retried with exponential backoff; anything else (an
+unknown package, a conflict) fails at once with apt's own message. Only apt's error lines
+(E:, W:, Err:) are read for this: progress lines such as "Need to get 500 kB" say nothing.
+
+A dry run changes nothing on the machine: apt reads fresh package lists into a temporary
+directory (Dir::State::Lists), logs there too, writes no cache, simulates the install, and only
+that directory is removed.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TextIO
 
 from .errors import SnakepackError, UsageError
 
-__all__ = ["AptError", "parse_requirements", "read_requirements", "validate", "install", "cleanup"]
+__all__ = ["AptError", "parse_requirements", "read_requirements", "validate", "install", "cleanup", "is_transient"]
 
 # Debian policy 5.6.1 (Package), 5.6.12 (Version); apt's name:arch, name=version, name/release.
 _NAME = r"[a-z0-9][a-z0-9+.-]+"
@@ -30,14 +35,14 @@ _VERSION = r"[A-Za-z0-9.+~:_-]+"
 _RELEASE = r"[A-Za-z0-9.+_-]+"
 PACKAGE = re.compile(rf"{_NAME}(?::{_ARCH})?(?:={_VERSION}|/{_RELEASE})?")
 
-# What apt prints when the network or the mirror failed: worth another try.
+# What apt's error lines say when the network or the mirror failed: worth another try.
 TRANSIENT = re.compile(
     r"Temporary failure resolving|Could not resolve|Could not connect|Connection failed|"
     r"Connection timed out|Connection reset|Unable to connect|Failed to fetch|"
     r"Unable to fetch some archives|Some index files failed to download|Hash Sum mismatch|"
     r"File has unexpected size|Undetermined Error|Bad header line|\b50[0234]\b|\b429\b"
 )
-# What no retry can fix.
+# What no retry can fix (also read from the error lines only).
 PERMANENT = re.compile(
     r"Unable to locate package|has no installation candidate|Unmet dependencies|"
     r"held broken packages|Conflicts:|Version '.*' for '.*' was not found|"
@@ -106,8 +111,19 @@ def _run(argv: list[str], out: TextIO) -> tuple[int, str]:
     return proc.wait(), "".join(lines)
 
 
+def error_lines(output: str) -> list[str]:
+    """apt's error and warning lines: E: and W: messages, Err: lines of failed fetches."""
+    return [line for line in output.splitlines() if line.startswith(("E:", "W:", "Err:"))]
+
+
+def is_transient(output: str) -> bool:
+    """Whether a failed apt-get run, by its error lines, might succeed when tried again."""
+    errors = "\n".join(error_lines(output))
+    return not PERMANENT.search(errors) and bool(TRANSIENT.search(errors))
+
+
 def _reason(output: str) -> str:
-    errors = [line for line in output.splitlines() if line.startswith(("E:", "W:"))]
+    errors = [line for line in error_lines(output) if not line.startswith("Err:")]
     return errors[0] if errors else (output.strip().splitlines() or ["no output"])[-1]
 
 
@@ -119,7 +135,7 @@ def _step(step: str, argv: list[str], retries: int, delay: float, out: TextIO, l
         failed = status != 0 or (step == "update" and re.search(r"^(W|E): (Failed to fetch|Some index files failed)", output, re.M))
         if not failed:
             return output
-        transient = not PERMANENT.search(output) and bool(TRANSIENT.search(output))
+        transient = is_transient(output)
         if not transient or attempt == retries:
             raise AptError(step, status or 100, _reason(output), transient)
         wait = delay * 2**attempt
@@ -138,22 +154,43 @@ def install(
     out: TextIO | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """apt-get update, then apt-get install -y PACKAGES (a simulation with dry_run), then
-    cleanup() whatever happened. Returns the packages apt installs (or would install).
-    Raises UsageError for a bad name (before anything runs), AptError when apt-get fails."""
+    """apt-get update, then apt-get install -y PACKAGES, then cleanup() whatever happened.
+    Returns the packages apt installed (with dry_run: would install, changing nothing on the
+    machine). Raises UsageError for a bad name (before anything runs), AptError when apt-get
+    fails."""
     out = out or sys.stdout
     log = log or (lambda message: print(f"apt-install: {message}", file=sys.stderr))
     validate(packages)
     if not packages:
         return []
+    recommends_flag = "--install-recommends" if recommends else "--no-install-recommends"
+    if dry_run:
+        return _simulate(packages, recommends_flag, retries, retry_delay, out, log)
     try:
         _step("update", ["apt-get", *APT_OPTIONS, "update"], retries, retry_delay, out, log)
-        argv = ["apt-get", *APT_OPTIONS, "install", "-y", "--install-recommends" if recommends else "--no-install-recommends"]
-        if dry_run:
-            argv.append("--simulate")
-        output = _step("install", [*argv, "--", *packages], retries, retry_delay, out, log)
+        argv = ["apt-get", *APT_OPTIONS, "install", "-y", recommends_flag, "--", *packages]
+        output = _step("install", argv, retries, retry_delay, out, log)
     finally:
         cleanup()
+    # "Setting up libfoo1:amd64 (1.2-3) ...": each package dpkg configured, its architecture
+    # qualifier dropped as in apt's own Inst lines
+    return [name.split(":")[0] for name in re.findall(r"^Setting up (\S+) \(", output, re.M)]
+
+
+def _simulate(packages: list[str], recommends_flag: str, retries: int, delay: float, out: TextIO, log: Callable[[str], None]) -> list[str]:
+    """The dry run: fresh lists in a temporary directory, no package cache written, the
+    install simulated. Returns the packages apt would install."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="apt-install-lists-") as lists:
+        os.chmod(lists, 0o755)  # apt downloads as its unprivileged _apt user
+        os.mkdir(os.path.join(lists, "partial"))
+        # lists and apt's logs (a simulation still writes its planner's) go to the temporary
+        # directory; no package cache is written at all
+        private = ["-o", f"Dir::State::Lists={lists}", "-o", f"Dir::Log={lists}", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache="]
+        _step("update", ["apt-get", *APT_OPTIONS, *private, "update"], retries, delay, out, log)
+        argv = ["apt-get", *APT_OPTIONS, *private, "install", "--simulate", recommends_flag, "--", *packages]
+        output = _step("install", argv, retries, delay, out, log)
     return re.findall(r"^Inst (\S+)", output, re.M)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -146,7 +147,16 @@ class _Terminated(BaseException):
     drops signals that have no handler)."""
 
 
+_sigterm = {"raised": False, "leaving": False}
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    # Raised once, to unwind the wait; a second SIGTERM, or one that comes once the command is
+    # leaving, ends the process at once: no unwinding is left to do, and an exception raised
+    # there could only escape as a traceback.
+    if _sigterm["raised"] or _sigterm["leaving"]:
+        os._exit(143)
+    _sigterm["raised"] = True
     raise _Terminated()
 
 
@@ -161,9 +171,35 @@ def _running_for() -> float:
         return 0.0
 
 
+def _raise_open_files_limit() -> None:
+    """Every endpoint needs a socket: the soft limit on open files goes up to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # an unlimited hard limit is more than the kernel allows
+            pass
+
+
 def wait_for_port_main(argv: list[str] | None = None) -> int:
+    # SIGTERM ends the wait (exit 143), also as PID 1, where the kernel drops a signal that has
+    # no handler: the handler goes in before anything else happens, and stays.
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        status = _wait_for_port(sys.argv[1:] if argv is None else argv)
+        _sigterm["leaving"] = True
+    except KeyboardInterrupt:
+        status = 130
+    except _Terminated:
+        status = 143
+    _sigterm["leaving"] = True
+    return status
+
+
+def _wait_for_port(argv: list[str]) -> int:
     prog = "wait-for-port"
-    argv = sys.argv[1:] if argv is None else argv
     command: list[str] = []
     if "--" in argv:
         at = argv.index("--")
@@ -176,28 +212,26 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
         "wait-for-port --timeout 60 postgres:5432 redis:6379 -- ./start-app",
     )
     parser.add_argument("endpoints", nargs="*", metavar="ENDPOINT", help="default: $WAIT_FOR_PORTS (comma or space separated)")
-    parser.add_argument("-t", "--timeout", type=float, metavar="SECONDS", help="give up after this long; 0 waits forever (default 600, $WAIT_FOR_PORT_TIMEOUT)")
-    parser.add_argument("--period", type=float, metavar="SECONDS", help="time between attempts that get no answer (default 0.5, $WAIT_FOR_PORT_PERIOD)")
+    parser.add_argument("-t", "--timeout", type=float, metavar="SECONDS", help="give up after this long; 0 or inf waits forever (default 600, $WAIT_FOR_PORT_TIMEOUT)")
+    parser.add_argument("--period", type=float, metavar="SECONDS", help="time between attempts that get no answer, and how long one attempt may take (default 0.5, at least 0.001, $WAIT_FOR_PORT_PERIOD)")
     parser.add_argument("--stable", type=float, default=0, metavar="MS", help="an endpoint must keep accepting for MS milliseconds")
     parser.add_argument("--invert", action="store_true", help="wait until nothing accepts any more")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
+    _reconfigure(sys.stderr, errors="surrogateescape")
 
     try:
         from .ports import WaitTimeout, wait_for_port
     except SnakepackError as err:  # the C extension cannot load
         return _fail(prog, str(err))
-
     try:
         timeout = args.timeout if args.timeout is not None else _env_number("WAIT_FOR_PORT_TIMEOUT", 600.0, float)
         period = args.period if args.period is not None else _env_number("WAIT_FOR_PORT_PERIOD", 0.5, float)
         endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
         if not endpoints:
             raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
-        if args.stable < 0:
-            raise SnakepackError(f"--stable must be 0 or more, not {args.stable:g}")
-        if timeout < 0:
-            raise SnakepackError(f"timeout must be 0 (forever) or more, not {timeout:g}")
+        if not 0 <= args.stable < math.inf:
+            raise SnakepackError(f"--stable must be a number of milliseconds, 0 or more, not {args.stable:g}")
 
         def report(endpoint: object, event: str, elapsed: float, detail: str | None) -> None:
             if args.quiet:
@@ -205,16 +239,16 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
             if event == "done":
                 state = "stopped accepting" if args.invert else "is ready"
                 print(f"{prog}: {endpoint} {state} after {elapsed:.3f} s", file=sys.stderr)
+            elif event == "crowded":
+                print(f"{prog}: {detail}", file=sys.stderr)
             else:
                 print(f"{prog}: {endpoint}: {detail}; will keep trying", file=sys.stderr)
 
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        try:
-            # -t 0 waits forever; otherwise what is left of the timeout, at least a moment
-            left = max(timeout - _running_for(), 0.001) if timeout > 0 else 0
-            wait_for_port(*endpoints, timeout=left, period=period, stable=args.stable / 1000, invert=args.invert, on_event=report)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        _raise_open_files_limit()
+        # What is left of the timeout, at least a moment. 0 and inf wait forever; nan and
+        # negative numbers go as they are, for wait_for_port to refuse.
+        left = max(timeout - _running_for(), 0.001) if 0 < timeout < math.inf else timeout
+        wait_for_port(*endpoints, timeout=left, period=period, stable=args.stable / 1000, invert=args.invert, on_event=report)
     except WaitTimeout as err:
         if not args.quiet:
             for r in err.pending:
@@ -222,10 +256,6 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
         return 10
     except SnakepackError as err:
         return _fail(prog, str(err))
-    except KeyboardInterrupt:
-        return 130
-    except _Terminated:
-        return 143
     if command:
         try:
             os.execvp(command[0], command)

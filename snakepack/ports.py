@@ -7,6 +7,7 @@ This module parses endpoints and shapes the results.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import namedtuple
 from collections.abc import Callable, Iterable
@@ -50,46 +51,14 @@ class WaitTimeout(TimeoutError, SnakepackError):
         super().__init__(f"timed out after {timeout:g} s waiting for {down}")
 
 
-def _port(text: str, value: str) -> str:
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise UsageError(f"{text}: port must be a number from 1 to 65535")
-    return str(int(value))
-
-
 def parse_endpoint(text: str) -> Endpoint:
-    """Parses one endpoint; raises UsageError naming what is wrong with it."""
-    text = text.strip()
-    path: str | None = None
-    if text.startswith("unix:"):
-        path = text[5:]
-        if not path.startswith("/"):
-            raise UsageError(f"{text}: unix: needs an absolute socket path")
-        return Endpoint(text, UNIX, None, None, path)
-    kind, rest = TCP, text
-    if text.startswith("http://"):
-        kind, rest = HTTP, text[7:]
-        rest, slash, tail = rest.partition("/")
-        path = slash + tail or "/"
-        if ":" not in rest.rpartition("]")[2]:
-            rest += ":80"
-    elif "://" in text:
-        raise UsageError(f"{text}: only http:// URLs are understood")
-    if rest.startswith("["):
-        host, bracket, after = rest[1:].partition("]")
-        if not bracket or not after.startswith(":"):
-            raise UsageError(f"{text}: expected [IPv6]:PORT")
-        port = after[1:]
-        if ":" not in host:
-            raise UsageError(f"{text}: brackets are for IPv6 addresses")
-    else:
-        host, colon, port = rest.rpartition(":")
-        if not colon:
-            raise UsageError(f"{text}: missing port (expected HOST:PORT)")
-        if ":" in host:
-            raise UsageError(f"{text}: bare IPv6 address: write it as [{host}]:{port}")
-    if not host or any(c.isspace() for c in host):
-        raise UsageError(f"{text}: missing host (expected HOST:PORT)")
-    return Endpoint(text, kind, host, _port(text, port), path)
+    """Parses one endpoint (HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH], unix:/PATH);
+    raises UsageError naming what is wrong with it. The parser is the C core's."""
+    try:
+        kind, host, port, path = _core.parse_endpoint(text)
+    except ValueError as err:
+        raise UsageError(f"{text.strip()}: {err}") from None
+    return Endpoint(text.strip(), kind, host, port, path)
 
 
 # on_event(endpoint, "done" | "unresolved", elapsed seconds, detail)
@@ -103,13 +72,18 @@ def _endpoints(endpoints: Iterable[str | Endpoint]) -> list[Endpoint]:
     return parsed
 
 
+MIN_PERIOD = 0.001  # seconds: a shorter period would only spin
+
+
 def _check(timeout: float, period: float, stable: float) -> None:
-    if timeout is None or timeout < 0:
-        raise UsageError(f"timeout must be 0 (forever) or more, not {timeout}")
-    if not period > 0:
-        raise UsageError(f"period must be more than 0, not {period}")
-    if stable < 0:
-        raise UsageError(f"stable must be 0 or more, not {stable}")
+    """Durations are numbers: nan is none, and a negative one means nothing. A timeout of 0 or
+    infinity waits forever; a period must be finite and at least MIN_PERIOD; stable finite."""
+    if not (isinstance(timeout, (int, float)) and timeout >= 0):
+        raise UsageError(f"timeout must be a number of seconds, 0 or more (0 or inf: forever), not {timeout}")
+    if not (isinstance(period, (int, float)) and MIN_PERIOD <= period < math.inf):
+        raise UsageError(f"period must be a number of seconds from {MIN_PERIOD:g} up, not {period}")
+    if not (isinstance(stable, (int, float)) and 0 <= stable < math.inf):
+        raise UsageError(f"stable must be a number of seconds, 0 or more, not {stable}")
 
 
 def _run(
@@ -119,15 +93,20 @@ def _run(
         if on_event is not None:
             on_event(eps[index], kind, elapsed, detail)
 
-    outcome, raw = _core.wait(
-        [(e.kind, e.host, e.port, e.path) for e in eps],
-        timeout,
-        period,
-        stable,
-        invert,
-        cancel_fd,
-        event if on_event is not None else None,
-    )
+    try:
+        outcome, raw = _core.wait(
+            [(e.kind, e.host, e.port, e.path) for e in eps],
+            timeout,
+            period,
+            stable,
+            invert,
+            cancel_fd,
+            event if on_event is not None else None,
+        )
+    except OSError as err:
+        if getattr(err, "kind", None) == "input":  # e.g. more endpoints than descriptors
+            raise UsageError(err.strerror or str(err)) from err
+        raise
     results = [EndpointResult(e, done, elapsed if done else None, detail) for e, (done, elapsed, detail) in zip(eps, raw)]
     return outcome, results
 
@@ -143,9 +122,9 @@ def wait_for_port(
     """Waits until every endpoint accepts connections (with invert: until none does).
 
     timeout is in seconds, 0 meaning forever; period is the time between attempts that get no
-    answer; stable asks that an endpoint keeps accepting for that many seconds. on_event, if
-    given, is called as on_event(endpoint, "done" | "unresolved", elapsed, detail) as things
-    happen. Returns one EndpointResult per endpoint; raises WaitTimeout when the deadline passes
+    answer, and the bound of each attempt; stable asks that an endpoint keeps accepting for
+    that many seconds. on_event, if given, is called as on_event(endpoint, "done" |
+    "unresolved" | "crowded", elapsed, detail) as things happen. Returns one EndpointResult per endpoint; raises WaitTimeout when the deadline passes
     first, UsageError for a malformed endpoint. Ctrl-C and other signals interrupt it at once.
     """
     eps = _endpoints(endpoints)

@@ -15,7 +15,7 @@ import pytest
 
 import snakepack
 from conftest import cached_debootstrap, run, tool
-from snakepack.apt import cleanup, parse_requirements, validate
+from snakepack.apt import cleanup, is_transient, parse_requirements, validate
 from snakepack.errors import UsageError
 
 # ---- without apt ------------------------------------------------------------------------------
@@ -86,6 +86,26 @@ def test_cleanup_keeps_directories_partial_and_lock(tmp_path):
         "var/log/other.log",
     ]
     assert (tmp_path / "var/lib/apt/lists/partial").is_dir() and (tmp_path / "var/log/apt").is_dir()
+
+
+# Outputs of the real apt-get 2.6 (Debian 12), captured from the root and repository below; the
+# loopback port is replaced by 8080.
+CAPTURED = Path(__file__).parent / "data" / "apt"
+
+
+@pytest.mark.parametrize(
+    "name, transient",
+    [
+        ("update-503", True),
+        ("install-download-503", True),
+        ("install-postinst-fails", False),  # its progress says "Need to get 500 kB of archives"
+        ("install-unmet", False),
+        ("install-unknown", False),
+    ],
+)
+def test_transient_or_permanent_is_read_from_apts_error_lines(name, transient):
+    output = (CAPTURED / f"{name}.txt").read_text()
+    assert is_transient(output) is transient
 
 
 # ---- a real apt-get in an isolated root -------------------------------------------------------
@@ -260,9 +280,48 @@ def test_bad_name_runs_nothing(root, repo):
     assert repo.requests == []
 
 
-def test_dry_run_installs_nothing(root, repo):
+def state(root) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file where apt keeps lists, caches and logs."""
+    found = {}
+    for top in ("var/lib/apt", "var/cache/apt", "var/log"):
+        for p in (root / top).rglob("*"):
+            if p.is_file():
+                st = p.stat()
+                found[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def apt_get(root, *args):
+    env = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    return run(["chroot", root, "apt-get", "-o", "Acquire::Retries=0", *args], env=env, timeout=600)
+
+
+def test_dry_run_changes_nothing(root, repo):
+    assert apt_get(root, "update").returncode == 0  # lists and caches as a used machine has them
+    (root / "var/log/dpkg.log").write_text("an earlier install\n")
+    before = state(root)
+    assert any(k.startswith("var/lib/apt/lists/") for k in before)
     r = apt_install(root, "--dry-run", "snakepack-test-pkg")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "apt-install: would install: snakepack-test-pkg" in r.stdout
     assert not (root / "usr/share/snakepack-test-pkg").exists()
+    assert state(root) == before
+    assert apt_get(root, "install", "-s", "snakepack-test-pkg").returncode == 0  # still a candidate
+
+
+def test_dry_run_without_lists_reads_its_own_and_leaves_none(root, repo):
+    cleanup(str(root))  # as in an image: no lists at all
+    before = state(root)
+    r = apt_install(root, "--dry-run", "snakepack-test-pkg")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "apt-install: would install: snakepack-test-pkg" in r.stdout
+    assert state(root) == before
+    assert_clean(root)
+
+
+def test_install_returns_the_packages_it_installed(root, repo):
+    code = "from snakepack.apt import install; print(install(['snakepack-test-pkg'], retry_delay=0.1))"
+    r = run(["chroot", root, "python3", "-c", code], timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1] == "['snakepack-test-pkg']"
     assert_clean(root)

@@ -37,10 +37,10 @@ def has_ipv6() -> bool:
 
 
 @contextmanager
-def listener_later(delay: float, family=socket.AF_INET, host="127.0.0.1", close_after=None):
-    """Yields the port of a TCP listener on HOST that opens DELAY seconds from now (and closes
-    after CLOSE_AFTER seconds open, if given). The port is bound at once, so that nobody takes
-    it meanwhile; connections are refused until listen()."""
+def listener_later(delay: float, family=socket.AF_INET, host="127.0.0.1"):
+    """Yields the port of a TCP listener on HOST that opens DELAY seconds from now. The port is
+    bound at once, so that nobody takes it meanwhile; connections are refused until listen().
+    No test asserts anything about when it is seen: only that it is."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
@@ -51,10 +51,7 @@ def listener_later(delay: float, family=socket.AF_INET, host="127.0.0.1", close_
             return
         sock.listen(64)
         sock.settimeout(0.02)
-        opened = time.monotonic()
         while not stop.is_set():
-            if close_after is not None and time.monotonic() - opened > close_after:
-                break
             try:
                 conn, _ = sock.accept()
             except OSError:
@@ -70,6 +67,51 @@ def listener_later(delay: float, family=socket.AF_INET, host="127.0.0.1", close_
         stop.set()
         t.join()
         sock.close()
+
+
+class Listener:
+    """A TCP listener driven by the test's events, not by the clock: the port is bound at once
+    (connections are refused until open()), close() stops it. accepted counts the connections
+    taken; opened_at is when it began to listen."""
+
+    def __init__(self, family=socket.AF_INET, host="127.0.0.1"):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.taken = threading.Event()  # set at the first connection
+        self.opened_at = None
+        self._stop = threading.Event()
+        self._thread = None
+
+    def open(self):
+        self.opened_at = time.monotonic()
+        self.sock.listen(64)
+        self.sock.settimeout(0.02)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            self.taken.set()
+            conn.close()
+
+    def close(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 # ---- parsing ----------------------------------------------------------------------------------
@@ -103,6 +145,15 @@ def test_parse_endpoint(text, parsed):
         ("[::1]5432", "expected [IPv6]:PORT"),
         ("ftp://x:21", "only http://"),
         ("unix:relative.sock", "absolute socket path"),
+        ("db:²", "port must be a number"),  # int() would take it: another script's digit
+        ("db:٣٣", "port must be a number"),
+        ("db:+80", "port must be a number"),
+        ("db: 80", "port must be a number"),
+        ("d b:80", "must not hold spaces"),
+        ("http://web/a b", "must not hold spaces"),
+        ("http://web/a\r\nX: y", "must not hold spaces or control characters"),
+        ("unix:/" + "x" * 200, "longer than a socket address holds"),
+        ("db\udcff:80", "not valid UTF-8"),
     ],
 )
 def test_parse_endpoint_rejects(text, message):
@@ -113,10 +164,32 @@ def test_parse_endpoint_rejects(text, message):
 # ---- the API ----------------------------------------------------------------------------------
 
 
+def wait_in_thread(*endpoints, **kwargs):
+    """Starts wait_for_port on a thread; returns the thread and a list that gets its results
+    (or its exception)."""
+    out = []
+
+    def work():
+        try:
+            out.append(wait_for_port(*endpoints, **kwargs))
+        except BaseException as err:
+            out.append(err)
+
+    t = threading.Thread(target=work)
+    t.start()
+    return t, out
+
+
 def test_listener_that_opens_late_is_detected():
-    with listener_later(0.3) as port:
-        (result,) = wait_for_port(f"127.0.0.1:{port}", timeout=10)
-    assert result.ready and result.elapsed >= 0.25
+    with Listener() as late:
+        done_at = []
+        t, out = wait_in_thread(f"127.0.0.1:{late.port}", timeout=30, on_event=lambda *a: done_at.append(time.monotonic()))
+        time.sleep(0.2)  # the wait meets refusals meanwhile (nothing below depends on how long)
+        late.open()
+        t.join()
+    (result,) = out[0]
+    assert result.ready and late.accepted >= 1
+    assert done_at[0] >= late.opened_at  # seen once it opened, not before
 
 
 @pytest.mark.skipif(not has_ipv6(), reason="no IPv6 loopback here")
@@ -127,11 +200,19 @@ def test_ipv6_listener():
 
 
 def test_endpoints_are_waited_for_concurrently_and_done_once_ready():
-    # the early one accepts only briefly: once seen, it need not stay up
-    with listener_later(0.1, close_after=0.2) as early, listener_later(0.6) as late:
-        results = wait_for_port(f"127.0.0.1:{early}", f"127.0.0.1:{late}", timeout=10)
+    # The early endpoint closes as soon as it is reported ready, and only then does the late
+    # one open: once seen, an endpoint need not stay up, and both are waited for at once.
+    with Listener() as early, Listener() as late:
+
+        def on_event(endpoint, kind, elapsed, detail):
+            if kind == "done" and endpoint.port == str(early.port):
+                early.close()
+                late.open()
+
+        early.open()
+        results = wait_for_port(f"127.0.0.1:{early.port}", f"127.0.0.1:{late.port}", timeout=30, on_event=on_event)
     assert [r.ready for r in results] == [True, True]
-    assert results[0].elapsed < results[1].elapsed
+    assert results[0].elapsed <= results[1].elapsed
 
 
 def test_timeout_names_what_is_still_down():
@@ -153,10 +234,14 @@ def test_stable_requires_accepting_for_the_whole_window():
 
 
 def test_invert_waits_until_nothing_accepts():
-    with listener_later(0, close_after=0.3) as port:
-        time.sleep(0.1)
-        (result,) = wait_for_port(f"127.0.0.1:{port}", timeout=10, invert=True)
-    assert result.ready and result.elapsed >= 0.1
+    with Listener() as listener:
+        listener.open()
+        t, out = wait_in_thread(f"127.0.0.1:{listener.port}", timeout=30, invert=True)
+        assert listener.taken.wait(30)  # the inverted wait has seen it accepting
+        listener.close()
+        t.join()
+    (result,) = out[0]
+    assert result.ready
 
 
 def test_unix_socket_endpoint(tmp_path):
@@ -202,14 +287,13 @@ def http_server(status_for):
 
 
 def test_http_endpoint_ready_on_2xx_or_3xx_only():
-    warm = threading.Event()
-    threading.Timer(0.3, warm.set).start()
-    statuses = {"/ok": lambda: 200, "/moved": lambda: 302, "/down": lambda: 503, "/warming": lambda: 200 if warm.is_set() else 503}
+    warming = iter([503, 503])  # then 200: a service that warms up after two answers
+    statuses = {"/ok": lambda: 200, "/moved": lambda: 302, "/down": lambda: 503, "/warming": lambda: next(warming, 200)}
     with http_server(lambda path: statuses[path]()) as port:
         url = f"http://127.0.0.1:{port}"
-        ok, moved, warming = wait_for_port(f"{url}/ok", f"{url}/moved", f"{url}/warming", timeout=10, period=0.05)
-        assert ok.ready and moved.ready and warming.ready
-        assert warming.elapsed > ok.elapsed
+        ok, moved, warm = wait_for_port(f"{url}/ok", f"{url}/moved", f"{url}/warming", timeout=30, period=0.05)
+        assert ok.ready and moved.ready and warm.ready
+        assert next(warming, "drained") == "drained"  # it was ready only after the two 503s
         with pytest.raises(WaitTimeout, match="HTTP status 503"):
             wait_for_port(f"{url}/down", timeout=0.4, period=0.1)
 
@@ -249,7 +333,9 @@ def test_many_endpoints_opening_at_random_times():
 
 
 def test_async_twin_does_not_block_the_loop():
-    async def main():
+    # The listener opens only after the event loop has run ten ticks during the wait: a wait
+    # that blocked the loop would never see it.
+    async def main(listener):
         ticks = 0
 
         async def ticker():
@@ -257,15 +343,16 @@ def test_async_twin_does_not_block_the_loop():
             while True:
                 await asyncio.sleep(0.01)
                 ticks += 1
+                if ticks == 10:
+                    listener.open()
 
         t = asyncio.ensure_future(ticker())
-        with listener_later(0.3) as port:
-            (result,) = await async_wait_for_port(f"127.0.0.1:{port}", timeout=10)
+        (result,) = await async_wait_for_port(f"127.0.0.1:{listener.port}", timeout=30)
         t.cancel()
-        return result, ticks
+        return result
 
-    result, ticks = asyncio.run(main())
-    assert result.ready and ticks >= 10
+    with Listener() as listener:
+        assert asyncio.run(main(listener)).ready
 
 
 def test_async_twin_cancellation_stops_the_wait():
@@ -277,8 +364,8 @@ def test_async_twin_cancellation_stops_the_wait():
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        # the C wait saw the cancellation: its thread is gone
-        for _ in range(100):
+        # the C wait saw the cancellation: its thread ends (well before this bound)
+        for _ in range(3000):
             if not any(t.name == "wait-for-port" for t in threading.enumerate()):
                 return True
             await asyncio.sleep(0.01)
@@ -334,8 +421,8 @@ def test_cli_zero_timeout_waits_forever():
         (["db:99999"], "port must be a number"),
         ([":1"], "missing host"),
         (["::1:80"], "bare IPv6"),
-        (["--period", "0", "db:1"], "period must be more than 0"),
-        (["-t", "-1", "db:1"], "timeout must be 0"),
+        (["--period", "0", "db:1"], "period must be a number of seconds from 0.001 up"),
+        (["-t", "-1", "db:1"], "timeout must be a number of seconds, 0 or more"),
         (["-t", "soon", "db:1"], "invalid float value"),
         ([], "no endpoint given"),
     ],
@@ -444,6 +531,23 @@ def in_netns(ns, *args, **kwargs):
     return run(["ip", "netns", "exec", ns, tool("wait-for-port"), *args], **kwargs)
 
 
+def in_netns_with_listener(ns, args: str, before: str = "", limit: str = "None") -> list[str]:
+    """Runs wait-for-port inside NS, next to a listener on 127.0.0.1 made there; ARGS is a
+    Python list expression of its arguments that may use `port`, BEFORE code run first, LIMIT
+    a preexec_fn expression. Returns the lines of its exit status and its stderr."""
+    code = (
+        "import resource, socket, subprocess, sys, threading, time\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(64)\n"
+        "port = s.getsockname()[1]\n"
+        f"{before}\n"
+        f"r = subprocess.run([sys.argv[1], *{args}], capture_output=True, text=True, preexec_fn={limit})\n"
+        "print(r.returncode); print(r.stderr)\n"
+    )
+    r = run(["ip", "netns", "exec", ns, sys.executable, "-c", code, tool("wait-for-port")], timeout=60)
+    assert r.stdout, r.stderr
+    return r.stdout.splitlines()
+
+
 def test_dropped_syns_never_push_past_the_deadline(netns):
     nft(netns, "table inet t {\n chain incoming {\n type filter hook input priority 0; tcp dport 9 drop\n }\n}\n")
     start = time.monotonic()
@@ -451,45 +555,302 @@ def test_dropped_syns_never_push_past_the_deadline(netns):
     took = time.monotonic() - start
     assert r.returncode == 10
     assert "127.0.0.1:9 still down after 2 s: connect timed out" in r.stderr
-    assert took < 2 + 2, took  # the original was still blocked in connect() after 30 s
+    # The original was still blocked in one connect() after 30 s (Linux gives up on a dropped
+    # SYN after about 130 s); this bound only tells the two apart, whatever the machine's load.
+    assert took < 25, took
 
 
 def test_slow_dns_blocks_neither_the_deadline_nor_other_endpoints(netns):
     # the namespace's nameserver never answers: getaddrinfo would block 15 s
     nft(netns, "table inet t {\n chain incoming {\n type filter hook input priority 0; udp dport 53 drop; tcp dport 53 drop\n }\n}\n")
-    code = (
-        "import socket, subprocess, sys\n"
-        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(8)\n"
-        "port = s.getsockname()[1]\n"
-        "r = subprocess.run([sys.argv[1], '-t', '1.5', f'127.0.0.1:{port}', 'slow.example.invalid:80'], capture_output=True, text=True)\n"
-        "print(r.returncode); print(r.stderr)\n"
-    )
     start = time.monotonic()
-    r = run(["ip", "netns", "exec", netns, sys.executable, "-c", code, tool("wait-for-port")], timeout=60)
+    lines = in_netns_with_listener(netns, "['-t', '1.5', f'127.0.0.1:{port}', 'slow.example.invalid:80']")
     took = time.monotonic() - start
-    lines = r.stdout.splitlines()
-    assert lines[0] == "10", r.stdout + r.stderr
+    assert lines[0] == "10", lines
     assert any("is ready after" in line for line in lines)
     assert any("slow.example.invalid:80 still down after 1.5 s: resolving slow.example.invalid" in line for line in lines)
-    assert took < 1.5 + 3, took
+    assert took < 12, took  # getaddrinfo alone would block 15 s (timeout:5 attempts:3)
 
 
 def test_name_that_resolves_late_is_waited_for(netns):
-    hosts = f"/etc/netns/{netns}/hosts"
-    code = (
-        "import socket, subprocess, sys, threading, time\n"
-        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(8)\n"
-        "port = s.getsockname()[1]\n"
+    hosts = "/etc/hosts"  # inside the namespace, the bind mount of /etc/netns/NAME/hosts
+    later = (
         "def later():\n"
         "    time.sleep(0.6)\n"
-        f"    open({hosts!r}.replace('/etc/netns/' + {netns!r}, '/etc'), 'a').write('127.0.0.1 late-host\\n')\n"
-        "threading.Thread(target=later).start()\n"
-        "r = subprocess.run([sys.argv[1], '-t', '10', '--period', '0.1', f'late-host:{port}'], capture_output=True, text=True)\n"
-        "print(r.returncode); print(r.stderr)\n"
+        f"    open({hosts!r}, 'a').write('127.0.0.1 late-host\\n')\n"
+        "threading.Thread(target=later).start()"
     )
-    r = run(["ip", "netns", "exec", netns, sys.executable, "-c", code, tool("wait-for-port")], timeout=60)
-    lines = r.stdout.splitlines()
-    assert lines[0] == "0", r.stdout + r.stderr
+    lines = in_netns_with_listener(netns, "['-t', '10', '--period', '0.1', f'late-host:{port}']", before=later)
+    assert lines[0] == "0", lines
     unresolved = [line for line in lines if "does not resolve (yet)" in line]
     assert len(unresolved) == 1  # said once, not once per attempt
     assert any("is ready after" in line for line in lines)
+
+
+# ---- signals, stalls, crowds and bad numbers ---------------------------------------------------
+
+
+def signal_runs(endpoints, runs, parallel, max_delay, seed):
+    """Starts wait-for-port -t 0 on ENDPOINTS RUNS times, PARALLEL at once, sends each SIGTERM
+    after a random delay of up to MAX_DELAY seconds; returns the exit status of each run, None
+    for a run that was still waiting 20 s after its signal (the signal was lost)."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = random.Random(seed)
+    delays = [rng.uniform(0, max_delay) for _ in range(runs)]
+
+    def one(delay):
+        p = subprocess.Popen([tool("wait-for-port"), "-q", "-t", "0", *endpoints], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGTERM)
+        try:
+            return p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            return None
+
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(one, delays))
+
+
+def test_cli_no_sigterm_is_ever_lost():
+    # A refused endpoint is retried every 10 ms: the loop is busy between its ppoll() calls,
+    # where a signal used to be lost for good. 143: the handler ran; -15: the signal came before
+    # Python had installed it, and ended the process as it should.
+    statuses = signal_runs([f"127.0.0.1:{free_port()}"] * 200, runs=300, parallel=8, max_delay=0.4, seed=1)
+    assert statuses.count(None) == 0, f"{statuses.count(None)} of 300 runs ignored SIGTERM"
+    assert set(statuses) <= {143, -signal.SIGTERM}
+
+
+def test_cli_no_sigterm_is_lost_with_many_endpoints():
+    statuses = signal_runs([f"127.0.0.1:{free_port()}"] * 1000, runs=40, parallel=4, max_delay=0.6, seed=2)
+    assert statuses.count(None) == 0, f"{statuses.count(None)} of 40 runs ignored SIGTERM"
+
+
+@contextmanager
+def stalling_http_server(stall_first: int):
+    """An HTTP server that accepts its first STALL_FIRST connections and never answers them
+    (holding them open), then answers 200. Yields (port, the count of connections)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    srv.settimeout(0.02)
+    count, held, stop = [0], [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            count[0] += 1
+            if count[0] <= stall_first:
+                held.append(conn)
+                continue
+            conn.settimeout(5)
+            try:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+            conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield srv.getsockname()[1], count
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        srv.close()
+
+
+def test_stalled_http_attempt_is_retried_on_a_new_connection():
+    with stalling_http_server(stall_first=1) as (port, count):
+        (result,) = wait_for_port(f"http://127.0.0.1:{port}/", timeout=30, period=0.2)
+    assert result.ready and count[0] >= 2
+
+
+def test_timeout_says_what_a_silent_http_server_did():
+    with stalling_http_server(stall_first=10**6) as (port, count):
+        with pytest.raises(WaitTimeout) as info:
+            wait_for_port(f"http://127.0.0.1:{port}/", timeout=1, period=0.2)
+    (pending,) = info.value.pending
+    assert pending.detail.startswith("connected, no HTTP status in ")
+    assert count[0] >= 2  # each attempt on a new connection
+
+
+def test_http_host_header_of_an_ipv6_literal_is_in_brackets():
+    if not has_ipv6():
+        pytest.skip("no IPv6 loopback here")
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    class Server6(HTTPServer):
+        address_family = socket.AF_INET6
+
+    server = Server6(("::1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        (result,) = wait_for_port(f"http://[::1]:{port}/health", timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.ready and seen == [f"[::1]:{port}"]
+
+
+def connects_after(log: str, when) -> int:
+    """The connect() calls in the strace -tt LOG made after the moment WHEN (seconds since
+    midnight, or None for never)."""
+    n = 0
+    for line in log.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[2].startswith("connect("):
+            h, m, sec = parts[1].split(":")
+            if when is not None and int(h) * 3600 + int(m) * 60 + float(sec) > when:
+                n += 1
+    return n
+
+
+def strace_times(log: str, marker: str) -> float | None:
+    for line in log.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[2].startswith(marker):
+            h, m, sec = parts[1].split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+    return None
+
+
+def test_slow_connects_never_push_past_the_deadline(tmp_path):
+    # Under strace every connect() costs far more than usual, as it does where a crowded port
+    # space makes each one take milliseconds: one turn that started 15,000 attempts at once
+    # would run about a second past the deadline. The deadline counts from process start (the
+    # execve); nothing may be attempted after it.
+    import resource
+
+    count = min(15000, resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 100)
+    log = tmp_path / "strace.log"
+    endpoints = [f"127.0.0.1:{free_port()}"] * count
+    r = run(["strace", "-f", "-tt", "-qq", "-e", "trace=execve,connect", "-o", log, tool("wait-for-port"), "-q", "-t", "0.5", *endpoints], timeout=300)
+    assert r.returncode == 10, r.stderr[-1000:]
+    text = log.read_text()
+    deadline = strace_times(text, "execve(") + 0.5
+    assert connects_after(text, deadline + 0.1) == 0
+
+
+def test_a_signal_is_seen_between_batches_of_slow_connects(tmp_path):
+    log = tmp_path / "strace.log"
+    endpoints = [f"127.0.0.1:{free_port()}"] * 6000
+    p = subprocess.Popen(["strace", "-f", "-tt", "-qq", "-e", "trace=connect", "-e", "signal=SIGTERM", "-o", log, tool("wait-for-port"), "-q", "-t", "0", *endpoints])
+    try:
+        while not (log.exists() and "connect(" in log.read_text()):  # until it is connecting
+            assert p.poll() is None
+            time.sleep(0.01)
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            child = int(f.read().split()[0])
+        os.kill(child, signal.SIGTERM)
+        try:
+            status = p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("SIGTERM was not seen within 60 s")
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    assert status == 143
+    text = log.read_text()
+    # after the signal, at most the rest of one batch (10 ms of attempts, slowed by tracing)
+    assert connects_after(text, strace_times(text, "--- SIGTERM")) < 600
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["-t", "nan"], {}, "timeout must be a number of seconds"),
+        ([], {"WAIT_FOR_PORT_TIMEOUT": "nan"}, "timeout must be a number of seconds"),
+        (["--timeout=-inf"], {}, "timeout must be a number of seconds"),
+        (["--stable", "nan"], {}, "--stable must be a number of milliseconds"),
+        (["--stable", "inf"], {}, "--stable must be a number of milliseconds"),
+        (["--period", "1e-300"], {}, "period must be a number of seconds from 0.001 up"),
+        (["--period", "nan"], {}, "period must be a number of seconds from 0.001 up"),
+        (["--period", "inf"], {}, "period must be a number of seconds from 0.001 up"),
+        ([], {"WAIT_FOR_PORT_PERIOD": "-1"}, "period must be a number of seconds from 0.001 up"),
+    ],
+)
+def test_cli_numbers_that_are_not_durations(args, env, message):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WAIT_FOR_PORT")}, **env}
+    r = run([tool("wait-for-port"), *args, "127.0.0.1:1"], env=env, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+def test_cli_infinite_timeout_waits_forever():
+    with listener_later(0.5) as port:
+        r = run([tool("wait-for-port"), "-t", "inf", f"127.0.0.1:{port}"], timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(
+    "endpoint, message",
+    [
+        (b"h\xffst:80", "not valid UTF-8"),
+        ("db:²".encode(), "port must be a number from 1 to 65535"),
+        ("http://db:٨٠/".encode(), "port must be a number from 1 to 65535"),
+    ],
+)
+def test_cli_odd_bytes_and_digits_are_one_line(endpoint, message):
+    r = subprocess.run([os.fsencode(tool("wait-for-port")), b"-t", b"1", endpoint], capture_output=True, timeout=30)
+    assert r.returncode == 2 and b"Traceback" not in r.stderr
+    assert r.stderr.count(b"\n") == 1 and message.encode() in r.stderr, r.stderr
+
+
+def test_cli_long_utf8_host_is_reported_whole_characters(netns):
+    host = "é" * 90 + ".invalid"  # its messages pass the 160 bytes an endpoint's detail holds
+    r = in_netns(netns, "-t", "1", "--period", "0.2", f"{host}:80", timeout=60)  # decoded strictly
+    assert r.returncode == 10 and "Traceback" not in r.stderr, r.stderr
+    assert f"{host}:80: does not resolve (yet): " in r.stderr
+
+
+def test_cli_raises_the_open_files_limit():
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    listeners = [socket.socket() for _ in range(200)]
+    try:
+        for s in listeners:
+            s.bind(("127.0.0.1", 0))
+            s.listen(8)
+        endpoints = [f"127.0.0.1:{s.getsockname()[1]}" for s in listeners]
+        r = run([tool("wait-for-port"), "-q", "-t", "30", *endpoints], preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)), timeout=60)
+        assert r.returncode == 0, r.stderr
+        r = run([tool("wait-for-port"), "-t", "30", *endpoints], preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)), timeout=60)
+    finally:
+        for s in listeners:
+            s.close()
+    assert r.returncode == 2
+    assert r.stderr == "wait-for-port: 200 endpoints need a socket each, but the open-files limit is 64 (ulimit -n), 32 of them kept for the rest of the process\n"
+
+
+def test_cli_says_once_when_addresses_outgrow_the_descriptors(netns):
+    with open(f"/etc/netns/{netns}/hosts", "a") as f:
+        f.write("127.0.0.1 both\n::1 both\n")  # a name with two addresses
+    # 30 endpoints fit in 64 descriptors less the 32 kept back; their 60 addresses do not
+    limit = "lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))"
+    lines = in_netns_with_listener(netns, "['-t', '30', *[f'both:{port}'] * 30]", limit=limit)
+    assert lines[0] == "0", lines
+    crowded = [line for line in lines if "than the open-files limit" in line]
+    assert crowded == ["wait-for-port: 30 endpoints resolve to more addresses than the open-files limit has sockets for (32): some addresses wait for a free descriptor"]
