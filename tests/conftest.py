@@ -203,9 +203,9 @@ def unmount_below(path: Path) -> None:
             run(["umount", "-l", point])
 
 
-def cached_debootstrap(name: str, include=()) -> Path:
-    """A Debian bookworm root made with debootstrap (minbase plus INCLUDE), cached between runs
-    on this machine under $SNAKEPACK_TEST_CACHE (default /var/cache/snakepack-tests)."""
+def cached_debootstrap(name: str, include=(), release: str = "bookworm") -> Path:
+    """A Debian root of RELEASE made with debootstrap (minbase plus INCLUDE), cached between
+    runs on this machine under $SNAKEPACK_TEST_CACHE (default /var/cache/snakepack-tests)."""
     cache = Path(os.environ.get("SNAKEPACK_TEST_CACHE", "/var/cache/snakepack-tests"))
     root = cache / name
     if (root / ".complete").exists():
@@ -221,7 +221,7 @@ def cached_debootstrap(name: str, include=()) -> Path:
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         extra = [f"--include={','.join(include)}"] if include else []
-        r = run(["debootstrap", "--variant=minbase", *extra, "bookworm", root, "http://deb.debian.org/debian"], timeout=1500)
+        r = run(["debootstrap", "--variant=minbase", *extra, release, root, "http://deb.debian.org/debian"], timeout=1500)
         if r.returncode != 0:
             pytest.skip(f"debootstrap could not build a root: {r.stdout[-500:]}{r.stderr[-500:]}")
         (root / ".complete").touch()

@@ -2,13 +2,16 @@
 # from source against the system libraries in the build stage, then packed into the runtime
 # image with only the packages find-libdeps lists. The original pipeline's answer is kept beside
 # it for comparison.
-ARG PYTHON=3.11
-FROM snakepack/python:build-${PYTHON}-pillow AS build
+ARG BUILD=build
+ARG RUNTIME=runtime
+FROM ${BUILD} AS build
 ARG PYTHON
 ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_TRUSTED_HOST
 COPY tests/data/import-all.py /usr/share/python3/import-all.py
+# seed-pkgdeps.txt comes from the original pipeline, kept as it was for the comparison
+# hadolint ignore=DL4006,SC2038
 RUN --mount=type=secret,id=pip-cert \
     if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
  && python${PYTHON} -m venv /usr/share/python3/app \
@@ -20,7 +23,10 @@ RUN --mount=type=secret,id=pip-cert \
       > /usr/share/python3/app/seed-pkgdeps.txt || true; } \
  && python${PYTHON} -m compileall -q --invalidation-mode unchecked-hash /usr/share/python3/app
 
-FROM snakepack/python:${PYTHON}
+FROM ${RUNTIME}
+ARG APT_BUILD_CONF=
 LABEL org.opencontainers.image.title="snakepack/python:packing-proof"
 COPY --from=build /usr/share/python3/app /usr/share/python3/app
-RUN apt-install -r /usr/share/python3/app/pkgdeps.txt
+RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf.d/00build; fi \
+ && apt-install -r /usr/share/python3/app/pkgdeps.txt \
+ && rm -f /etc/apt/apt.conf.d/00build
