@@ -1,7 +1,8 @@
-/* Reading what the dynamic loader reads from an ELF file: its header, PT_INTERP and the dynamic
- * section found through the program headers (not the section headers, which a stripped file may
- * lack and the loader never uses). Every file is treated as hostile: each libelf call is checked
- * and every offset is range-checked before use. */
+/* Reading what the dynamic loader reads from an ELF file: its header, PT_INTERP, the dynamic
+ * section with its symbol version requirements and definitions, and the FDO dlopen notes, all
+ * found through the program headers (not the section headers, which a stripped file may lack
+ * and the loader never uses). Every file is treated as hostile: each libelf call is checked and
+ * every offset is range-checked before use. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <gelf.h>
@@ -23,6 +24,11 @@ void sp_elf_free(struct sp_elf *e)
     free(e->rpath);
     free(e->runpath);
     sp_strs_free(&e->needed);
+    sp_strs_free(&e->verneed);
+    sp_strs_free(&e->verdef);
+    free(e->versions_error);
+    sp_dlopen_free(&e->dlopen);
+    free(e->dlopen_error);
     memset(e, 0, sizeof *e);
 }
 
@@ -54,16 +60,40 @@ struct load {
 };
 
 /* Maps a virtual address to a file offset through the PT_LOAD segments, as the loader sees
- * them. Returns 0 and sets *OFF, or -1 when no segment holds ADDR. */
-static int vaddr_to_offset(const struct load *loads, size_t n, GElf_Addr addr, GElf_Off *off)
+ * them. Returns 0 and sets *OFF (and *AVAIL, the bytes of the segment from there, when not
+ * NULL), or -1 when no segment holds ADDR. */
+static int vaddr_to_offset(const struct load *loads, size_t n, GElf_Addr addr, GElf_Off *off,
+                           GElf_Xword *avail)
 {
     for (size_t i = 0; i < n; i++) {
         if (addr >= loads[i].vaddr && addr - loads[i].vaddr < loads[i].filesz) {
             *off = loads[i].offset + (addr - loads[i].vaddr);
+            if (avail)
+                *avail = loads[i].filesz - (addr - loads[i].vaddr);
             return *off < loads[i].offset ? -1 : 0; /* overflow */
         }
     }
     return -1;
+}
+
+static uint32_t get32(const unsigned char *p, int msb)
+{
+    return msb ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint16_t get16(const unsigned char *p, int msb)
+{
+    return (uint16_t)(msb ? p[0] << 8 | p[1] : p[1] << 8 | p[0]);
+}
+
+/* Moves *POS by NEXT within SIZE bytes, leaving room for an entry of ENTSIZE there. */
+static int step(size_t *pos, uint32_t next, size_t entsize, size_t size)
+{
+    if (next > size - *pos)
+        return -1;
+    *pos += next;
+    return size - *pos >= entsize ? 0 : -1;
 }
 
 /* Returns a copy of the NUL-terminated string at OFF in the string table, or NULL (with *bad
@@ -81,6 +111,116 @@ static char *table_str(const Elf_Data *strtab, GElf_Xword off, int *bad)
     return s;
 }
 
+/* Where the version sections lie: the address and count the dynamic section gives. */
+struct versions {
+    GElf_Addr need, def;
+    GElf_Xword neednum, defnum;
+    int has_need, has_def;
+};
+
+/* Reads the DT_VERNEED chain (Elf32_Verneed and Elf64_Verneed share one layout: 16 bytes, then
+ * 16-byte Vernaux entries) and the DT_VERDEF chain (20-byte Verdef, 8-byte Verdaux) at P (SIZE
+ * bytes, to the end of their segment). Entries never overlap in a real file, so at most
+ * SIZE / 8 of them are read: a hostile chain that loops costs no more. */
+static const char *read_versions(const unsigned char *need, size_t needsize,
+                                 const unsigned char *def, size_t defsize,
+                                 const struct versions *v, const Elf_Data *strtab, int msb,
+                                 struct sp_elf *out)
+{
+    int bad = 0;
+    size_t budget = needsize / 8 + defsize / 8;
+    size_t pos = 0;
+    for (GElf_Xword i = 0; need && i < v->neednum; i++) {
+        if ((i == 0 && needsize < 16) || budget-- == 0)
+            return "DT_VERNEED runs past its segment";
+        const unsigned char *vn = need + pos;
+        uint16_t cnt = get16(vn + 2, msb);
+        char *file = table_str(strtab, get32(vn + 4, msb), &bad);
+        size_t apos = pos;
+        if (file == NULL || step(&apos, get32(vn + 8, msb), 16, needsize) < 0) {
+            free(file);
+            return "DT_VERNEED entry outside its segment or DT_STRTAB";
+        }
+        for (uint16_t j = 0; j < cnt; j++) {
+            const unsigned char *aux = need + apos;
+            if (budget-- == 0) {
+                free(file);
+                return "DT_VERNEED runs past its segment";
+            }
+            if (!(get16(aux + 4, msb) & VER_FLG_WEAK)) {
+                char *version = table_str(strtab, get32(aux + 8, msb), &bad);
+                if (version == NULL || sp_strs_push(&out->verneed, file) < 0 ||
+                    sp_strs_take(&out->verneed, version) < 0) {
+                    free(file);
+                    return "DT_VERNEED name outside DT_STRTAB";
+                }
+            }
+            uint32_t next = get32(aux + 12, msb);
+            if (next == 0)
+                break;
+            if (step(&apos, next, 16, needsize) < 0) {
+                free(file);
+                return "DT_VERNEED entry outside its segment";
+            }
+        }
+        free(file);
+        uint32_t next = get32(vn + 12, msb);
+        if (next == 0)
+            break;
+        if (step(&pos, next, 16, needsize) < 0)
+            return "DT_VERNEED entry outside its segment";
+    }
+    pos = 0;
+    for (GElf_Xword i = 0; def && i < v->defnum; i++) {
+        if ((i == 0 && defsize < 20) || budget-- == 0)
+            return "DT_VERDEF runs past its segment";
+        const unsigned char *vd = def + pos;
+        size_t apos = pos;
+        if (get16(vd + 6, msb) > 0 && !(get16(vd + 2, msb) & VER_FLG_BASE)) {
+            char *version = NULL;
+            if (step(&apos, get32(vd + 12, msb), 8, defsize) < 0 ||
+                (version = table_str(strtab, get32(def + apos, msb), &bad)) == NULL ||
+                sp_strs_take(&out->verdef, version) < 0)
+                return "DT_VERDEF entry outside its segment or DT_STRTAB";
+        }
+        uint32_t next = get32(vd + 16, msb);
+        if (next == 0)
+            break;
+        if (step(&pos, next, 20, defsize) < 0)
+            return "DT_VERDEF entry outside its segment";
+    }
+    return NULL;
+}
+
+#define NOTE_FDO_DLOPEN 0x407c0c0a
+
+/* Reads the FDO dlopen notes of one PT_NOTE segment (SIZE bytes at P, notes aligned to
+ * ALIGN: 4, or 8 for segments aligned so). Returns NULL or why a note is malformed. */
+static const char *read_notes(const unsigned char *p, size_t size, size_t align, int msb,
+                              struct sp_elf *out)
+{
+    size_t pos = 0;
+    while (size - pos >= 12) {
+        uint32_t namesz = get32(p + pos, msb), descsz = get32(p + pos + 4, msb);
+        uint32_t type = get32(p + pos + 8, msb);
+        size_t name = pos + 12;
+        if (namesz > size - name)
+            return "a note runs past its segment";
+        size_t desc = name + namesz;
+        desc += (align - desc % align) % align;
+        if (desc > size || descsz > size - desc)
+            return "a note runs past its segment";
+        if (type == NOTE_FDO_DLOPEN && namesz == 4 && memcmp(p + name, "FDO", 4) == 0 &&
+            sp_dlopen_parse((const char *)p + desc, descsz, &out->dlopen) < 0)
+            return "its FDO dlopen note is not a JSON array of {soname: [...]} objects";
+        pos = desc + descsz;
+        pos += (align - pos % align) % align;
+        if (pos > size)
+            break;
+    }
+    return NULL;
+}
+
 int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err)
 {
     unsigned char ident[EI_NIDENT];
@@ -91,6 +231,7 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
     int status = SP_ELF_BAD;
 
     memset(out, 0, sizeof *out);
+    sp_vec_init(&out->dlopen, sizeof(struct sp_dlopen));
     ssize_t n = pread(fd, ident, sizeof ident, 0);
     if (n < 0) {
         sp_fail(err, errno, "%s: read: %s", name, strerror(errno));
@@ -153,6 +294,16 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
             dyn = ph;
         else if (ph.p_type == PT_INTERP)
             interp = ph;
+        else if (ph.p_type == PT_NOTE && out->dlopen_error == NULL) {
+            Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_BYTE);
+            const char *why = d ? read_notes(d->d_buf, d->d_size, ph.p_align == 8 ? 8 : 4,
+                                             out->data == ELFDATA2MSB, out)
+                                : "a PT_NOTE segment lies outside the file";
+            if (why && (out->dlopen_error = sp_aprintf("%s: %s", name, why)) == NULL) {
+                sp_fail(err, ENOMEM, "out of memory");
+                goto done;
+            }
+        }
     }
 
     if (interp.p_type == PT_INTERP) {
@@ -180,6 +331,7 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
         GElf_Addr strtab_addr = 0;
         GElf_Xword strsz = 0, soname = 0, rpath = 0, runpath = 0;
         int has_strtab = 0, has_soname = 0, has_rpath = 0, has_runpath = 0;
+        struct versions v = {0};
         size_t nneeded = 0;
         if ((needed = calloc(count + 1, sizeof *needed)) == NULL) {
             sp_fail(err, ENOMEM, "out of memory");
@@ -216,14 +368,28 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
                 runpath = entry.d_un.d_val;
                 has_runpath = 1;
                 break;
+            case DT_VERNEED:
+                v.need = entry.d_un.d_ptr;
+                v.has_need = 1;
+                break;
+            case DT_VERNEEDNUM:
+                v.neednum = entry.d_un.d_val;
+                break;
+            case DT_VERDEF:
+                v.def = entry.d_un.d_ptr;
+                v.has_def = 1;
+                break;
+            case DT_VERDEFNUM:
+                v.defnum = entry.d_un.d_val;
+                break;
             case DT_FLAGS_1:
                 out->nodeflib = (entry.d_un.d_val & DF_1_NODEFLIB) != 0;
                 break;
             }
         }
-        if (nneeded || has_soname || has_rpath || has_runpath) {
+        if (nneeded || has_soname || has_rpath || has_runpath || v.has_need || v.has_def) {
             GElf_Off stroff;
-            if (!has_strtab || vaddr_to_offset(loads, nloads, strtab_addr, &stroff) < 0) {
+            if (!has_strtab || vaddr_to_offset(loads, nloads, strtab_addr, &stroff, NULL) < 0) {
                 sp_fail(err, 0, "%s: DT_STRTAB is missing or outside every PT_LOAD segment",
                         name);
                 goto done;
@@ -249,6 +415,36 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
                 out->rpath = table_str(strtab, rpath, &bad);
             if (bad) {
                 sp_fail(err, 0, "%s: a dynamic string lies outside DT_STRTAB", name);
+                goto done;
+            }
+            /* Versions matter to --check only: a file whose version sections are damaged is
+             * still resolved, and the damage reported there. */
+            const unsigned char *chunk[2] = {NULL, NULL};
+            size_t size[2] = {0, 0};
+            GElf_Addr addr[2] = {v.need, v.def};
+            int has[2] = {v.has_need, v.has_def};
+            const char *why = NULL;
+            for (int k = 0; k < 2 && why == NULL; k++) {
+                GElf_Off off;
+                GElf_Xword avail;
+                Elf_Data *d;
+                if (!has[k])
+                    continue;
+                if (vaddr_to_offset(loads, nloads, addr[k], &off, &avail) < 0 ||
+                    (d = elf_getdata_rawchunk(elf, (int64_t)off, avail, ELF_T_BYTE)) == NULL)
+                    why = k ? "DT_VERDEF lies outside the file" : "DT_VERNEED lies outside the file";
+                else
+                    chunk[k] = d->d_buf, size[k] = d->d_size;
+            }
+            if (why == NULL)
+                why = read_versions(chunk[0], size[0], chunk[1], size[1], &v, strtab,
+                                    out->data == ELFDATA2MSB, out);
+            if (why) { /* half a list would mislead: none */
+                sp_strs_free(&out->verneed);
+                sp_strs_free(&out->verdef);
+            }
+            if (why && (out->versions_error = sp_aprintf("%s: %s", name, why)) == NULL) {
+                sp_fail(err, ENOMEM, "out of memory");
                 goto done;
             }
         }

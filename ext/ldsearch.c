@@ -65,6 +65,7 @@ static int warnf(struct sp_ld *ld, char *text)
 int sp_ld_init(struct sp_ld *ld, const char *root, struct sp_err *err)
 {
     memset(ld, 0, sizeof *ld);
+    ld->dlopen = -1;
     sp_map_init(&ld->probes);
     sp_map_init(&ld->by_path);
     sp_map_init(&ld->listings);
@@ -109,6 +110,7 @@ void sp_ld_free(struct sp_ld *ld)
             struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, j);
             free(e->name);
             free(e->error);
+            free(e->feature);
         }
         sp_vec_free(&t->nodes);
         sp_vec_free(&t->edges);
@@ -584,6 +586,77 @@ static int resolve_edge(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi
     return answers_to(t, (size_t)e->node, name);
 }
 
+/* Resolves the DT_NEEDED names of node N. Returns -1 when out of memory. */
+static int resolve_needed(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi *abi,
+                          const struct sp_elf *want, size_t n)
+{
+    size_t fi = SP_VEC_AT(&t->nodes, struct sp_node, n).file;
+    /* ld->files moves when a new file is read: index it afresh each time. */
+    for (size_t j = 0; j < SP_VEC_AT(&ld->files, struct sp_file, fi).elf.needed.len; j++) {
+        char *name = strdup(SP_VEC_AT(&ld->files, struct sp_file, fi).elf.needed.items[j]);
+        int rc = name ? resolve_edge(ld, t, abi, want, n, name) : -1;
+        free(name);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Resolves the libraries the dlopen notes of node N name, up to priority ld->dlopen, as if N
+ * called dlopen(): its search paths, then the system's. The sonames of one note entry are
+ * alternatives: the first that resolves is taken; when none does, the edge of the first one
+ * says so. Returns -1 when out of memory. */
+static int resolve_dlopen(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi *abi,
+                          const struct sp_elf *want, size_t n)
+{
+    size_t fi = SP_VEC_AT(&t->nodes, struct sp_node, n).file;
+    for (size_t k = 0; k < SP_VEC_AT(&ld->files, struct sp_file, fi).elf.dlopen.len; k++) {
+        const struct sp_dlopen *d = &SP_VEC_AT(&SP_VEC_AT(&ld->files, struct sp_file, fi).elf.dlopen,
+                                               struct sp_dlopen, k);
+        if (d->priority > ld->dlopen || d->sonames.len == 0)
+            continue;
+        struct sp_strs names = {0};
+        char *feature = strdup(d->feature ? d->feature : "");
+        for (size_t a = 0; a < d->sonames.len; a++) {
+            if (sp_strs_push(&names, d->sonames.items[a]) < 0)
+                break;
+        }
+        if (feature == NULL || names.len < d->sonames.len) {
+            free(feature);
+            sp_strs_free(&names);
+            return -1;
+        }
+        size_t first = t->edges.len;
+        int rc = 0;
+        for (size_t a = 0; a < names.len && rc == 0; a++) {
+            if ((rc = resolve_edge(ld, t, abi, want, n, names.items[a])) < 0)
+                break;
+            struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
+            if (e->node >= 0 || a + 1 == names.len) {
+                if (e->node < 0 && names.len > 1) { /* report it on the first name */
+                    free(e->name);
+                    free(e->error);
+                    e->name = strdup(names.items[0]);
+                    e->error = sp_aprintf("none of the %zu alternatives found", names.len);
+                    rc = e->name && e->error ? 0 : -1;
+                }
+                e->feature = feature;
+                feature = NULL;
+                break;
+            }
+            /* not this alternative: forget its edge (a failed search adds no node) */
+            free(e->name);
+            free(e->error);
+            t->edges.len = first;
+        }
+        free(feature);
+        sp_strs_free(&names);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err)
 {
     long f = probe(ld, path);
@@ -626,17 +699,14 @@ int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err)
     /* The program interpreter is loaded by the kernel, by path. */
     if (interp && resolve_edge(ld, t, abi, &want, 0, interp) < 0)
         return sp_fail(err, ENOMEM, "out of memory");
-    for (size_t i = 0; i < t->nodes.len; i++) {
-        size_t fi = SP_VEC_AT(&t->nodes, struct sp_node, i).file;
-        /* ld->files moves when a new file is read: index it afresh each time. */
-        for (size_t j = 0; j < SP_VEC_AT(&ld->files, struct sp_file, fi).elf.needed.len; j++) {
-            const char *name = SP_VEC_AT(&ld->files, struct sp_file, fi).elf.needed.items[j];
-            char *copy = strdup(name);
-            int rc = copy ? resolve_edge(ld, t, abi, &want, i, copy) : -1;
-            free(copy);
-            if (rc < 0)
-                return sp_fail(err, ENOMEM, "out of memory");
-        }
+    /* Every DT_NEEDED object is loaded, breadth first, before the program runs and can call
+     * dlopen(); an object dlopen() loads brings its own DT_NEEDED ones before the next call. */
+    size_t needed_next = 0, dlopen_next = 0;
+    while (needed_next < t->nodes.len || (ld->dlopen >= 0 && dlopen_next < t->nodes.len)) {
+        int rc = needed_next < t->nodes.len ? resolve_needed(ld, t, abi, &want, needed_next++)
+                                            : resolve_dlopen(ld, t, abi, &want, dlopen_next++);
+        if (rc < 0)
+            return sp_fail(err, ENOMEM, "out of memory");
     }
     return 0;
 }

@@ -119,18 +119,21 @@ static int copy_paths(PyObject *iterable, struct sp_strs *strs)
 /* ---- find-libdeps ---- */
 
 /* One tuple per file read: (path, error, soname, links, class, machine, needed, interp,
- * owners, inside). owners is None for a file no tree loads (a scanned file only), else the
- * installed packages owning it; inside says whether it lies inside a scanned tree. */
+ * owners, inside, verneed, verdef, versions_error, dlopen_error). owners is None for a file no
+ * tree loads (a scanned file only), else the installed packages owning it; inside says whether
+ * it lies inside a scanned tree; verneed is a flat list of (file, version) pairs. */
 static PyObject *make_file(const void *ctx, size_t i)
 {
     const struct sp_libdeps *job = ctx;
     const struct sp_file *f = &SP_VEC_AT(&job->ld.files, struct sp_file, i);
     int loaded = job->loaded && job->loaded[i];
-    return Py_BuildValue("(O&O&O&NiiNO&NO)", fsdecode, f->path, fsdecode, f->error, fsdecode,
+    return Py_BuildValue("(O&O&O&NiiNO&NONNO&O&)", fsdecode, f->path, fsdecode, f->error, fsdecode,
                          f->elf.soname, build_strs(&f->links), f->elf.elfclass, f->elf.machine,
                          build_strs(&f->elf.needed), fsdecode, f->elf.interp,
                          loaded ? build_owners(&job->owners[i]) : Py_NewRef(Py_None),
-                         loaded && job->inside[i] ? Py_True : Py_False);
+                         loaded && job->inside[i] ? Py_True : Py_False,
+                         build_strs(&f->elf.verneed), build_strs(&f->elf.verdef), fsdecode,
+                         f->elf.versions_error, fsdecode, f->elf.dlopen_error);
 }
 
 static PyObject *make_node(const void *ctx, size_t i)
@@ -143,8 +146,9 @@ static PyObject *make_node(const void *ctx, size_t i)
 static PyObject *make_edge(const void *ctx, size_t i)
 {
     const struct sp_edge *e = &SP_VEC_AT(&((const struct sp_tree *)ctx)->edges, struct sp_edge, i);
-    return Py_BuildValue("(nO&snO&)", (Py_ssize_t)e->requester, fsdecode, e->name,
-                         sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode, e->error);
+    return Py_BuildValue("(nO&snO&O&)", (Py_ssize_t)e->requester, fsdecode, e->name,
+                         sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode, e->error,
+                         fsdecode, e->feature);
 }
 
 static PyObject *make_tree(const void *ctx, size_t i)
@@ -154,24 +158,26 @@ static PyObject *make_tree(const void *ctx, size_t i)
                          build_list(t->edges.len, make_edge, t));
 }
 
-/* resolve(root, paths, ld_library_path=None, dpkg=True) -> (files, trees, warnings)
- * Walks every path (inside root) for ELF files, builds each one's load tree and, with dpkg,
- * finds the packages owning what they load. Raises OSError (with .kind) when a path, the root
- * or the dpkg database cannot be read. */
+/* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1) -> (files, trees, warnings)
+ * Walks every path (inside root) for ELF files, builds each one's load tree (following dlopen
+ * notes up to priority dlopen: 0 required, 1 recommended, 2 suggested) and, with dpkg, finds
+ * the packages owning what they load. Raises OSError (with .kind) when a path, the root or the
+ * dpkg database cannot be read. */
 static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"root", "paths", "ld_library_path", "dpkg", NULL};
+    static char *kwlist[] = {"root", "paths", "ld_library_path", "dpkg", "dlopen", NULL};
     PyObject *root = NULL, *paths = NULL, *llp = NULL, *result = NULL;
     struct sp_libdeps job;
     struct sp_err err = {0};
-    int dpkg = 1, rc;
+    int dpkg = 1, dlopen = -1, rc;
 
     memset(&job, 0, sizeof job);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|Op:resolve", kwlist,
-                                     PyUnicode_FSConverter, &root, &paths, &llp, &dpkg))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|Opi:resolve", kwlist,
+                                     PyUnicode_FSConverter, &root, &paths, &llp, &dpkg, &dlopen))
         return NULL;
     job.root = PyBytes_AS_STRING(root);
     job.dpkg = dpkg;
+    job.dlopen = dlopen < -1 ? -1 : dlopen;
     if (copy_paths(paths, &job.scan) < 0 ||
         (llp && llp != Py_None && copy_paths(llp, &job.ld_library_path) < 0))
         goto out;
@@ -437,8 +443,9 @@ done:
  * mypy's stubtest see the real parameters. */
 static PyMethodDef core_methods[] = {
     {"resolve", (PyCFunction)(void (*)(void))core_resolve, METH_VARARGS | METH_KEYWORDS,
-     "resolve($module, /, root, paths, ld_library_path=None, dpkg=True)\n--\n\n"
-     "-> (files, trees, warnings): every ELF file under PATHS inside ROOT, resolved."},
+     "resolve($module, /, root, paths, ld_library_path=None, dpkg=True, dlopen=-1)\n--\n\n"
+     "-> (files, trees, warnings): every ELF file under PATHS inside ROOT, resolved; dlopen\n"
+     "notes followed up to priority DLOPEN (0 required, 1 recommended, 2 suggested; -1 never)."},
     {"dpkg_owners", (PyCFunction)(void (*)(void))core_dpkg_owners, METH_VARARGS | METH_KEYWORDS,
      "dpkg_owners($module, /, root, paths)\n--\n\n"
      "-> [[(package, arch), ...], ...]: the installed owners of each canonical path."},

@@ -146,7 +146,32 @@ struct sp_elf {
     int nodeflib;  /* DF_1_NODEFLIB in DT_FLAGS_1 */
     int dynamic;   /* has PT_DYNAMIC */
     struct sp_strs needed;
+    /* DT_VERNEED: symbol versions required, as pairs: verneed.items[2i] is the needed file's
+     * name, [2i+1] the version (GLIBC_2.38); weak requirements are left out */
+    struct sp_strs verneed;
+    struct sp_strs verdef;  /* DT_VERDEF: the versions this object defines, its own name not */
+    char *versions_error;   /* why the version sections could not be read, or NULL */
+    struct sp_vec dlopen;   /* struct sp_dlopen, from its FDO dlopen notes (PT_NOTE) */
+    char *dlopen_error;     /* why a dlopen note could not be read, or NULL */
 };
+
+/* ---- the FDO dlopen metadata note (dlnote.c) ---------------------------------------------- */
+
+enum sp_dlopen_priority { SP_DLOPEN_REQUIRED = 0, SP_DLOPEN_RECOMMENDED, SP_DLOPEN_SUGGESTED };
+
+/* One object of a .note.dlopen descriptor: libraries the program may dlopen() for a feature;
+ * its sonames are alternatives (one of them is enough). */
+struct sp_dlopen {
+    char *feature;        /* or NULL */
+    int priority;         /* enum sp_dlopen_priority */
+    struct sp_strs sonames;
+};
+
+/* Parses the JSON descriptor TEXT (LEN bytes, up to a NUL) of one note, appending its objects
+ * to ENTRIES (struct sp_dlopen). Returns 0, or -1 when it is not such an array (and appends
+ * nothing). */
+int sp_dlopen_parse(const char *text, size_t len, struct sp_vec *entries);
+void sp_dlopen_free(struct sp_vec *entries);
 
 /* Reads the ELF file open on FD. NAME is used in messages only. Returns an sp_elf_status; on
  * SP_ELF_BAD, ERR says why (naming the file and the libelf call). OUT is always initialised and
@@ -227,6 +252,7 @@ struct sp_edge {
     int how;          /* enum sp_how */
     long node;        /* index of the node that answers, or -1 */
     char *error;      /* for SP_HOW_ERROR and SP_HOW_NOT_FOUND with a reason, else NULL */
+    char *feature;    /* for a name from a dlopen note: the note's feature ("" if none) */
 };
 
 struct sp_node {
@@ -259,6 +285,7 @@ struct sp_ld {
     struct sp_vec trees;      /* struct sp_tree */
     struct sp_strs warnings;
     struct sp_map warned;     /* warnings already given */
+    int dlopen;               /* follow dlopen notes up to this enum sp_dlopen_priority; -1: no */
 };
 
 int sp_ld_init(struct sp_ld *ld, const char *root, struct sp_err *err);
@@ -341,6 +368,7 @@ struct sp_libdeps {
     struct sp_strs scan;            /* paths inside the root */
     struct sp_strs ld_library_path; /* given explicitly, never taken from the environment */
     int dpkg;                       /* look up owners in the dpkg database */
+    int dlopen;                     /* follow dlopen notes up to this priority; -1: never */
     /* output */
     struct sp_ld ld;
     int ld_ready;

@@ -1,5 +1,5 @@
 /* libFuzzer harness: the ELF reader (ext/elf.c) on arbitrary bytes, read from a memfd as the
- * real code reads files. */
+ * real code reads files: headers, dynamic section, symbol versions and FDO dlopen notes. */
 #include "harness.h"
 
 #include <sys/mman.h>
@@ -27,6 +27,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((e.soname && strlen(e.soname) >= size) || (e.rpath && strlen(e.rpath) >= size) ||
             (e.runpath && strlen(e.runpath) >= size) || (e.interp && strlen(e.interp) >= size))
             abort();
+        /* versions come in (file, version) pairs, and none when their sections are damaged */
+        if (e.verneed.len % 2 || (e.versions_error && (e.verneed.len || e.verdef.len)))
+            abort();
+        for (size_t i = 0; i < e.verneed.len; i++)
+            if (strlen(e.verneed.items[i]) >= size)
+                abort();
+        for (size_t i = 0; i < e.dlopen.len; i++) {
+            const struct sp_dlopen *d = &SP_VEC_AT(&e.dlopen, struct sp_dlopen, i);
+            if (d->priority < SP_DLOPEN_REQUIRED || d->priority > SP_DLOPEN_SUGGESTED)
+                abort();
+        }
     } else if (status == SP_ELF_BAD && (err.msg[0] == '\0' || strchr(err.msg, '\n'))) {
         abort(); /* an error is one line naming the problem */
     }

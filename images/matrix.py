@@ -6,6 +6,7 @@ lists versions.
 
     python3 images/matrix.py [--ci]    prints the images, one per line, in build order
     python3 images/matrix.py --readme  prints the README's table of Pythons
+    python3 images/matrix.py --readme --sizes   ... with the sizes of the images built here
 """
 
 from __future__ import annotations
@@ -204,10 +205,26 @@ def readme_table(m: Matrix, sizes: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def local_sizes(m: Matrix) -> dict[str, str]:
+    """The size of each runtime image built here (podman), next to its Debian slim base's."""
+    import subprocess
+
+    def size(ref: str) -> int | None:
+        r = subprocess.run(["podman", "image", "inspect", "--format", "{{.Size}}", ref], capture_output=True, text=True)
+        return int(r.stdout) if r.returncode == 0 else None
+
+    sizes = {}
+    for p in m.pythons:
+        own, base = size(f"{m.registry}:{p.name}"), size(f"docker.io/library/debian:{p.release}-slim")
+        if own and base:
+            sizes[p.name] = f"{own / 1e6:.0f} MB (slim base {base / 1e6:.0f} MB)"
+    return sizes
+
+
 def main(argv: list[str]) -> int:
     m = Matrix()
     if "--readme" in argv:
-        print(readme_table(m))
+        print(readme_table(m, local_sizes(m) if "--sizes" in argv else None))
         return 0
     for img in m.images(ci="--ci" in argv):
         print(img.name)

@@ -6,13 +6,28 @@ from os import PathLike
 
 _Path = str | bytes | PathLike[str] | PathLike[bytes]
 _Owner = tuple[str, str]  # (package, architecture)
-# (path, error, soname, links, elfclass, machine, needed, interp, owners, inside): owners is
-# None for a file that no tree loads (a scanned file only); inside: it lies in a scanned tree
+# (path, error, soname, links, elfclass, machine, needed, interp, owners, inside, verneed,
+# verdef, versions_error, dlopen_error): owners is None for a file that no tree loads (a
+# scanned file only); inside: it lies in a scanned tree; verneed: file, version, file, ...
 _File = tuple[
-    str, str | None, str | None, list[str], int, int, list[str], str | None, list[_Owner] | None, bool
+    str,
+    str | None,
+    str | None,
+    list[str],
+    int,
+    int,
+    list[str],
+    str | None,
+    list[_Owner] | None,
+    bool,
+    list[str],
+    list[str],
+    str | None,
+    str | None,
 ]
 _Node = tuple[int, str, int]  # (file index, path opened, loader node or -1)
-_Edge = tuple[int, str, str, int, str | None]  # (requester node, name, how, node or -1, error)
+# (requester node, name, how, node or -1, error, dlopen note feature or None for DT_NEEDED)
+_Edge = tuple[int, str, str, int, str | None, str | None]
 _Tree = tuple[str, list[_Node], list[_Edge]]  # (path, nodes, edges)
 
 class Error(OSError):
@@ -25,6 +40,7 @@ def resolve(
     paths: Iterable[_Path],
     ld_library_path: Iterable[_Path] | None = None,
     dpkg: bool = True,
+    dlopen: int = -1,
 ) -> tuple[list[_File], list[_Tree], list[str]]: ...
 def dpkg_owners(root: _Path, paths: Iterable[_Path]) -> list[list[_Owner]]: ...
 def dpkg_installed(status_file: _Path, /) -> list[_Owner]: ...

@@ -73,7 +73,6 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="trees to scan (default: sys.prefix)")
     parser.add_argument("--root", default="/", metavar="DIR", help="analyse the root filesystem DIR as if chrooted into it")
-    parser.add_argument("--json", action="store_true", help="print a JSON document with every resolution")
     parser.add_argument(
         "--missing",
         choices=("warn", "error", "ignore"),
@@ -90,6 +89,22 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
         metavar="DIRS",
         help="colon-separated directories searched as LD_LIBRARY_PATH would be",
     )
+    parser.add_argument(
+        "--dlopen",
+        choices=("required", "recommended", "suggested"),
+        metavar="PRIORITY",
+        help="also the libraries that FDO dlopen notes name with this priority or a higher one "
+        "(required, recommended, suggested)",
+    )
+    what = parser.add_mutually_exclusive_group()  # what is printed
+    what.add_argument("--json", action="store_true", help="print a JSON document with every resolution")
+    what.add_argument(
+        "--check",
+        action="store_true",
+        help="print nothing but why the files under PATH would not load in this root (a library "
+        "not found, a symbol version such as GLIBC_2.38 not defined); exit 1 if any",
+    )
+    what.add_argument("--why", metavar="PKG", help="print the chains of libraries that pull PKG in")
     args = parser.parse_args(argv)
     # Paths and package names are bytes on Linux: undecodable ones go out as they came in.
     _reconfigure(sys.stdout, errors="surrogateescape")
@@ -106,11 +121,19 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             root=args.root,
             ld_library_path=args.ld_library_path.split(":") if args.ld_library_path else None,
             exclude_installed=args.exclude_installed,
+            dlopen=args.dlopen,
         )
     except SnakepackError as err:
         return _fail(prog, str(err))
     for warning in result.warnings:
         print(f"{prog}: warning: {warning}", file=sys.stderr)
+    if args.check:
+        from .libdeps import check
+
+        failures = check(result)
+        for line in failures:
+            print(f"{prog}: {line}", file=sys.stderr)
+        return 1 if failures else 0
     if args.missing != "ignore":
         # the same object may be in several load trees: say each thing once
         for line in dict.fromkeys(f"{r.name} needed by {r.needed_by}: {r.error}" for r in result.unresolved):
@@ -123,7 +146,15 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     try:
-        if args.json:
+        if args.why:
+            from .libdeps import why
+
+            chains = why(result, args.why)
+            if not chains:
+                return _fail(prog, f"{args.why}: pulled in by nothing under {' '.join(args.paths) or sys.prefix}", 1)
+            for line in chains:
+                print(line)
+        elif args.json:
             import json
 
             json.dump(result.to_json(), sys.stdout, indent=2)

@@ -8,6 +8,7 @@ structured result.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections import namedtuple
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from ._native import _core
 from .errors import LibdepsError, SnakepackError, UsageError
 
-__all__ = ["LibdepsResult", "Package", "Resolution", "ElfFile", "find_libdeps"]
+__all__ = ["LibdepsResult", "Package", "Resolution", "ElfFile", "find_libdeps", "check", "why"]
 
 # Plain named tuples rather than dataclasses: importing dataclasses (or typing) costs more than
 # the whole analysis of a typical tree, and find-libdeps runs in every image build.
@@ -30,17 +31,18 @@ class Package(namedtuple("Package", "name arch")):
 class Resolution(
     namedtuple(
         "Resolution",
-        "name needed_by how path realpath bundled packages error",
-        defaults=(None, None, False, (), None),
+        "name needed_by how path realpath bundled packages error source",
+        defaults=(None, None, False, (), None, "DT_NEEDED"),
     )
 ):
-    """How one DT_NEEDED name of one object of a load tree was answered.
+    """How one library name that one object of a load tree loads was answered.
 
     how: path, rpath, ld_library_path, runpath, ld.so.cache, ld.so.conf, default, loaded,
     not_found or error. path is what the loader opens, realpath the file behind it; packages
     are the installed packages owning it, wherever it lies; bundled means it lies inside a
     scanned tree and no package owns it (shipped with the tree: nothing to install); error
-    says why a name is not resolved.
+    says why a name is not resolved. source says where the name comes from: DT_NEEDED, or
+    "dlopen note: FEATURE" for a library an FDO dlopen note names.
     """
 
     __slots__ = ()
@@ -56,13 +58,15 @@ class Resolution(
 
 
 class ElfFile:
-    """An ELF file found under a scanned path: the root of its own load tree."""
+    """An ELF file found under a scanned path: the root of its own load tree. versions: the
+    symbol versions it requires, (needed name, version) pairs (DT_VERNEED)."""
 
-    __slots__ = ("path", "needed", "resolutions")
+    __slots__ = ("path", "needed", "resolutions", "versions")
 
-    def __init__(self, path: str, needed: tuple[str, ...]):
+    def __init__(self, path: str, needed: tuple[str, ...], versions: tuple[tuple[str, str], ...] = ()):
         self.path = path
         self.needed = needed
+        self.versions = versions
         self.resolutions: list[Resolution] = []
 
     def __repr__(self) -> str:
@@ -74,6 +78,8 @@ class LibdepsResult:
 
     def __init__(self, warnings: list[str]):
         self.files: list[ElfFile] = []
+        self.defined: dict[str, tuple[str, ...]] = {}  # realpath -> versions it defines (DT_VERDEF)
+        self.version_errors: dict[str, str] = {}  # realpath -> why its versions could not be read
         self.packages: list[Package] = []  # sorted, unique
         self.bundled: list[str] = []  # inside the scanned trees and owned by no package
         self.unresolved: list[Resolution] = []  # not found, or a candidate stops the loader
@@ -88,7 +94,12 @@ class LibdepsResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "files": [
-                {"path": f.path, "needed": list(f.needed), "resolutions": [r.to_json() for r in f.resolutions]}
+                {
+                    "path": f.path,
+                    "needed": list(f.needed),
+                    "versions": [list(v) for v in f.versions],
+                    "resolutions": [r.to_json() for r in f.resolutions],
+                }
                 for f in self.files
             ],
             "packages": [p._asdict() for p in self.packages],
@@ -116,17 +127,26 @@ def _translate(err: OSError) -> SnakepackError:
     return LibdepsError(message) if kind in ("dpkg", "system") else UsageError(message)
 
 
+DLOPEN_PRIORITIES = ("required", "recommended", "suggested")
+
+
 def find_libdeps(
     *paths: str | os.PathLike[str],
     root: str | os.PathLike[str] = "/",
     ld_library_path: list[str] | None = None,
     exclude_installed: str | os.PathLike[str] | None = None,
+    dlopen: str | None = None,
 ) -> LibdepsResult:
     """Resolves every ELF file under PATHS (default: sys.prefix) inside ROOT.
+
+    dlopen: also the libraries that FDO dlopen notes name, of that priority (required,
+    recommended or suggested) and above; None: DT_NEEDED only.
 
     Raises UsageError when a path or the root cannot be read, LibdepsError when the dpkg
     database cannot be.
     """
+    if dlopen is not None and dlopen not in DLOPEN_PRIORITIES:
+        raise UsageError(f"--dlopen {dlopen!r}: not one of {', '.join(DLOPEN_PRIORITIES)}")
     root = os.fspath(root)
     if not root:
         raise UsageError("an empty root names no directory")
@@ -135,7 +155,8 @@ def find_libdeps(
     scan = [_absolute(os.fspath(p), root) for p in (paths or (sys.prefix,))]
     llp = [_absolute(d, root) for d in ld_library_path or [] if d]
     try:
-        files, trees, warnings = _core.resolve(root, scan, llp)
+        level = -1 if dlopen is None else DLOPEN_PRIORITIES.index(dlopen)
+        files, trees, warnings = _core.resolve(root, scan, llp, dlopen=level)
         there = None if exclude_installed is None else _core.dpkg_installed(os.path.abspath(exclude_installed))
     except OSError as err:
         raise _translate(err) from err
@@ -149,19 +170,28 @@ def find_libdeps(
     bundled: set[str] = set()
     unowned: set[str] = set()
     for path, nodes, edges in trees:
-        elf = ElfFile(path, tuple(files[nodes[0][0]][6]))
-        for requester, name, how, node, error in edges:
+        top = files[nodes[0][0]]
+        pairs = top[10]
+        elf = ElfFile(path, tuple(top[6]), tuple(zip(pairs[::2], pairs[1::2])))
+        if dlopen is not None and top[13]:
+            result.warnings.append(f"{top[13]}: ignored")
+        for requester, name, how, node, error, feature in edges:
             needed_by = nodes[requester][1]
+            source = "DT_NEEDED" if feature is None else f"dlopen note: {feature}".rstrip(": ")
             if node < 0:
-                r = Resolution(name, needed_by, how, error=error or "not found")
+                r = Resolution(name, needed_by, how, error=error or "not found", source=source)
                 result.unresolved.append(r)
             else:
                 fi, opened, _ = nodes[node]
                 real, inside, pkgs = files[fi][0], files[fi][9], owners.get(fi, ())
-                r = Resolution(name, needed_by, how, opened, real, inside and not pkgs, pkgs)
+                r = Resolution(name, needed_by, how, opened, real, inside and not pkgs, pkgs, None, source)
                 if not pkgs:
                     (bundled if inside else unowned).add(real)
                 packages.update(pkgs)
+                result.defined[real] = tuple(files[fi][11])
+                damaged = files[fi][12]
+                if damaged:
+                    result.version_errors[real] = damaged
             elf.resolutions.append(r)
         result.files.append(elf)
 
@@ -181,3 +211,65 @@ def _installed(p: Package, arches: dict[str, set[str]]) -> bool:
     architecture-independent one on either side."""
     there = arches.get(p.name, set())
     return p.arch in there or "all" in there or (p.arch == "all" and bool(there))
+
+
+_VERSION = re.compile(r"(.*?)(\d+(?:\.\d+)*)")
+
+
+def _newest(version: str, defined: tuple[str, ...]) -> str | None:
+    """The newest version of VERSION's series (GLIBC_, GLIBCXX_, OPENSSL_...) in DEFINED."""
+    m = _VERSION.fullmatch(version)
+    if m is None:
+        return None
+    series = [
+        (tuple(int(x) for x in d.group(2).split(".")), d.group(0))
+        for d in map(_VERSION.fullmatch, defined)
+        if d is not None and d.group(1) == m.group(1)
+    ]
+    return max(series)[1] if series else None
+
+
+def check(result: LibdepsResult) -> list[str]:
+    """Why the scanned files would not load in the root, one line each: a library that does not
+    resolve anywhere in a file's load tree, or a symbol version (DT_VERNEED) that the library
+    a file's name resolves to does not define (DT_VERDEF). Empty when everything loads."""
+    failures: list[str] = []
+    for f in result.files:
+        direct = {r.name: r for r in f.resolutions if r.needed_by == f.path and r.resolved}
+        for r in f.resolutions:
+            if not r.resolved and r.source == "DT_NEEDED":
+                by = "" if r.needed_by == f.path else f" (needed by {r.needed_by})"
+                failures.append(f"{f.path}: {r.name}{by}: {r.error}")
+        for lib, version in f.versions:
+            found = direct.get(lib)
+            if found is None or found.realpath is None:
+                continue  # not resolved: said above
+            defined = result.defined.get(found.realpath, ())
+            if version in defined:
+                continue
+            damaged = result.version_errors.get(found.realpath)
+            newest = _newest(version, defined)
+            has = damaged or (f"this root has {newest}" if newest else "it defines no such version")
+            failures.append(f"{f.path}: {lib} ({found.path}): version {version} not found; {has}")
+    return list(dict.fromkeys(failures))
+
+
+def why(result: LibdepsResult, package: str) -> list[str]:
+    """The chains that pull PACKAGE in, one line each: scanned file -> name (where the name
+    comes from, how it was found) path -> ... -> package."""
+    lines: list[str] = []
+    for f in result.files:
+        loaded_by: dict[str, Resolution] = {}
+        for r in f.resolutions:
+            if r.resolved:
+                loaded_by.setdefault(r.path, r)
+        for r in f.resolutions:
+            if not any(p.name == package for p in r.packages):
+                continue
+            chain, up = [r], r.needed_by
+            while up != f.path and up in loaded_by and loaded_by[up] not in chain:
+                chain.append(loaded_by[up])
+                up = loaded_by[up].needed_by
+            steps = "".join(f" -> {c.name} ({c.source}, {c.how}) {c.path}" for c in reversed(chain))
+            lines.append(f"{f.path}{steps} -> {package}")
+    return list(dict.fromkeys(lines))

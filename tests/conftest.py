@@ -232,3 +232,10 @@ def cached_debootstrap(name: str, include=(), release: str = "bookworm") -> Path
 def debian_root():
     """A minimal Debian root (debootstrap minbase)."""
     return cached_debootstrap("bookworm-minbase")
+
+
+@pytest.fixture(scope="session")
+def trixie_root():
+    """A Debian 13 root: its libc and systemd are newer than bookworm's. It also carries
+    docker-buildx, for the bake file's check (tests/test_publishing.py), so one root serves."""
+    return cached_debootstrap("trixie-buildx", include=("docker-buildx",), release="trixie")

@@ -104,3 +104,23 @@ def test_bundled_means_inside_the_tree_and_owned_by_no_package(elf, tmp_path):
 def test_errors_are_routed_by_what_they_are_about_not_by_their_text(tmp_path):
     with pytest.raises(UsageError, match="/var/lib/dpkg/no-such-tree: No such file"):
         find_libdeps("/var/lib/dpkg/no-such-tree")
+
+
+def test_why_shows_each_chain_that_pulls_a_package_in(tmp_path, elf):
+    app = tmp_path / "app"
+    helper = elf.lib(app / "libs/libhelper.so.1", soname="libhelper.so.1", needed=["libbz2.so.1.0"])
+    ext = elf.lib(app / "ext.so", needed=["libhelper.so.1"], runpath="$ORIGIN/libs")
+    r = run([tool("find-libdeps"), "--why", "libbz2-1.0", app])
+    assert r.returncode == 0, r.stderr
+    bz2 = next(r.path for f in find_libdeps(app).files for r in f.resolutions if r.name == "libbz2.so.1.0")
+    assert r.stdout.splitlines() == [
+        f"{ext} -> libhelper.so.1 (DT_NEEDED, runpath) {app}/libs/libhelper.so.1 -> libbz2.so.1.0 (DT_NEEDED, ld.so.cache) {bz2} -> libbz2-1.0",
+        f"{helper} -> libbz2.so.1.0 (DT_NEEDED, ld.so.cache) {bz2} -> libbz2-1.0",
+    ]
+
+
+def test_why_a_package_nothing_pulls_in_is_exit_1(tmp_path, elf):
+    elf.lib(tmp_path / "app/ext.so", needed=["libz.so.1"])
+    r = run([tool("find-libdeps"), "--why", "libbz2-1.0", tmp_path / "app"])
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == f"find-libdeps: libbz2-1.0: pulled in by nothing under {tmp_path / 'app'}\n"

@@ -455,10 +455,34 @@ def test_cli_execs_the_command_on_success_only():
     assert r.returncode == 10
 
 
+def handler_installed(pid: int, sig: int) -> None:
+    """Returns once process PID catches SIG (SigCgt): a signal sent before would meet Python
+    still starting, however long a busy machine takes, not the code under test."""
+    for _ in range(3000):
+        with open(f"/proc/{pid}/status") as f:
+            caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+        if caught & (1 << (sig - 1)):
+            return
+        time.sleep(0.01)
+    pytest.fail(f"process {pid} never installed a handler for signal {sig}")
+
+
+def in_ppoll(pid: int) -> None:
+    """Returns once process PID sleeps in ppoll(2) (/proc/PID/syscall): it is in the wait."""
+    ppoll = {"x86_64": "271", "aarch64": "73"}.get(os.uname().machine)
+    for _ in range(3000):
+        with open(f"/proc/{pid}/syscall") as f:
+            if ppoll is None or f.read().split()[0] == ppoll:
+                return
+        time.sleep(0.01)
+    pytest.fail(f"process {pid} never waited in ppoll")
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_cli_signals_end_the_wait_at_once(sig, code):
     p = subprocess.Popen([tool("wait-for-port"), "-t", "0", f"127.0.0.1:{free_port()}"], stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    handler_installed(p.pid, sig)
+    in_ppoll(p.pid)
     p.send_signal(sig)
     _, err = p.communicate(timeout=10)
     assert p.returncode == code
@@ -487,7 +511,8 @@ def test_cli_sigterm_as_pid_1():
         pytest.skip(f"unshare cannot make a PID namespace here: {p.communicate()[1].strip()}")
     with open(f"/proc/{child}/status") as f:
         assert any(line.split() == ["NSpid:", str(child), "1"] for line in f)  # PID 1 inside
-    time.sleep(0.3)
+    # the kernel drops a signal to PID 1 that has no handler
+    handler_installed(child, signal.SIGTERM)
     os.kill(child, signal.SIGTERM)
     p.communicate(timeout=10)
     assert p.returncode == 143

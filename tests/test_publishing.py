@@ -30,7 +30,7 @@ def test_bake_file_is_generated_from_the_matrix():
 @pytest.fixture(scope="module")
 def bake_print():
     """docker buildx bake --print of the checkout's bake file, run by Debian 13's buildx."""
-    root = cached_debootstrap("trixie-buildx", include=("docker-buildx",), release="trixie")
+    root = cached_debootstrap("trixie-buildx", include=("docker-buildx",), release="trixie")  # conftest.trixie_root
     work = root / "src"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()

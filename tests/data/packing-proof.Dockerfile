@@ -29,4 +29,5 @@ LABEL org.opencontainers.image.title="snakepack/python:packing-proof"
 COPY --from=build /usr/share/python3/app /usr/share/python3/app
 RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf.d/00build; fi \
  && apt-install -r /usr/share/python3/app/pkgdeps.txt \
+ && find-libdeps --check /usr/share/python3/app \
  && rm -f /etc/apt/apt.conf.d/00build
