@@ -140,7 +140,7 @@ static long load_file(struct sp_ld *ld, const char *path)
     if (slot)
         return (long)*slot - 1;
     struct sp_err err = {0};
-    int fd = sp_root_open(&ld->root, path, 0, SP_ERR_INPUT, &err);
+    int fd = sp_root_open_canonical(&ld->root, path, SP_ERR_INPUT, &err);
     if (fd < 0 && err.errnum != 0)
         return -err.errnum; /* ENOMEM included */
     struct sp_file *f = sp_vec_push(&ld->files);

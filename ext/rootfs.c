@@ -137,20 +137,15 @@ int sp_root_resolve(const struct sp_root *r, const char *path, int follow_last, 
     return 0;
 }
 
-int sp_root_open(const struct sp_root *r, const char *path, int directory, int kind,
-                 struct sp_err *err)
+/* Opens CANON, a canonical path inside the root, as sp_root_open does; messages name PATH. */
+static int open_canonical(const struct sp_root *r, const char *canon, const char *path,
+                          int directory, int kind, struct sp_err *err)
 {
-    char *canon = NULL, *host = NULL;
     struct stat before, after;
     int fd = -1;
-
-    if (sp_root_resolve(r, path, 1, &canon) < 0)
-        return sp_fail_at(err, kind, path, errno, "%s", strerror(errno));
-    if ((host = sp_root_host(r, canon)) == NULL) {
-        free(canon);
+    char *host = sp_root_host(r, canon);
+    if (host == NULL)
         return sp_fail(err, ENOMEM, "out of memory");
-    }
-    free(canon);
     /* Look before opening: opening a FIFO blocks and opening a device can act on it. */
     if (lstat(host, &before) < 0) {
         sp_fail_at(err, kind, path, errno, "%s", strerror(errno));
@@ -168,6 +163,23 @@ int sp_root_open(const struct sp_root *r, const char *path, int directory, int k
     }
     free(host);
     return fd;
+}
+
+int sp_root_open(const struct sp_root *r, const char *path, int directory, int kind,
+                 struct sp_err *err)
+{
+    char *canon = NULL;
+    if (sp_root_resolve(r, path, 1, &canon) < 0)
+        return sp_fail_at(err, kind, path, errno, "%s", strerror(errno));
+    int fd = open_canonical(r, canon, path, directory, kind, err);
+    free(canon);
+    return fd;
+}
+
+int sp_root_open_canonical(const struct sp_root *r, const char *canon, int kind,
+                           struct sp_err *err)
+{
+    return open_canonical(r, canon, canon, 0, kind, err);
 }
 
 int sp_read_fd(int fd, const char *name, size_t max, int kind, char **buf, size_t *len,

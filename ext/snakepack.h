@@ -120,6 +120,11 @@ char *sp_root_host(const struct sp_root *r, const char *path);
  * when it does not exist, 0 when it is not a regular file. */
 int sp_root_open(const struct sp_root *r, const char *path, int directory, int kind,
                  struct sp_err *err);
+/* sp_root_open of a regular file for CANON, a path sp_root_resolve has made canonical (the
+ * loader search resolves each candidate once, then opens it: twice would cost one lstat per
+ * component of every file). */
+int sp_root_open_canonical(const struct sp_root *r, const char *canon, int kind,
+                           struct sp_err *err);
 /* Reads what is left of the regular file open on FD, at most MAX bytes (a larger file is an
  * error), into *BUF (malloc'd, NUL-terminated) and *LEN. NAME is for messages. */
 int sp_read_fd(int fd, const char *name, size_t max, int kind, char **buf, size_t *len,
