@@ -53,6 +53,27 @@ const struct sp_abi *sp_abi_of(const struct sp_elf *e)
     return NULL;
 }
 
+const struct sp_abi *sp_abi_native(void)
+{
+    struct sp_elf self = {.elfclass = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32};
+#if defined(__x86_64__)
+    self.machine = EM_X86_64;
+#elif defined(__i386__)
+    self.machine = EM_386;
+#elif defined(__aarch64__)
+    self.machine = EM_AARCH64;
+#elif defined(__arm__)
+    self.machine = EM_ARM;
+#elif defined(__powerpc64__)
+    self.machine = EM_PPC64;
+#elif defined(__s390x__)
+    self.machine = EM_S390;
+#elif defined(__riscv)
+    self.machine = EM_RISCV;
+#endif
+    return sp_abi_of(&self);
+}
+
 struct load {
     GElf_Addr vaddr;
     GElf_Off offset;

@@ -144,6 +144,22 @@ const char *sp_ldcache_lookup(struct sp_ldcache *c, int flags, const char *name,
     return slot ? (const char *)c->buf + c->base + (*slot - 1) : NULL;
 }
 
+const char *sp_ldcache_find_library(const struct sp_ldcache *c, int flags, const char *name)
+{
+    size_t n = strlen(name);
+    for (uint32_t i = 0; c->buf && i < c->nlibs; i++) {
+        size_t e = c->base + NEW_HEADER_SIZE + (size_t)i * NEW_ENTRY_SIZE;
+        uint32_t key = u32(c, e + 4);
+        if ((int32_t)u32(c, e) != flags || u64(c, e + 16) != 0 || !cache_str_ok(c, key))
+            continue;
+        const char *soname = (const char *)c->buf + c->base + key;
+        if (strncmp(soname, "lib", 3) == 0 && strncmp(soname + 3, name, n) == 0 &&
+            soname[3 + n] == '.' && soname[4 + n] != '\0' && !strpbrk(soname, " \t\n"))
+            return soname;
+    }
+    return NULL;
+}
+
 void sp_ldcache_free(struct sp_ldcache *c)
 {
     for (size_t i = 0; i < c->maps.len; i++)

@@ -42,8 +42,7 @@ struct sp_dirlist {
     struct sp_map names;
 };
 
-/* Adds a warning once per distinct text; returns -1 only on allocation failure. */
-static int warn(struct sp_ld *ld, const char *text)
+int sp_ld_warn(struct sp_ld *ld, const char *text)
 {
     if (text == NULL)
         return -1;
@@ -57,7 +56,7 @@ static int warn(struct sp_ld *ld, const char *text)
 
 static int warnf(struct sp_ld *ld, char *text)
 {
-    int rc = warn(ld, text);
+    int rc = sp_ld_warn(ld, text);
     free(text);
     return text == NULL ? -1 : rc;
 }
@@ -657,6 +656,36 @@ static int resolve_dlopen(struct sp_ld *ld, struct sp_tree *t, const struct sp_a
     return 0;
 }
 
+/* Appends the tree of file F, found at PATH, with its root node. NULL when out of memory. */
+static struct sp_tree *new_tree(struct sp_ld *ld, const char *path, size_t f)
+{
+    struct sp_tree *t = sp_vec_push(&ld->trees);
+    if (t == NULL)
+        return NULL;
+    t->mark = ld->trees.len;
+    sp_vec_init(&t->nodes, sizeof(struct sp_node));
+    sp_vec_init(&t->edges, sizeof(struct sp_edge));
+    sp_map_init(&t->answers);
+    if ((t->path = strdup(path)) == NULL || add_node(ld, t, f, strdup(path), -1) < 0)
+        return NULL;
+    return t;
+}
+
+/* Loads what the nodes of T from *NEEDED_NEXT on need: every DT_NEEDED object, breadth first,
+ * as before a program runs and can call dlopen(); an object dlopen() loads (a note's) brings
+ * its own DT_NEEDED ones before the next call. Returns -1 when out of memory. */
+static int load_all(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi *abi,
+                    const struct sp_elf *want, size_t *needed_next, size_t *dlopen_next)
+{
+    while (*needed_next < t->nodes.len || (ld->dlopen >= 0 && *dlopen_next < t->nodes.len)) {
+        int rc = *needed_next < t->nodes.len ? resolve_needed(ld, t, abi, want, (*needed_next)++)
+                                             : resolve_dlopen(ld, t, abi, want, (*dlopen_next)++);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err)
 {
     long f = probe(ld, path);
@@ -685,27 +714,148 @@ int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err)
     want.data = file->elf.data;
     want.machine = file->elf.machine;
     const char *interp = file->elf.interp;
+    if (ld->abi == NULL) {
+        ld->abi = abi;
+        ld->want = want;
+    }
 
-    struct sp_tree *t = sp_vec_push(&ld->trees);
+    struct sp_tree *t = new_tree(ld, path, (size_t)f);
     if (t == NULL)
-        return sp_fail(err, ENOMEM, "out of memory");
-    t->mark = ld->trees.len;
-    sp_vec_init(&t->nodes, sizeof(struct sp_node));
-    sp_vec_init(&t->edges, sizeof(struct sp_edge));
-    sp_map_init(&t->answers);
-    if ((t->path = strdup(path)) == NULL || add_node(ld, t, (size_t)f, strdup(path), -1) < 0)
         return sp_fail(err, ENOMEM, "out of memory");
 
     /* The program interpreter is loaded by the kernel, by path. */
     if (interp && resolve_edge(ld, t, abi, &want, 0, interp) < 0)
         return sp_fail(err, ENOMEM, "out of memory");
-    /* Every DT_NEEDED object is loaded, breadth first, before the program runs and can call
-     * dlopen(); an object dlopen() loads brings its own DT_NEEDED ones before the next call. */
     size_t needed_next = 0, dlopen_next = 0;
-    while (needed_next < t->nodes.len || (ld->dlopen >= 0 && dlopen_next < t->nodes.len)) {
-        int rc = needed_next < t->nodes.len ? resolve_needed(ld, t, abi, &want, needed_next++)
-                                            : resolve_dlopen(ld, t, abi, &want, dlopen_next++);
-        if (rc < 0)
+    return load_all(ld, t, abi, &want, &needed_next, &dlopen_next) < 0
+               ? sp_fail(err, ENOMEM, "out of memory")
+               : 0;
+}
+
+/* ---- trees of Python sources ---- */
+
+enum { AS_GIVEN, FIND_LIBRARY };
+
+/* Loads NAME from the root of source tree T as dlopen(NAME) would (AS_GIVEN), or dlopen() of
+ * what find_library(NAME) answers. Returns 1 when it loads (its edge appended, *SONAME the
+ * name searched), 0 when not (no edge), -1 when out of memory. */
+static int try_name(struct sp_ld *ld, struct sp_tree *t, const char *name, int way,
+                    const char **soname)
+{
+    if (way == FIND_LIBRARY &&
+        (name = sp_ldcache_find_library(&ld->cache, ld->abi->cache_flags, name)) == NULL)
+        return 0;
+    size_t first = t->edges.len;
+    if (resolve_edge(ld, t, ld->abi, &ld->want, 0, name) < 0)
+        return -1;
+    struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, first);
+    if (e->node >= 0) {
+        *soname = name;
+        return 1;
+    }
+    free(e->name);
+    free(e->error);
+    t->edges.len = first;
+    return 0;
+}
+
+/* What another platform's spelling of a library stands for on this one: "gobject-2.0-0" or
+ * "libgobject-2.0-0" (MinGW's libgobject-2.0-0.dll) is libgobject-2.0.so.0 (*SONAME) and
+ * find_library("gobject-2.0") (returned); "magic" or "libmagic" is find_library("magic"). NULL
+ * for names of other platforms' files. */
+static char *variant(const char *name, char **soname)
+{
+    const char *b = strncmp(name, "lib", 3) == 0 ? name + 3 : name;
+    const char *dash = strrchr(b, '-');
+    *soname = NULL;
+    if (*b == '\0' || strchr(b, '/') || strstr(b, ".dll") || strstr(b, ".dylib") || strstr(b, ".so"))
+        return NULL;
+    if (dash && dash > b && dash[1] && strspn(dash + 1, "0123456789") == strlen(dash + 1)) {
+        *soname = sp_aprintf("lib%.*s.so.%s", (int)(dash - b), b, dash + 1);
+        return *soname ? strndup(b, (size_t)(dash - b)) : NULL;
+    }
+    return strdup(b);
+}
+
+/* Appends the edge of call C from the root of T: the first of its names that loads by the
+ * call's own rule; else, by a name variant; else a not-found edge on its first name. Returns
+ * -1 when out of memory. */
+static int load_call(struct sp_ld *ld, struct sp_tree *t, const struct sp_pycall *c)
+{
+    const char *soname = NULL, *literal = NULL;
+    char *vsoname = NULL, *base = NULL;
+    int found = 0, rc = 0;
+    for (size_t a = 0; a < c->names.len && !found && rc >= 0; a++) {
+        literal = c->names.items[a];
+        if (c->kind == SP_PYCALL_LOAD || (c->kind == SP_PYCALL_DLOPEN && strpbrk(literal, "./")))
+            rc = found = try_name(ld, t, literal, AS_GIVEN, &soname);
+        if (!found && rc >= 0 && c->kind != SP_PYCALL_LOAD)
+            rc = found = try_name(ld, t, literal, FIND_LIBRARY, &soname);
+    }
+    int varied = !found;
+    for (size_t a = 0; a < c->names.len && !found && rc >= 0; a++) {
+        literal = c->names.items[a];
+        free(vsoname);
+        free(base);
+        base = variant(literal, &vsoname);
+        if (vsoname)
+            rc = found = try_name(ld, t, vsoname, AS_GIVEN, &soname);
+        if (!found && rc >= 0 && base)
+            rc = found = try_name(ld, t, base, FIND_LIBRARY, &soname);
+    }
+    struct sp_edge *e = NULL;
+    if (rc >= 0 && !found) { /* reported on the first name */
+        literal = c->names.items[0];
+        if ((e = sp_vec_push(&t->edges)) != NULL) {
+            e->node = -1;
+            e->how = SP_HOW_NOT_FOUND;
+            e->error = c->names.len > 1 ? sp_aprintf("none of its %zu names loads", c->names.len)
+                                        : strdup("not found");
+        }
+    } else if (rc >= 0) {
+        e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
+        free(e->name);
+    }
+    if (e) {
+        e->name = strdup(literal);
+        e->line = c->line;
+        e->feature = found && strcmp(soname, literal) != 0
+                         ? sp_aprintf("%s(), as %s%s", c->func, soname, varied ? " (a name variant)" : "")
+                         : sp_aprintf("%s()", c->func);
+        if (e->name == NULL || e->feature == NULL || (!found && e->error == NULL))
+            rc = -1;
+    } else {
+        rc = -1;
+    }
+    free(vsoname);
+    free(base);
+    return rc < 0 ? -1 : 0;
+}
+
+int sp_ld_resolve_source(struct sp_ld *ld, const char *path, const struct sp_vec *calls,
+                         struct sp_err *err)
+{
+    if (ld->abi == NULL) { /* no ELF file to go by: the machine's own */
+        if ((ld->abi = sp_abi_native()) == NULL)
+            return sp_ld_warn(ld, "Python sources: the machine's ABI is unknown: not resolved") < 0
+                       ? sp_fail(err, ENOMEM, "out of memory")
+                       : 0;
+        ld->want.elfclass = ld->abi->elfclass;
+        ld->want.machine = ld->abi->machine;
+        ld->want.data = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
+    }
+    /* The source is the root of its tree: a file with no needs of its own. */
+    struct sp_file *f = sp_vec_push(&ld->files);
+    if (f == NULL || (f->path = strdup(path)) == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    f->status = SP_ELF_NOT_ELF;
+    struct sp_tree *t = new_tree(ld, path, ld->files.len - 1);
+    if (t == NULL)
+        return sp_fail(err, ENOMEM, "out of memory");
+    size_t needed_next = 1, dlopen_next = 1;
+    for (size_t i = 0; i < calls->len; i++) {
+        if (load_call(ld, t, &SP_VEC_AT(calls, struct sp_pycall, i)) < 0 ||
+            load_all(ld, t, ld->abi, &ld->want, &needed_next, &dlopen_next) < 0)
             return sp_fail(err, ENOMEM, "out of memory");
     }
     return 0;

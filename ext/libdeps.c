@@ -3,7 +3,11 @@
  * up in it. A library an installed package owns maps to that package wherever it lies, also
  * inside a scanned tree (scanning /usr lists libc6); only one that no package owns and that lies
  * inside a scanned tree is bundled. So a scan of a tree lists a superset of what a scan of any
- * part of it lists. */
+ * part of it lists.
+ *
+ * With dlopen notes followed, the Python sources the walk finds are read too, for the library
+ * names they pass to ctypes and cffi: by a third thread while the ELF files resolve, then by
+ * this one (srcscan.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +21,31 @@ static void *load_db(void *arg)
     struct sp_libdeps *job = arg;
     job->db_rc = sp_dpkg_load(&job->db, job->root, &job->db_err);
     return NULL;
+}
+
+static void *read_sources(void *arg)
+{
+    sp_srcscan_work(arg);
+    return NULL;
+}
+
+/* Builds the trees of the Python sources that name libraries, once every thread read them. */
+static int resolve_sources(struct sp_libdeps *job, struct sp_err *err)
+{
+    struct sp_srcscan *s = &job->src;
+    sp_srcscan_done(s);
+    if (s->enomem)
+        return sp_fail(err, ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->warnings.len; i++) {
+        if (sp_ld_warn(&job->ld, s->warnings.items[i]) < 0)
+            return sp_fail(err, ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s->sources.len; i++) {
+        struct sp_pysource *src = &SP_VEC_AT(&s->sources, struct sp_pysource, i);
+        if (sp_ld_resolve_source(&job->ld, src->path, &src->calls, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Returns 1 when canonical PATH lies inside one of the scanned trees. */
@@ -99,8 +128,8 @@ out:
 
 int sp_libdeps_run(struct sp_libdeps *job, struct sp_err *err)
 {
-    pthread_t thread;
-    int threaded = 0, rc;
+    pthread_t thread, src_thread;
+    int threaded = 0, src_threaded = 0, rc;
 
     if (job->dpkg) {
         threaded = pthread_create(&thread, NULL, load_db, job) == 0;
@@ -114,19 +143,36 @@ int sp_libdeps_run(struct sp_libdeps *job, struct sp_err *err)
         sp_strs_free(&job->ld.ld_library_path);
         job->ld.ld_library_path = job->ld_library_path;
         job->ld_library_path = (struct sp_strs){0};
+        if ((job->src_ready = job->dlopen >= 0))
+            sp_srcscan_init(&job->src);
     }
     struct sp_strs found = {0};
     for (size_t i = 0; rc == 0 && i < job->scan.len; i++) {
         char *canon = NULL;
-        rc = sp_walk(&job->ld.root, job->scan.items[i], &found, &job->ld.warnings, err);
+        rc = sp_walk(&job->ld.root, job->scan.items[i], &found,
+                     job->src_ready ? &job->src.paths : NULL, &job->ld.warnings, err);
+        if (rc == 0 && job->src_ready)
+            rc = sp_srcscan_base(&job->src, &job->ld.root, job->scan.items[i], err);
         if (rc == 0 && sp_root_resolve(&job->ld.root, job->scan.items[i], 1, &canon) < 0)
             rc = sp_fail_at(err, SP_ERR_INPUT, job->scan.items[i], errno, "%s", strerror(errno));
         if (rc == 0 && sp_strs_take(&job->canonical, canon) < 0)
             rc = sp_fail(err, ENOMEM, "out of memory");
     }
+    if (rc == 0 && job->src_ready && job->src.paths.len)
+        src_threaded = pthread_create(&src_thread, NULL, read_sources, &job->src) == 0;
     for (size_t i = 0; rc == 0 && i < found.len; i++)
         rc = sp_ld_resolve_root(&job->ld, found.items[i], err);
     sp_strs_free(&found);
+    if (job->src_ready) {
+        if (rc == 0)
+            sp_srcscan_work(&job->src); /* what is left to read, beside the other thread */
+        else
+            __atomic_store_n(&job->src.next, job->src.paths.len, __ATOMIC_RELAXED); /* stop */
+        if (src_threaded)
+            pthread_join(src_thread, NULL);
+        if (rc == 0)
+            rc = resolve_sources(job, err);
+    }
     if (threaded)
         pthread_join(thread, NULL);
     if (rc == 0 && job->dpkg && job->db_rc < 0) {
@@ -149,6 +195,8 @@ void sp_libdeps_free(struct sp_libdeps *job)
     free(job->owners);
     free(job->loaded);
     free(job->inside);
+    if (job->src_ready)
+        sp_srcscan_free(&job->src);
     if (job->ld_ready)
         sp_ld_free(&job->ld);
     if (job->dpkg)

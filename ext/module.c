@@ -146,9 +146,9 @@ static PyObject *make_node(const void *ctx, size_t i)
 static PyObject *make_edge(const void *ctx, size_t i)
 {
     const struct sp_edge *e = &SP_VEC_AT(&((const struct sp_tree *)ctx)->edges, struct sp_edge, i);
-    return Py_BuildValue("(nO&snO&O&)", (Py_ssize_t)e->requester, fsdecode, e->name,
+    return Py_BuildValue("(nO&snO&O&n)", (Py_ssize_t)e->requester, fsdecode, e->name,
                          sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode, e->error,
-                         fsdecode, e->feature);
+                         fsdecode, e->feature, (Py_ssize_t)e->line);
 }
 
 static PyObject *make_tree(const void *ctx, size_t i)
@@ -160,8 +160,9 @@ static PyObject *make_tree(const void *ctx, size_t i)
 
 /* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1) -> (files, trees, warnings)
  * Walks every path (inside root) for ELF files, builds each one's load tree (following dlopen
- * notes up to priority dlopen: 0 required, 1 recommended, 2 suggested) and, with dpkg, finds
- * the packages owning what they load. Raises OSError (with .kind) when a path, the root or the
+ * notes up to priority dlopen: 0 required, 1 recommended, 2 suggested; with dlopen >= 0 the
+ * Python sources that name libraries are trees too) and, with dpkg, finds the packages owning
+ * what they load. Raises OSError (with .kind) when a path, the root or the
  * dpkg database cannot be read. */
 static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
 {
@@ -445,7 +446,8 @@ static PyMethodDef core_methods[] = {
     {"resolve", (PyCFunction)(void (*)(void))core_resolve, METH_VARARGS | METH_KEYWORDS,
      "resolve($module, /, root, paths, ld_library_path=None, dpkg=True, dlopen=-1)\n--\n\n"
      "-> (files, trees, warnings): every ELF file under PATHS inside ROOT, resolved; dlopen\n"
-     "notes followed up to priority DLOPEN (0 required, 1 recommended, 2 suggested; -1 never)."},
+     "notes followed up to priority DLOPEN (0 required, 1 recommended, 2 suggested; -1 never),\n"
+     "and with any priority the library names Python sources pass to ctypes and cffi."},
     {"dpkg_owners", (PyCFunction)(void (*)(void))core_dpkg_owners, METH_VARARGS | METH_KEYWORDS,
      "dpkg_owners($module, /, root, paths)\n--\n\n"
      "-> [[(package, arch), ...], ...]: the installed owners of each canonical path."},

@@ -9,6 +9,7 @@
 #ifndef SNAKEPACK_H
 #define SNAKEPACK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -178,6 +179,32 @@ struct sp_dlopen {
 int sp_dlopen_parse(const char *text, size_t len, struct sp_vec *entries);
 void sp_dlopen_free(struct sp_vec *entries);
 
+/* ---- library names in Python sources (pysrc.c) ------------------------------------------ */
+
+/* How a call loads the library it names. */
+enum sp_pycall_kind {
+    SP_PYCALL_LOAD = 0, /* ctypes.CDLL, cdll.LoadLibrary: dlopen() of the name as given */
+    SP_PYCALL_DLOPEN,   /* cffi's ffi.dlopen and wrappers: as given, then find_library */
+    SP_PYCALL_FIND,     /* ctypes.util.find_library: ld.so.cache entries named libNAME.* */
+};
+
+/* One call of a Python source that names libraries with string literals. */
+struct sp_pycall {
+    char *func;           /* the callee as written: "ctypes.util.find_library" */
+    int kind;             /* enum sp_pycall_kind */
+    size_t line;          /* of the callee, from 1 */
+    struct sp_strs names; /* its arguments that are string literals: alternatives, in order */
+};
+
+/* Returns 1 when the LEN bytes at BUF contain dlopen, CDLL, LoadLibrary or find_library: the
+ * only files worth lexing. */
+int sp_pysrc_maybe(const char *buf, size_t len);
+/* Appends to CALLS (struct sp_pycall) the calls of the Python source BUF (any bytes) whose
+ * callee contains one of those names and that have string-literal arguments. Returns -1 when
+ * out of memory. */
+int sp_pysrc_calls(const char *buf, size_t len, struct sp_vec *calls);
+void sp_pycalls_free(struct sp_vec *calls);
+
 /* Reads the ELF file open on FD. NAME is used in messages only. Returns an sp_elf_status; on
  * SP_ELF_BAD, ERR says why (naming the file and the libelf call). OUT is always initialised and
  * must be released with sp_elf_free. */
@@ -196,6 +223,9 @@ struct sp_abi {
 };
 /* Returns the ABI of an ELF header, or NULL when snakepack does not know it. */
 const struct sp_abi *sp_abi_of(const struct sp_elf *e);
+
+/* The ABI snakepack itself was built for, or NULL. */
+const struct sp_abi *sp_abi_native(void);
 
 /* ---- the loader's configuration: ld.so.cache and ld.so.conf (ldconfig.c) ----------------- */
 
@@ -216,6 +246,9 @@ int sp_ldcache_parse(struct sp_ldcache *c, unsigned char *buf, size_t size, stru
 /* Returns the path the cache gives for NAME among entries of FLAGS, or NULL. Memory owned by C.
  * Sets *ENOMEM_OUT on allocation failure. */
 const char *sp_ldcache_lookup(struct sp_ldcache *c, int flags, const char *name, int *enomem_out);
+/* ctypes.util.find_library(NAME) on Linux: the first entry of FLAGS, in file order, named
+ * libNAME.something (what it finds in `ldconfig -p`), or NULL. Memory owned by C. */
+const char *sp_ldcache_find_library(const struct sp_ldcache *c, int flags, const char *name);
 void sp_ldcache_free(struct sp_ldcache *c);
 
 /* Appends to DIRS the directories named by ROOT/etc/ld.so.conf, following `include` globs
@@ -257,7 +290,9 @@ struct sp_edge {
     int how;          /* enum sp_how */
     long node;        /* index of the node that answers, or -1 */
     char *error;      /* for SP_HOW_ERROR and SP_HOW_NOT_FOUND with a reason, else NULL */
-    char *feature;    /* for a name from a dlopen note: the note's feature ("" if none) */
+    char *feature;    /* for a name from a dlopen note: the note's feature ("" if none); for
+                       * one from a Python call: the callee, and the name it was found under */
+    size_t line;      /* for a name from a Python call: its line, else 0 */
 };
 
 struct sp_node {
@@ -291,6 +326,8 @@ struct sp_ld {
     struct sp_strs warnings;
     struct sp_map warned;     /* warnings already given */
     int dlopen;               /* follow dlopen notes up to this enum sp_dlopen_priority; -1: no */
+    const struct sp_abi *abi; /* of the first ELF file resolved: Python sources load for it */
+    struct sp_elf want;       /* its class, byte order and machine */
 };
 
 int sp_ld_init(struct sp_ld *ld, const char *root, struct sp_err *err);
@@ -299,15 +336,62 @@ void sp_ld_free(struct sp_ld *ld);
  * Files that are not loadable ELF objects get a warning and no tree. Returns -1 only on
  * allocation failure. */
 int sp_ld_resolve_root(struct sp_ld *ld, const char *path, struct sp_err *err);
+/* Builds the load tree of the Python source at PATH, whose CALLS (struct sp_pycall) load
+ * libraries at run time, for the ABI of the ELF files resolved before (or snakepack's own). The
+ * names of one call are alternatives: the first that loads counts, as its own rule (dlopen,
+ * find_library) finds it; when none does, name variants (gobject-2.0-0: libgobject-2.0.so.0,
+ * then find_library("gobject-2.0")) are tried. Returns -1 only on allocation failure. */
+int sp_ld_resolve_source(struct sp_ld *ld, const char *path, const struct sp_vec *calls,
+                         struct sp_err *err);
+/* Adds the warning TEXT unless it was given already. Returns -1 when out of memory. */
+int sp_ld_warn(struct sp_ld *ld, const char *text);
 
 /* ---- walking the scanned trees (walk.c) -------------------------------------------------- */
 
 /* Appends to FOUND (sorted) the root-relative paths of the ELF files under PATH, found by their
- * magic whatever their names; symlinks are not followed below PATH. Files named like shared
- * libraries that are not ELF, unreadable files and directories produce warnings. Returns -1 with
- * ERR when PATH itself cannot be opened. */
+ * magic whatever their names, and to SOURCES (unless NULL) those of the Python sources (*.py);
+ * symlinks are not followed below PATH. Files named like shared libraries that are not ELF,
+ * unreadable files and directories produce warnings. Returns -1 with ERR when PATH itself
+ * cannot be opened. */
 int sp_walk(const struct sp_root *r, const char *path, struct sp_strs *found,
-            struct sp_strs *warnings, struct sp_err *err);
+            struct sp_strs *sources, struct sp_strs *warnings, struct sp_err *err);
+
+/* ---- reading the Python sources on every thread that has time (srcscan.c) ----------------- */
+
+/* A Python source under a scanned path that names libraries (struct sp_pycall). */
+struct sp_pysource {
+    char *path;
+    struct sp_vec calls;
+};
+
+/* The scanned directory that the sources paths[previous end .. END) lie below, open on FD;
+ * SKIP: the length of the prefix of their paths that names it. */
+struct sp_srcbase {
+    int fd;
+    size_t skip, end;
+};
+
+struct sp_srcscan {
+    struct sp_strs paths;   /* the Python sources sp_walk found, root-relative */
+    struct sp_vec bases;    /* struct sp_srcbase, one per scanned path */
+    size_t next;            /* the next path to claim (atomic) */
+    int no_openat2;         /* the kernel refused openat2 (atomic) */
+    pthread_mutex_t lock;   /* guards what follows */
+    struct sp_vec sources;  /* struct sp_pysource: the sources that name libraries */
+    struct sp_strs warnings;
+    int enomem;
+};
+
+void sp_srcscan_init(struct sp_srcscan *s);
+/* Records that the paths added since the previous call were found under the scanned PATH, and
+ * opens the directory they lie below. */
+int sp_srcscan_base(struct sp_srcscan *s, const struct sp_root *r, const char *path,
+                    struct sp_err *err);
+/* Reads sources until none is left to claim; any number of threads may call it at once. */
+void sp_srcscan_work(struct sp_srcscan *s);
+/* Once every thread is done: sorts the sources and warnings. */
+void sp_srcscan_done(struct sp_srcscan *s);
+void sp_srcscan_free(struct sp_srcscan *s);
 
 /* ---- the dpkg database (dpkg.c) ---------------------------------------------------------- */
 
@@ -385,6 +469,9 @@ struct sp_libdeps {
     struct sp_dpkg db;
     struct sp_err db_err;
     int db_rc;
+    /* the Python sources, when dlopen >= 0 */
+    int src_ready;
+    struct sp_srcscan src;
 };
 
 /* Walks the scanned paths, builds every load tree and, with job->dpkg, finds the owners of

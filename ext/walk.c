@@ -5,7 +5,8 @@
  * Opening a file costs three system calls where listing it costs a fraction of one, and in a
  * Python tree nine files in ten are sources, byte-code and headers. Files whose extension names
  * such a text or data format are therefore not opened: neither Python's import system nor the
- * loader ever maps them as code, whatever their bytes. */
+ * loader ever maps them as code, whatever their bytes. The Python sources among them are
+ * listed when asked for (their library names are read by srcscan.c). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +22,14 @@
 
 struct walk {
     struct sp_strs *found, *warnings;
+    struct sp_strs *sources; /* or NULL */
 };
+
+static int is_source(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 3 && strcmp(name + n - 3, ".py") == 0;
+}
 
 /* A name a user expects to be a shared library: NAME.so or NAME.so.N[.N...] (so not
  * ld.so.conf or ld.so.cache, which are no libraries). */
@@ -79,6 +87,8 @@ static int never_elf(const char *name)
 
 static int check_file(struct walk *w, int dfd, const char *name, const char *path)
 {
+    if (w->sources && is_source(name))
+        return sp_strs_push(w->sources, path);
     int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
                                    O_NOATIME);
     if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership or CAP_FOWNER */
@@ -122,7 +132,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
                    : S_ISLNK(st.st_mode) ? DT_LNK
                                          : DT_FIFO; /* any other kind: never opened */
         }
-        if (type == DT_LNK || (type == DT_REG && never_elf(name)))
+        if (type == DT_LNK || (type == DT_REG && never_elf(name) && !(w->sources && is_source(name))))
             continue; /* symlinks are not followed below PATH: what they name is elsewhere */
         if (type != DT_DIR && type != DT_REG) { /* never opened: a FIFO would block */
             rc = sp_strs_pushf(w->warnings, "%s/%s: not a regular file: skipped", rel, name);
@@ -154,9 +164,9 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 }
 
 int sp_walk(const struct sp_root *r, const char *path, struct sp_strs *found,
-            struct sp_strs *warnings, struct sp_err *err)
+            struct sp_strs *sources, struct sp_strs *warnings, struct sp_err *err)
 {
-    struct walk w = {found, warnings};
+    struct walk w = {found, warnings, sources};
     char *canon = NULL, *host = NULL;
     size_t before = found->len;
     int rc = -1;

@@ -26,8 +26,10 @@ _File = tuple[
     str | None,
 ]
 _Node = tuple[int, str, int]  # (file index, path opened, loader node or -1)
-# (requester node, name, how, node or -1, error, dlopen note feature or None for DT_NEEDED)
-_Edge = tuple[int, str, str, int, str | None, str | None]
+# (requester node, name, how, node or -1, error, feature, line): feature is None for DT_NEEDED,
+# a dlopen note's feature, or for a Python call (line > 0) the callee and the name it was found
+# under; line is 0 unless the name comes from a Python source
+_Edge = tuple[int, str, str, int, str | None, str | None, int]
 _Tree = tuple[str, list[_Node], list[_Edge]]  # (path, nodes, edges)
 
 class Error(OSError):

@@ -41,8 +41,10 @@ class Resolution(
     not_found or error. path is what the loader opens, realpath the file behind it; packages
     are the installed packages owning it, wherever it lies; bundled means it lies inside a
     scanned tree and no package owns it (shipped with the tree: nothing to install); error
-    says why a name is not resolved. source says where the name comes from: DT_NEEDED, or
-    "dlopen note: FEATURE" for a library an FDO dlopen note names.
+    says why a name is not resolved. source says where the name comes from: DT_NEEDED,
+    "dlopen note: FEATURE" for a library an FDO dlopen note names, or "python: CALL at
+    FILE:LINE" for a string literal a Python source passes to ctypes or cffi (CALL says the
+    callee and, when it differs from the literal, the name the library was found under).
     """
 
     __slots__ = ()
@@ -59,7 +61,8 @@ class Resolution(
 
 class ElfFile:
     """An ELF file found under a scanned path: the root of its own load tree. versions: the
-    symbol versions it requires, (needed name, version) pairs (DT_VERNEED)."""
+    symbol versions it requires, (needed name, version) pairs (DT_VERNEED). With dlopen, a
+    Python source that names libraries is the root of a tree too (no needed names of its own)."""
 
     __slots__ = ("path", "needed", "resolutions", "versions")
 
@@ -140,7 +143,8 @@ def find_libdeps(
     """Resolves every ELF file under PATHS (default: sys.prefix) inside ROOT.
 
     dlopen: also the libraries that FDO dlopen notes name, of that priority (required,
-    recommended or suggested) and above; None: DT_NEEDED only.
+    recommended or suggested) and above, and those that the Python sources under PATHS name
+    with string literals in calls of ctypes and cffi (at every priority); None: DT_NEEDED only.
 
     Raises UsageError when a path or the root cannot be read, LibdepsError when the dpkg
     database cannot be.
@@ -175,12 +179,16 @@ def find_libdeps(
         elf = ElfFile(path, tuple(top[6]), tuple(zip(pairs[::2], pairs[1::2])))
         if dlopen is not None and top[13]:
             result.warnings.append(f"{top[13]}: ignored")
-        for requester, name, how, node, error, feature in edges:
+        for requester, name, how, node, error, feature, line in edges:
             needed_by = nodes[requester][1]
-            source = "DT_NEEDED" if feature is None else f"dlopen note: {feature}".rstrip(": ")
+            if line:
+                source = f"python: {feature} at {needed_by}:{line}"
+            else:
+                source = "DT_NEEDED" if feature is None else f"dlopen note: {feature}".rstrip(": ")
             if node < 0:
                 r = Resolution(name, needed_by, how, error=error or "not found", source=source)
-                result.unresolved.append(r)
+                if not line:  # a literal no file answers to is mostly another platform's name
+                    result.unresolved.append(r)
             else:
                 fi, opened, _ = nodes[node]
                 real, inside, pkgs = files[fi][0], files[fi][9], owners.get(fi, ())

@@ -299,6 +299,46 @@ def test_packing_proof_compiled_dependencies(built, capsys, name):
         print(f"packing proof on {name}: the original pipeline would add: {' '.join(sorted(seed - ours)) or '-'}; would miss: {' '.join(sorted(ours - seed)) or '-'}")
 
 
+@only_if_selected("build-3.13", "3.13")
+def test_packing_proof_of_an_app_that_loads_libraries_at_run_time(built, capsys):
+    """WeasyPrint from PyPI: its libraries (Pango, HarfBuzz, fontconfig, GObject) are loaded by
+    ffi.dlopen() and named by no DT_NEEDED entry. With the packages of find-libdeps --dlopen
+    required, the runtime image renders HTML to a PDF; with those of plain find-libdeps, the
+    same image cannot even import WeasyPrint."""
+    need(built, "3.13")
+    p = MATRIX.by_name["3.13"]
+    for target in ("plain", "dlopen"):
+        r = subprocess.run(
+            [str(REPO / "scripts/build-images"), "--one", f"weasyprint-{target}", str(REPO / "tests/data/weasyprint.Dockerfile"),
+             "--target", target, "--build-arg", f"PYTHON={p.version}", "--build-arg", f"BUILD={image('build-3.13')}",
+             "--build-arg", f"RUNTIME={image('3.13')}", "--build-arg", f"APT_BUILD_CONF={MATRIX.apt_conf(p.release)}"],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    app = "/usr/share/python3/app"
+    render = (
+        "from weasyprint import HTML\n"
+        "pdf = HTML(string='<h1>snakepack</h1><p>packed with find-libdeps --dlopen</p>').write_pdf(uncompressed_pdf=True)\n"
+        "print(pdf[:5].decode(), len(pdf), b'/FontFile' in pdf)\n"
+    )
+    ok = in_image("weasyprint-dlopen", f"{app}/bin/python", "-c", render, user="app")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    magic, size_, font = ok.stdout.split()
+    assert magic == "%PDF-" and int(size_) > 1000 and font == "True"  # text set in an embedded font
+    bad = in_image("weasyprint-plain", f"{app}/bin/python", "-c", render, user="app")
+    assert bad.returncode != 0 and "cannot load library" in bad.stderr, bad.stdout + bad.stderr
+    ours = set(in_image("weasyprint-dlopen", "cat", f"{app}/pkgdeps.txt").stdout.split())
+    plain = set(in_image("weasyprint-dlopen", "cat", f"{app}/pkgdeps-plain.txt").stdout.split())
+    assert {"libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "libfontconfig1"} <= ours - plain
+    doc = json.loads(in_image("weasyprint-dlopen", "cat", f"{app}/libdeps.json").stdout)
+    sources = {r["source"] for f in doc["files"] for r in f["resolutions"] if r["source"].startswith("python: ")}
+    assert any("weasyprint/text/ffi.py:" in s for s in sources), sources
+    with capsys.disabled():
+        print(f"\nWeasyPrint packed: --dlopen adds {' '.join(sorted(ours - plain))}; runtime image {size(image('weasyprint-dlopen')) / 1e6:.0f} MB")
+
+
 # ---- the README ---------------------------------------------------------------------------------
 
 

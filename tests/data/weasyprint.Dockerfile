@@ -1,0 +1,36 @@
+# The packing proof of an application that loads its libraries at run time (tests/test_images.py):
+# WeasyPrint reaches GObject, Pango, HarfBuzz and fontconfig through cffi's ffi.dlopen(), so no
+# DT_NEEDED entry names them. The build stage has them installed, as the build stage of such an
+# application has; find-libdeps lists the packages with and without --dlopen, and each list makes
+# one runtime image: target "dlopen" renders a PDF, target "plain" cannot load the libraries.
+ARG BUILD=build
+ARG RUNTIME=runtime
+FROM ${BUILD} AS build
+ARG PYTHON
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
+RUN apt-install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+RUN --mount=type=secret,id=pip-cert \
+    if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
+ && python${PYTHON} -m venv /usr/share/python3/app \
+ && /usr/share/python3/app/bin/pip install --only-binary :all: weasyprint \
+ && find-libdeps --dlopen required /usr/share/python3/app > /usr/share/python3/app/pkgdeps.txt \
+ && find-libdeps /usr/share/python3/app > /usr/share/python3/app/pkgdeps-plain.txt \
+ && find-libdeps --dlopen required --json /usr/share/python3/app > /usr/share/python3/app/libdeps.json \
+ && python${PYTHON} -m compileall -q --invalidation-mode unchecked-hash /usr/share/python3/app
+
+FROM ${RUNTIME} AS plain
+ARG APT_BUILD_CONF=
+COPY --from=build /usr/share/python3/app /usr/share/python3/app
+RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf.d/00build; fi \
+ && apt-install -r /usr/share/python3/app/pkgdeps-plain.txt \
+ && rm -f /etc/apt/apt.conf.d/00build
+
+FROM ${RUNTIME} AS dlopen
+ARG APT_BUILD_CONF=
+COPY --from=build /usr/share/python3/app /usr/share/python3/app
+RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf.d/00build; fi \
+ && apt-install -r /usr/share/python3/app/pkgdeps.txt \
+ && find-libdeps --check /usr/share/python3/app \
+ && rm -f /etc/apt/apt.conf.d/00build
