@@ -149,6 +149,17 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
             rc = fail(why, whylen, "out of memory");
         else
             rc = 0;
+    } else if (n >= 5 && memcmp(text, "file:", 5) == 0) {
+        spec->kind = SP_EP_FILE;
+        size_t skip = n >= 8 && memcmp(text, "file:///", 8) == 0 ? 7 : 5; /* the URL form */
+        if (n == skip || text[skip] != '/')
+            rc = fail(why, whylen, "file: needs an absolute path");
+        else if (n - skip > SP_FILE_PATH_MAX)
+            rc = fail(why, whylen, "the path is longer than a path can be");
+        else if ((spec->path = strndup(text + skip, n - skip)) == NULL)
+            rc = fail(why, whylen, "out of memory");
+        else
+            rc = 0;
     } else if (n >= 7 && memcmp(text, "http://", 7) == 0) {
         spec->kind = SP_EP_HTTP;
         const char *rest = text + 7, *end = text + n;

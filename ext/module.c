@@ -369,17 +369,19 @@ static PyObject *core_parse_endpoint(PyObject *module, PyObject *arg)
 static PyObject *make_result(const void *ctx, size_t i)
 {
     const struct sp_ep_result *r = &((const struct sp_ep_result *)ctx)[i];
-    return Py_BuildValue("(OdO&)", r->done ? Py_True : Py_False, r->elapsed, fsdecode, r->detail);
+    return Py_BuildValue("(OdO&I)", r->done ? Py_True : Py_False, r->elapsed, fsdecode, r->detail,
+                         r->attempts);
 }
 
-/* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None)
- *     -> (outcome, [(done, elapsed, detail), ...])
- * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http. outcome:
- * 0 all done, 1 timeout, 2 cancelled. Exceptions from on_event or signal handlers propagate. */
+/* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None,
+ *      probe=False) -> (outcome, [(done, elapsed, detail, attempts), ...])
+ * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http, 3 file.
+ * outcome: 0 all done, 1 timeout, 2 cancelled, 4 (probe) some endpoint not ready. Exceptions
+ * from on_event or signal handlers propagate. */
 static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"endpoints", "timeout", "period", "stable", "invert",
-                             "cancel_fd", "on_event", NULL};
+                             "cancel_fd", "on_event", "probe", NULL};
     PyObject *endpoints, *on_event = Py_None, *seq = NULL, *result = NULL;
     struct sp_wait_opts opts = {.cancel_fd = -1};
     struct sp_ep_spec *specs = NULL;
@@ -387,9 +389,9 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
     struct sp_err err = {0};
     Py_ssize_t n = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Odd|dpiO:wait", kwlist, &endpoints,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Odd|dpiOp:wait", kwlist, &endpoints,
                                      &opts.timeout, &opts.period, &opts.stable, &opts.invert,
-                                     &opts.cancel_fd, &on_event))
+                                     &opts.cancel_fd, &on_event, &opts.probe))
         return NULL;
     if ((seq = PySequence_Fast(endpoints, "endpoints must be a sequence")) == NULL)
         return NULL;
@@ -414,8 +416,8 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
         int tcp = specs[i].kind == SP_EP_TCP || specs[i].kind == SP_EP_HTTP;
         if ((tcp && (!specs[i].host || !specs[i].port)) ||
             (specs[i].kind == SP_EP_HTTP && !specs[i].path) ||
-            (specs[i].kind == SP_EP_UNIX && !specs[i].path) || specs[i].kind < 0 ||
-            specs[i].kind > SP_EP_HTTP) {
+            ((specs[i].kind == SP_EP_UNIX || specs[i].kind == SP_EP_FILE) && !specs[i].path) ||
+            specs[i].kind < 0 || specs[i].kind > SP_EP_FILE) {
             PyErr_Format(PyExc_ValueError, "endpoint %zd is incomplete", i);
             goto done;
         }
@@ -456,11 +458,12 @@ static PyMethodDef core_methods[] = {
      "-> [(package, arch), ...]: the packages a dpkg status file says are installed."},
     {"parse_endpoint", core_parse_endpoint, METH_O,
      "parse_endpoint($module, text, /)\n--\n\n"
-     "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http; ValueError says what is wrong."},
+     "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http, 3 file; ValueError says what is\n"
+     "wrong."},
     {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
      "wait($module, /, endpoints, timeout, period, stable=0.0, invert=False, cancel_fd=-1,\n"
-     "     on_event=None)\n--\n\n"
-     "-> (outcome, [(done, elapsed, detail), ...])"},
+     "     on_event=None, probe=False)\n--\n\n"
+     "-> (outcome, [(done, elapsed, detail, attempts), ...])"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,7 +19,11 @@
  *
  * Names are resolved on short-lived helper threads (getaddrinfo cannot be interrupted) that
  * signal an eventfd; a thread that outlives the wait frees its own job. Numeric addresses are
- * parsed on the spot. */
+ * parsed on the spot.
+ *
+ * A file: endpoint is one stat() per attempt, retried like a refusal: it is ready when the
+ * file exists and, with a stable time, when its size and modification time stay the same for
+ * that long. With probe, each endpoint gets one attempt: one that fails is done with. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -34,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,6 +166,7 @@ struct ep {
     size_t sent, got;
     char reply[HTTP_MAX];
     double stable_since; /* first success of the current run of successes, or -1 */
+    struct stat seen;    /* FILE: what the last attempt found */
     int said_unresolved;
     unsigned failures; /* attempts that failed or were given up */
 };
@@ -225,6 +231,16 @@ static void finish(struct waiter *w, size_t i, double now)
         w->stopped = 1;
 }
 
+/* A probe's one attempt on endpoint I is over and did not make it ready: done with, not done. */
+static void give_up(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    close_fds(e);
+    e->state = DONE;
+    w->pending--;
+    w->out[i].elapsed = now - w->start;
+}
+
 /* The endpoint accepted (a connection, or an HTTP status of 2xx/3xx). */
 static void succeeded(struct waiter *w, size_t i, double now)
 {
@@ -234,6 +250,8 @@ static void succeeded(struct waiter *w, size_t i, double now)
         set_detail(w, i, "still accepting");
         e->state = IDLE;
         e->next = now + fast_interval(w);
+        if (w->o->probe)
+            give_up(w, i, now);
         return;
     }
     if (e->stable_since < 0)
@@ -261,6 +279,10 @@ static void failed(struct waiter *w, size_t i, double now, int refused, const ch
     set_detail(w, i, "%s", detail);
     if (w->o->invert) {
         finish(w, i, now);
+        return;
+    }
+    if (w->o->probe) {
+        give_up(w, i, now);
         return;
     }
     e->state = IDLE;
@@ -390,10 +412,33 @@ static void connect_unix(struct waiter *w, size_t i, double now)
     failed(w, i, now, is_refusal(err), strerror(err));
 }
 
+/* One attempt on a file: endpoint. A change of size or modification time starts the run of
+ * successes afresh. */
+static void check_file(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    struct stat st;
+    if (stat(e->spec->path, &st) < 0) {
+        failed(w, i, now, 1, errno == ENOENT ? "no such file" : strerror(errno));
+        return;
+    }
+    if (e->stable_since >= 0 &&
+        (st.st_size != e->seen.st_size || st.st_mtim.tv_sec != e->seen.st_mtim.tv_sec ||
+         st.st_mtim.tv_nsec != e->seen.st_mtim.tv_nsec))
+        e->stable_since = -1;
+    e->seen = st;
+    succeeded(w, i, now);
+}
+
 static void start_attempt(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
     e->started = now;
+    w->out[i].attempts++;
+    if (e->spec->kind == SP_EP_FILE) {
+        check_file(w, i, now);
+        return;
+    }
     if (e->spec->kind == SP_EP_UNIX) {
         connect_unix(w, i, now);
         return;
@@ -416,7 +461,8 @@ static void start_attempt(struct waiter *w, size_t i, double now)
     }
     e->addrs = NULL;
     if (w->resolvers >= MAX_RESOLVERS) {
-        e->next = now + 0.005; /* wait for a resolver to come free */
+        e->next = now + 0.005; /* wait for a resolver to come free: no attempt yet */
+        w->out[i].attempts--;
         return;
     }
     if ((e->job = job_start(e->spec->host, e->spec->port)) == NULL) {
@@ -768,6 +814,8 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
         }
         if (w.pending == 0) {
             rc = SP_WAIT_ALL_DONE;
+            for (size_t i = 0; i < n; i++)
+                rc = out[i].done ? rc : SP_WAIT_NOT_READY; /* a probe gave up on it */
             break;
         }
         if (now_mono() >= w.deadline) {

@@ -6,13 +6,13 @@
 
 #include <stddef.h>
 
-enum sp_ep_kind { SP_EP_TCP = 0, SP_EP_UNIX, SP_EP_HTTP };
+enum sp_ep_kind { SP_EP_TCP = 0, SP_EP_UNIX, SP_EP_HTTP, SP_EP_FILE };
 
 struct sp_ep_spec {
     int kind;
     char *host; /* TCP/HTTP: name or address, without brackets */
     char *port; /* TCP/HTTP: decimal port */
-    char *path; /* UNIX: socket path; HTTP: request target, e.g. "/health" */
+    char *path; /* UNIX: socket path; HTTP: request target, e.g. "/health"; FILE: the file */
 };
 
 struct sp_ep_result {
@@ -20,10 +20,11 @@ struct sp_ep_result {
     double elapsed;  /* seconds from the start until done */
     char detail[160]; /* the last failure, for endpoints still pending (never cut inside a
                          UTF-8 character) */
+    unsigned attempts; /* attempts started */
 };
 
-/* Parses one endpoint as a user writes it: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH]
- * or unix:/PATH, surrounding blanks ignored. Fills SPEC with malloc'd strings (free them with
+/* Parses one endpoint as a user writes it: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH],
+ * unix:/PATH or file:/PATH (also file:///PATH), surrounding blanks ignored. Fills SPEC with malloc'd strings (free them with
  * sp_ep_spec_free). Returns 0, or -1 with WHY (one line; not naming the endpoint) when TEXT is
  * not an endpoint, or when out of memory (WHY says so). */
 int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t whylen);
@@ -42,10 +43,12 @@ struct sp_wait_opts {
     double stable;  /* seconds an endpoint must keep accepting; 0: once is enough */
     int invert;     /* wait until nothing accepts any more */
     int cancel_fd;  /* readable means: stop now; -1 for none */
+    int probe;      /* one attempt per endpoint: one that fails is done with, not ready */
 };
 
 #define SP_MIN_PERIOD 0.001 /* shorter periods would only spin */
 #define SP_UNIX_PATH_MAX 107 /* sizeof sockaddr_un.sun_path, less its NUL */
+#define SP_FILE_PATH_MAX 4095 /* PATH_MAX, less its NUL */
 
 enum sp_wait_event {
     SP_WAIT_DONE = 0,    /* an endpoint is ready (or, with invert, closed) */
@@ -64,6 +67,7 @@ enum sp_wait_outcome {
     SP_WAIT_TIMEOUT = 1,
     SP_WAIT_CANCELLED = 2, /* cancel_fd became readable */
     SP_WAIT_STOPPED = 3,   /* a callback returned -1 */
+    SP_WAIT_NOT_READY = 4, /* probe: every attempt is over, some endpoint was not ready */
 };
 
 /* Waits for the N endpoints. Fills OUT (N results). Returns an sp_wait_outcome, or -1 with

@@ -1,5 +1,5 @@
 /* libFuzzer harness: the endpoint parser (ext/endpoint.c). The oracle: a parsed endpoint has
- * the parts its kind needs, a port of ASCII digits from 1 to 65535, no blank or control byte in
+ * the parts its kind needs (an absolute path for unix: and file:), a port of ASCII digits from 1 to 65535, no blank or control byte in
  * its host or HTTP path; a refusal says why in one line. */
 #include "harness.h"
 
@@ -11,8 +11,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sp_ep_spec spec;
     char why[160];
     if (sp_ep_parse(text, &spec, why, sizeof why) == 0) {
-        if (spec.kind == SP_EP_UNIX) {
-            if (spec.path == NULL || spec.path[0] != '/' || strlen(spec.path) > SP_UNIX_PATH_MAX)
+        if (spec.kind == SP_EP_UNIX || spec.kind == SP_EP_FILE) {
+            size_t max = spec.kind == SP_EP_UNIX ? SP_UNIX_PATH_MAX : SP_FILE_PATH_MAX;
+            if (spec.path == NULL || spec.path[0] != '/' || strlen(spec.path) > max || spec.host)
                 abort();
         } else {
             if (spec.host == NULL || spec.host[0] == '\0' || spec.port == NULL)

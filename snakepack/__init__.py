@@ -14,6 +14,7 @@ _EXPORTS = {
     "WaitTimeout": ".ports",
     "async_wait_for_port": ".ports",
     "wait_for_port": ".ports",
+    "probe": ".ports",
     "LibdepsResult": ".libdeps",
     "Package": ".libdeps",
     "Resolution": ".libdeps",

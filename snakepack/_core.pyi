@@ -55,4 +55,5 @@ def wait(
     invert: bool = False,
     cancel_fd: int = -1,
     on_event: Callable[[int, str, float, str | None], object] | None = None,
-) -> tuple[int, list[tuple[bool, float, str]]]: ...
+    probe: bool = False,
+) -> tuple[int, list[tuple[bool, float, str, int]]]: ...

@@ -10,10 +10,13 @@ import sys
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TextIO, TypeVar
 
 from . import __version__
 from .errors import SnakepackError
+
+if TYPE_CHECKING:
+    from .ports import EndpointResult
 
 
 N = TypeVar("N", int, float)
@@ -229,6 +232,28 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
     return status
 
 
+def _print_json(results: list[EndpointResult]) -> None:
+    """wait-for-port --json: one document, every endpoint with what became of it."""
+    import json
+
+    doc = {
+        "ready": all(r.ready for r in results),
+        "endpoints": [
+            {
+                "endpoint": str(r.endpoint),
+                "ready": r.ready,
+                "elapsed_ms": None if r.elapsed is None else round(r.elapsed * 1000, 3),
+                "attempts": r.attempts,
+                "last_error": None if r.ready else r.detail,
+            }
+            for r in results
+        ],
+    }
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
 def _wait_for_port(argv: list[str]) -> int:
     prog = "wait-for-port"
     command: list[str] = []
@@ -239,7 +264,8 @@ def _wait_for_port(argv: list[str]) -> int:
         prog,
         "Wait until every endpoint accepts connections, all at once; exit 0, or 10 when the "
         "timeout expires first. Endpoints: HOST:PORT, [IPv6]:PORT, http://HOST:PORT/PATH "
-        "(ready on a 2xx/3xx answer), unix:/PATH. With -- CMD, run CMD once they are ready.",
+        "(ready on a 2xx/3xx answer), unix:/PATH, file:/PATH (the file exists). With -- CMD, "
+        "run CMD once they are ready. With --probe, try each endpoint once: exit 0 or 1.",
         "wait-for-port --timeout 60 postgres:5432 redis:6379 -- ./start-app",
     )
     parser.add_argument("endpoints", nargs="*", metavar="ENDPOINT", help="default: $WAIT_FOR_PORTS (comma or space separated)")
@@ -248,14 +274,30 @@ def _wait_for_port(argv: list[str]) -> int:
     parser.add_argument("--stable", type=float, default=0, metavar="MS", help="an endpoint must keep accepting for MS milliseconds")
     parser.add_argument("--invert", action="store_true", help="wait until nothing accepts any more")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    parser.add_argument("--probe", action="store_true", help="one attempt per endpoint, bounded by --timeout (default 5 s); exit 0 when all are ready, 1 when not: a HEALTHCHECK command")
+    parser.add_argument("--json", action="store_true", help="print one JSON document: per endpoint ready, elapsed_ms, attempts, last_error")
     args = parser.parse_args(argv)
     _reconfigure(sys.stderr, errors="surrogateescape")
+    if args.probe and (command or args.stable):
+        return _fail(prog, "--probe tries each endpoint once: it takes no --stable and no -- CMD")
 
     try:
-        from .ports import WaitTimeout, wait_for_port
+        from .ports import PROBE_TIMEOUT, WaitTimeout, probe, wait_for_port
     except SnakepackError as err:  # the C extension cannot load
         return _fail(prog, str(err))
     try:
+        if args.probe:
+            endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
+            if not endpoints:
+                raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
+            results = probe(*endpoints, timeout=PROBE_TIMEOUT if args.timeout is None else args.timeout, invert=args.invert)
+            if not args.quiet:
+                for r in results:
+                    if not r.ready:
+                        print(f"{prog}: {r.endpoint} not {'closed' if args.invert else 'ready'}: {r.detail}", file=sys.stderr)
+            if args.json:
+                _print_json(results)
+            return 0 if all(r.ready for r in results) else 1
         timeout = args.timeout if args.timeout is not None else _env_number("WAIT_FOR_PORT_TIMEOUT", 600.0, float)
         period = args.period if args.period is not None else _env_number("WAIT_FOR_PORT_PERIOD", 0.5, float)
         endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
@@ -279,11 +321,15 @@ def _wait_for_port(argv: list[str]) -> int:
         # What is left of the timeout, at least a moment. 0 and inf wait forever; nan and
         # negative numbers go as they are, for wait_for_port to refuse.
         left = max(timeout - _running_for(), 0.001) if 0 < timeout < math.inf else timeout
-        wait_for_port(*endpoints, timeout=left, period=period, stable=args.stable / 1000, invert=args.invert, on_event=report)
+        results = wait_for_port(*endpoints, timeout=left, period=period, stable=args.stable / 1000, invert=args.invert, on_event=report)
+        if args.json:
+            _print_json(results)
     except WaitTimeout as err:
         if not args.quiet:
             for r in err.pending:
                 print(f"{prog}: {r.endpoint} still {'accepting' if args.invert else 'down'} after {timeout:g} s: {r.detail}", file=sys.stderr)
+        if args.json:
+            _print_json(err.results)
         return 10
     except SnakepackError as err:
         return _fail(prog, str(err))

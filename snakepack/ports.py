@@ -19,13 +19,14 @@ if TYPE_CHECKING:
 from ._native import _core
 from .errors import SnakepackError, UsageError
 
-__all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "parse_endpoint", "wait_for_port", "async_wait_for_port"]
+__all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "parse_endpoint", "wait_for_port", "async_wait_for_port", "probe"]
 
-TCP, UNIX, HTTP = 0, 1, 2
+TCP, UNIX, HTTP, FILE = 0, 1, 2, 3
 
 
 class Endpoint(namedtuple("Endpoint", "text kind host port path")):
-    """A parsed endpoint: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT]/PATH or unix:/PATH."""
+    """A parsed endpoint: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT]/PATH, unix:/PATH or
+    file:/PATH (ready when the file exists)."""
 
     __slots__ = ()
 
@@ -33,9 +34,9 @@ class Endpoint(namedtuple("Endpoint", "text kind host port path")):
         return str(self.text)
 
 
-class EndpointResult(namedtuple("EndpointResult", "endpoint ready elapsed detail")):
+class EndpointResult(namedtuple("EndpointResult", "endpoint ready elapsed detail attempts", defaults=(0,))):
     """ready: it accepted (with invert: it stopped accepting) after ELAPSED seconds; otherwise
-    DETAIL says what the last attempt met."""
+    DETAIL says what the last attempt met. attempts: how many were started."""
 
     __slots__ = ()
 
@@ -52,7 +53,8 @@ class WaitTimeout(TimeoutError, SnakepackError):
 
 
 def parse_endpoint(text: str) -> Endpoint:
-    """Parses one endpoint (HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH], unix:/PATH);
+    """Parses one endpoint (HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH], unix:/PATH,
+    file:/PATH);
     raises UsageError naming what is wrong with it. The parser is the C core's."""
     try:
         kind, host, port, path = _core.parse_endpoint(text)
@@ -87,7 +89,14 @@ def _check(timeout: float, period: float, stable: float) -> None:
 
 
 def _run(
-    eps: list[Endpoint], timeout: float, period: float, stable: float, invert: bool, cancel_fd: int, on_event: OnEvent | None
+    eps: list[Endpoint],
+    timeout: float,
+    period: float,
+    stable: float,
+    invert: bool,
+    cancel_fd: int,
+    on_event: OnEvent | None,
+    probe: bool = False,
 ) -> tuple[int, list[EndpointResult]]:
     def event(index: int, kind: str, elapsed: float, detail: str | None) -> None:
         if on_event is not None:
@@ -102,12 +111,13 @@ def _run(
             invert,
             cancel_fd,
             event if on_event is not None else None,
+            probe,
         )
     except OSError as err:
         if getattr(err, "kind", None) == "input":  # e.g. more endpoints than descriptors
             raise UsageError(err.strerror or str(err)) from err
         raise
-    results = [EndpointResult(e, done, elapsed if done else None, detail) for e, (done, elapsed, detail) in zip(eps, raw)]
+    results = [EndpointResult(e, done, elapsed if done else None, detail, attempts) for e, (done, elapsed, detail, attempts) in zip(eps, raw)]
     return outcome, results
 
 
@@ -132,6 +142,20 @@ def wait_for_port(
     outcome, results = _run(eps, timeout, period, stable, invert, -1, on_event)
     if outcome == 1:
         raise WaitTimeout(timeout, results)
+    return results
+
+
+PROBE_TIMEOUT = 5.0  # seconds: the bound of a probe's one attempt when none is given
+
+
+def probe(*endpoints: str | Endpoint, timeout: float = PROBE_TIMEOUT, invert: bool = False) -> list[EndpointResult]:
+    """One attempt per endpoint, all at once, each bounded by timeout seconds: the health-check
+    mode. Returns one EndpointResult per endpoint, ready or not (DETAIL says why not); raises
+    only UsageError, for a malformed endpoint or timeout."""
+    eps = _endpoints(endpoints)
+    if not (isinstance(timeout, (int, float)) and MIN_PERIOD <= timeout < math.inf):
+        raise UsageError(f"a probe's timeout must be a number of seconds from {MIN_PERIOD:g} up, not {timeout}")
+    _, results = _run(eps, timeout, timeout, 0.0, invert, -1, None, probe=True)
     return results
 
 

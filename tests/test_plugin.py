@@ -129,3 +129,24 @@ def test_under_xdist_session_endpoints_are_waited_for_once(pytester, up, down):
     result = pytester.runpytest_subprocess("-n", "2", "--wait-for", down, "--wait-for-timeout", "0.3")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert str(result.stdout).count("wait-for: timed out") == 1
+
+
+def test_marker_takes_file_endpoints(pytester, tmp_path):
+    there, missing = tmp_path / "there", tmp_path / "missing"
+    there.write_text("x")
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.wait_for("file:{there}")
+        def test_there():
+            pass
+
+        @pytest.mark.wait_for("file:{missing}", timeout=0.2)
+        def test_missing():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"*timed out after 0.2 s waiting for file:{missing} (no such file)*"])

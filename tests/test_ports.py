@@ -2,6 +2,7 @@
 dropped SYNs and slow or late name resolution, inside network namespaces made by the test."""
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import pytest
 
 from conftest import run, tool
 from snakepack import UsageError, WaitTimeout, async_wait_for_port, wait_for_port
-from snakepack.ports import HTTP, TCP, UNIX, parse_endpoint
+from snakepack.ports import FILE, HTTP, TCP, UNIX, parse_endpoint, probe
 
 
 def free_port(family=socket.AF_INET, host="127.0.0.1") -> int:
@@ -127,6 +128,8 @@ class Listener:
         ("http://web", (HTTP, "web", "80", "/")),
         ("http://[::1]:81", (HTTP, "::1", "81", "/")),
         ("unix:/run/app.sock", (UNIX, None, None, "/run/app.sock")),
+        ("file:/run/app/ready", (FILE, None, None, "/run/app/ready")),
+        ("file:///run/app/ready", (FILE, None, None, "/run/app/ready")),
     ],
 )
 def test_parse_endpoint(text, parsed):
@@ -153,6 +156,9 @@ def test_parse_endpoint(text, parsed):
         ("http://web/a b", "must not hold spaces"),
         ("http://web/a\r\nX: y", "must not hold spaces or control characters"),
         ("unix:/" + "x" * 200, "longer than a socket address holds"),
+        ("file:ready", "file: needs an absolute path"),
+        ("file:", "file: needs an absolute path"),
+        ("file:/" + "x" * 4096, "longer than a path can be"),
         ("db\udcff:80", "not valid UTF-8"),
     ],
 )
@@ -879,3 +885,143 @@ def test_cli_says_once_when_addresses_outgrow_the_descriptors(netns):
     assert lines[0] == "0", lines
     crowded = [line for line in lines if "than the open-files limit" in line]
     assert crowded == ["wait-for-port: 30 endpoints resolve to more addresses than the open-files limit has sockets for (32): some addresses wait for a free descriptor"]
+
+
+# ---- file: endpoints, probes, --json ------------------------------------------------------------
+
+
+def write_later(path, delay: float, *contents: bytes, every: float = 0.1):
+    """Writes each of CONTENTS to PATH in turn, the first DELAY seconds from now, then one
+    every EVERY seconds; returns the thread."""
+
+    def work():
+        time.sleep(delay)
+        for k, data in enumerate(contents):
+            if k:
+                time.sleep(every)
+            with open(path, "ab") as f:
+                f.write(data)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    return t
+
+
+def test_file_endpoint_is_ready_once_the_file_exists(tmp_path):
+    ready = tmp_path / "ready"
+    writer = write_later(ready, 0.2, b"ok")
+    (r,) = wait_for_port(f"file:{ready}", timeout=30)
+    writer.join()
+    assert r.ready and r.attempts >= 2  # it was missing at first, and seen once it was there
+
+
+def test_file_endpoint_with_stable_waits_until_size_and_mtime_hold(tmp_path):
+    log = tmp_path / "log"
+    log.write_bytes(b"start\n")
+    writer = write_later(log, 0.1, *[b"line\n"] * 5, every=0.1)
+    start = time.monotonic()
+    (r,) = wait_for_port(f"file:{log}", timeout=30, stable=0.3)
+    writer.join()
+    # the file changed until about 0.5 s: it cannot have held still for 0.3 s before 0.8 s
+    # (monotonic time; a slow machine only makes this later)
+    assert r.ready and time.monotonic() - start >= 0.8
+    assert log.read_bytes().count(b"line") == 5
+
+
+def test_file_endpoint_timeout_and_invert(tmp_path):
+    missing = tmp_path / "missing"
+    with pytest.raises(WaitTimeout) as info:
+        wait_for_port(f"file:{missing}", timeout=0.2)
+    assert info.value.pending[0].detail == "no such file"
+    lock = tmp_path / "lock"
+    lock.write_text("x")
+    threading.Timer(0.2, lock.unlink).start()
+    (r,) = wait_for_port(f"file:{lock}", timeout=30, invert=True)
+    assert r.ready and not lock.exists()
+
+
+def test_probe_makes_one_attempt_per_endpoint_and_never_raises(tmp_path):
+    (tmp_path / "there").write_text("x")
+    with listener_later(0) as up:
+        time.sleep(0.05)
+        down = free_port()
+        results = probe(f"127.0.0.1:{up}", f"127.0.0.1:{down}", f"file:{tmp_path / 'there'}", f"file:{tmp_path / 'not'}", timeout=5)
+    assert [r.ready for r in results] == [True, False, True, False]
+    assert [r.attempts for r in results] == [1, 1, 1, 1]
+    assert results[1].detail == "Connection refused" and results[3].detail == "no such file"
+
+
+def test_probe_attempt_is_bounded_by_its_timeout():
+    # a server that accepts and never answers: the HTTP attempt ends at the probe's bound
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        start = time.monotonic()
+        (r,) = probe(f"http://127.0.0.1:{server.getsockname()[1]}/health", timeout=0.3)
+        took = time.monotonic() - start
+    assert not r.ready and r.attempts == 1 and "no HTTP status" in r.detail
+    assert 0.3 <= took < 30  # bounded: it ended (how soon after 0.3 s is the machine's business)
+
+
+def test_cli_probe_exit_codes_and_messages(tmp_path):
+    with listener_later(0) as up:
+        time.sleep(0.05)
+        ok = run([tool("wait-for-port"), "--probe", f"127.0.0.1:{up}"], timeout=30)
+        down = free_port()
+        bad = run([tool("wait-for-port"), "--probe", f"127.0.0.1:{up}", f"127.0.0.1:{down}"], timeout=30)
+    assert ok.returncode == 0 and ok.stderr == ""
+    assert bad.returncode == 1
+    assert bad.stderr == f"wait-for-port: 127.0.0.1:{down} not ready: Connection refused\n"
+    for args in (["--probe", "--stable", "100", "db:1"], ["--probe", "db:1", "--", "true"]):
+        r = run([tool("wait-for-port"), *args], timeout=30)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--probe" in r.stderr
+
+
+JSON_SCHEMA = {
+    "type": "object",
+    "required": ["ready", "endpoints"],
+    "additionalProperties": False,
+    "properties": {
+        "ready": {"type": "boolean"},
+        "endpoints": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["endpoint", "ready", "elapsed_ms", "attempts", "last_error"],
+                "additionalProperties": False,
+                "properties": {
+                    "endpoint": {"type": "string"},
+                    "ready": {"type": "boolean"},
+                    "elapsed_ms": {"type": ["number", "null"], "minimum": 0},
+                    "attempts": {"type": "integer", "minimum": 0},
+                    "last_error": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("mode", [[], ["--probe"]])
+def test_cli_json_document_matches_its_schema(tmp_path, mode):
+    import jsonschema
+
+    (tmp_path / "there").write_text("x")
+    down = free_port()
+    r = run([tool("wait-for-port"), *mode, "--json", "-t", "0.3", f"file:{tmp_path / 'there'}", f"127.0.0.1:{down}"], timeout=30)
+    assert r.returncode == (1 if mode else 10)
+    doc = json.loads(r.stdout)
+    jsonschema.validate(doc, JSON_SCHEMA)
+    there, gone = doc["endpoints"]
+    assert doc["ready"] is False and there["ready"] is True and there["last_error"] is None
+    assert gone == {"endpoint": f"127.0.0.1:{down}", "ready": False, "elapsed_ms": None, "attempts": gone["attempts"], "last_error": "Connection refused"}
+    assert gone["attempts"] == 1 if mode else gone["attempts"] > 1
+    ok = run([tool("wait-for-port"), "--json", "-q", f"file:{tmp_path / 'there'}"], timeout=30)
+    assert ok.returncode == 0 and ok.stderr == "" and json.loads(ok.stdout)["ready"] is True
+
+
+def test_async_twin_and_api_take_file_endpoints(tmp_path):
+    there = tmp_path / "there"
+    write_later(there, 0.1, b"x")
+    (r,) = asyncio.run(async_wait_for_port(f"file:{there}", timeout=30))
+    assert r.ready
