@@ -128,8 +128,32 @@ static int parse_authority(const char *s, size_t n, const char *defport, struct 
                 : parse_port(defport, strlen(defport), spec, why, whylen);
 }
 
+/* The database servers asked whether they are ready (protocol.c), by URL scheme: the path of
+ * the URL (a database name or number) is allowed and not used. */
+static const struct scheme {
+    const char *prefix, *port;
+    int kind;
+} schemes[] = {
+    {"redis://", "6379", SP_EP_REDIS},
+    {"postgres://", "5432", SP_EP_POSTGRES},
+    {"postgresql://", "5432", SP_EP_POSTGRES},
+};
+
+static const struct scheme *database_scheme(const char *text, size_t n, struct sp_ep_spec *spec)
+{
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t len = strlen(schemes[i].prefix);
+        if (n >= len && memcmp(text, schemes[i].prefix, len) == 0) {
+            spec->kind = schemes[i].kind;
+            return &schemes[i];
+        }
+    }
+    return NULL;
+}
+
 int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t whylen)
 {
+    const struct scheme *scheme;
     memset(spec, 0, sizeof *spec);
     size_t n = strlen(text);
     while (n && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\n'))
@@ -160,6 +184,16 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
             rc = fail(why, whylen, "out of memory");
         else
             rc = 0;
+    } else if ((scheme = database_scheme(text, n, spec)) != NULL) {
+        const char *rest = text + strlen(scheme->prefix), *end = text + n;
+        const char *slash = memchr(rest, '/', (size_t)(end - rest));
+        const char *auth_end = slash ? slash : end;
+        if (memchr(rest, '@', (size_t)(auth_end - rest)))
+            rc = fail(why, whylen, "no user or password: wait-for-port never sends credentials");
+        else if (slash && has_blank_or_control(slash, (size_t)(end - slash)))
+            rc = fail(why, whylen, "the path must not hold spaces or control characters");
+        else
+            rc = parse_authority(rest, (size_t)(auth_end - rest), scheme->port, spec, why, whylen);
     } else if (n >= 7 && memcmp(text, "http://", 7) == 0) {
         spec->kind = SP_EP_HTTP;
         const char *rest = text + 7, *end = text + n;
@@ -174,7 +208,7 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
             rc = parse_authority(rest, (size_t)((slash ? slash : end) - rest), "80", spec, why,
                                  whylen);
     } else if (memmem(text, n, "://", 3)) {
-        rc = fail(why, whylen, "only http:// URLs are understood");
+        rc = fail(why, whylen, "unknown scheme: http://, redis://, postgres://, unix: and file: are understood");
     } else {
         spec->kind = SP_EP_TCP;
         rc = parse_authority(text, n, NULL, spec, why, whylen);

@@ -1,6 +1,7 @@
 /* Waiting for endpoints to accept connections: every endpoint is its own small state machine
- * (resolve, connect to each address at once, for http:// send a request and read the status
- * line), all driven by one ppoll() loop with one monotonic deadline.
+ * (resolve, connect to each address at once, for http://, redis:// and postgres:// send a
+ * request and read the answer, protocol.c), all driven by one ppoll() loop with one monotonic
+ * deadline.
  *
  * Retry policy. An attempt that gets an answer (a refusal: the host is up, nobody listens yet)
  * is retried soon, every 10 ms, so a listener is seen within milliseconds of opening; the total
@@ -49,6 +50,7 @@
 #define TURN_BUDGET 0.010    /* seconds of attempts started per turn of the loop */
 #define FD_RESERVE 32        /* descriptors left to the rest of the process */
 #define RETRY_BUDGET 2000.0  /* fast retries per second, all endpoints together */
+#define NOT_READY_RETRY 0.050 /* seconds before asking again a server that says "not yet" */
 #define MAX_RESOLVERS 32     /* resolver threads at once */
 #define HTTP_MAX 1024
 
@@ -162,8 +164,8 @@ struct ep {
     int *fds; /* CONNECTING: one socket per address, -1 when done with */
     size_t nfds, pending_fds;
     int http_fd;
-    char *request;
-    size_t sent, got;
+    char *request; /* what is sent once connected (HTTP, REDIS, POSTGRES), or NULL */
+    size_t request_len, sent, got;
     char reply[HTTP_MAX];
     double stable_since; /* first success of the current run of successes, or -1 */
     struct stat seen;    /* FILE: what the last attempt found */
@@ -303,7 +305,7 @@ static void connected(struct waiter *w, size_t i, int fd, double now)
         e->fds[k] = -1;
     }
     e->pending_fds = 0;
-    if (e->spec->kind != SP_EP_HTTP) {
+    if (e->request == NULL) { /* a connection is all it takes */
         close(fd);
         succeeded(w, i, now);
         return;
@@ -533,7 +535,7 @@ static void http_io(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
     if (e->state == HTTP_SEND) {
-        size_t len = strlen(e->request);
+        size_t len = e->request_len;
         ssize_t n = send(e->http_fd, e->request + e->sent, len - e->sent, MSG_NOSIGNAL);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -553,7 +555,25 @@ static void http_io(struct waiter *w, size_t i, double now)
         return;
     }
     e->got += (size_t)n;
-    int status = sp_http_status(e->reply, e->got, n == 0 || e->got == sizeof e->reply - 1);
+    int end = n == 0 || e->got == sizeof e->reply - 1;
+    if (e->spec->kind != SP_EP_HTTP) {
+        char detail[sizeof w->out[i].detail];
+        int answer = e->spec->kind == SP_EP_REDIS
+                         ? sp_redis_answer(e->reply, e->got, end, detail, sizeof detail)
+                         : sp_pg_answer(e->reply, e->got, end, detail, sizeof detail);
+        if (answer == SP_ANSWER_READY) {
+            succeeded(w, i, now);
+        } else if (answer == SP_ANSWER_NOT_READY) {
+            /* Asked again soon, for a prompt start, but not as often as a refused port: each
+             * question costs the server a connection (PostgreSQL forks a process for it). */
+            failed(w, i, now, 0, detail);
+            double soon = now + (NOT_READY_RETRY < w->o->period ? NOT_READY_RETRY : w->o->period);
+            if (e->state == IDLE && e->next > soon)
+                e->next = soon;
+        }
+        return;
+    }
+    int status = sp_http_status(e->reply, e->got, end);
     if (status == SP_HTTP_MORE)
         return; /* the status line is not complete yet */
     if (status >= 200 && status < 400) {
@@ -580,6 +600,8 @@ static void attempt_expired(struct waiter *w, size_t i, double now)
         snprintf(detail, sizeof detail, "connect timed out");
     else if (e->state == HTTP_SEND)
         snprintf(detail, sizeof detail, "connected, request not taken in %g s", w->o->period);
+    else if (e->spec->kind != SP_EP_HTTP)
+        snprintf(detail, sizeof detail, "connected, no answer in %g s", w->o->period);
     else if (e->got == 0)
         snprintf(detail, sizeof detail, "connected, no HTTP status in %g s", w->o->period);
     else
@@ -606,6 +628,10 @@ static int setup(struct waiter *w, const struct sp_ep_spec *eps, struct sp_err *
                                     e->spec->path, v6 ? "[" : "", e->spec->host, v6 ? "]" : "",
                                     e->spec->port);
             if (e->request == NULL)
+                return sp_fail(err, ENOMEM, "out of memory");
+            e->request_len = strlen(e->request);
+        } else if (e->spec->kind == SP_EP_REDIS || e->spec->kind == SP_EP_POSTGRES) {
+            if ((e->request = sp_proto_request(e->spec->kind, &e->request_len)) == NULL)
                 return sp_fail(err, ENOMEM, "out of memory");
         }
     }
@@ -687,7 +713,8 @@ static void describe_pending(struct waiter *w, double now)
         if (e->state == CONNECTING)
             set_detail(w, i, "connecting, no answer in %.3g s", now - e->started);
         else if (e->state == HTTP_SEND || e->state == HTTP_RECV)
-            set_detail(w, i, "connected, no HTTP status in %.3g s", now - e->started);
+            set_detail(w, i, "connected, no %s in %.3g s",
+                       e->spec->kind == SP_EP_HTTP ? "HTTP status" : "answer", now - e->started);
     }
 }
 

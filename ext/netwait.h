@@ -6,12 +6,12 @@
 
 #include <stddef.h>
 
-enum sp_ep_kind { SP_EP_TCP = 0, SP_EP_UNIX, SP_EP_HTTP, SP_EP_FILE };
+enum sp_ep_kind { SP_EP_TCP = 0, SP_EP_UNIX, SP_EP_HTTP, SP_EP_FILE, SP_EP_REDIS, SP_EP_POSTGRES };
 
 struct sp_ep_spec {
     int kind;
-    char *host; /* TCP/HTTP: name or address, without brackets */
-    char *port; /* TCP/HTTP: decimal port */
+    char *host; /* TCP/HTTP/REDIS/POSTGRES: name or address, without brackets */
+    char *port; /* TCP/HTTP/REDIS/POSTGRES: decimal port */
     char *path; /* UNIX: socket path; HTTP: request target, e.g. "/health"; FILE: the file */
 };
 
@@ -24,7 +24,9 @@ struct sp_ep_result {
 };
 
 /* Parses one endpoint as a user writes it: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH],
- * unix:/PATH or file:/PATH (also file:///PATH), surrounding blanks ignored. Fills SPEC with malloc'd strings (free them with
+ * unix:/PATH, file:/PATH (also file:///PATH), redis://HOST[:PORT][/DB] or
+ * postgres://HOST[:PORT][/DATABASE] (postgresql:// too; no user or password), surrounding
+ * blanks ignored. Fills SPEC with malloc'd strings (free them with
  * sp_ep_spec_free). Returns 0, or -1 with WHY (one line; not naming the endpoint) when TEXT is
  * not an endpoint, or when out of memory (WHY says so). */
 int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t whylen);
@@ -35,6 +37,16 @@ void sp_ep_spec_free(struct sp_ep_spec *spec);
  * LEN bytes at BUF cannot begin an HTTP status line (or END says no more will come). */
 enum { SP_HTTP_MORE = -1, SP_HTTP_BAD = -2 };
 int sp_http_status(const char *buf, size_t len, int end);
+
+/* Readiness protocols (protocol.c): the request that asks a server of KIND (SP_EP_REDIS,
+ * SP_EP_POSTGRES) whether it is ready, malloc'd, its length in *LEN (it may hold NULs); NULL
+ * for other kinds or when out of memory. */
+char *sp_proto_request(int kind, size_t *len);
+/* What the LEN bytes a server answered say; END: no more will come. For SP_ANSWER_NOT_READY,
+ * DETAIL (DLEN bytes) says why, in one line of printable ASCII. */
+enum { SP_ANSWER_MORE = 0, SP_ANSWER_READY, SP_ANSWER_NOT_READY };
+int sp_redis_answer(const char *buf, size_t len, int end, char *detail, size_t dlen);
+int sp_pg_answer(const char *buf, size_t len, int end, char *detail, size_t dlen);
 
 struct sp_wait_opts {
     double timeout; /* seconds; 0 (or infinity) waits forever */

@@ -264,8 +264,10 @@ def _wait_for_port(argv: list[str]) -> int:
         prog,
         "Wait until every endpoint accepts connections, all at once; exit 0, or 10 when the "
         "timeout expires first. Endpoints: HOST:PORT, [IPv6]:PORT, http://HOST:PORT/PATH "
-        "(ready on a 2xx/3xx answer), unix:/PATH, file:/PATH (the file exists). With -- CMD, "
-        "run CMD once they are ready. With --probe, try each endpoint once: exit 0 or 1.",
+        "(ready on a 2xx/3xx answer), unix:/PATH, file:/PATH (the file exists), "
+        "redis://HOST[:PORT] and postgres://HOST[:PORT] (the server answers and is not "
+        "loading, starting or recovering; no credentials needed). With -- CMD, run CMD once "
+        "they are ready. With --probe, try each endpoint once: exit 0 or 1.",
         "wait-for-port --timeout 60 postgres:5432 redis:6379 -- ./start-app",
     )
     parser.add_argument("endpoints", nargs="*", metavar="ENDPOINT", help="default: $WAIT_FOR_PORTS (comma or space separated)")

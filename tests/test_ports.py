@@ -146,7 +146,10 @@ def test_parse_endpoint(text, parsed):
         (":5432", "missing host"),
         ("::1:5432", "bare IPv6 address"),
         ("[::1]5432", "expected [IPv6]:PORT"),
-        ("ftp://x:21", "only http://"),
+        ("ftp://x:21", "unknown scheme"),
+        ("redis://user:secret@cache:6379", "never sends credentials"),
+        ("postgres://db:5432/a b", "must not hold spaces"),
+        ("redis://", "missing host"),
         ("unix:relative.sock", "absolute socket path"),
         ("db:²", "port must be a number"),  # int() would take it: another script's digit
         ("db:٣٣", "port must be a number"),

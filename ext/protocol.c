@@ -1,0 +1,144 @@
+/* Asking a database server whether it is ready, without credentials, and reading its answer.
+ * One rule for every protocol, the one pg_isready follows: a server that answers at all is
+ * ready, unless its answer says it is starting, loading, recovering or shutting down; an error
+ * that means "up, but not for you" (authentication required, too many connections, host not
+ * allowed) counts as ready.
+ *
+ * Redis: the inline command PING. +PONG is ready, and so is any error but those of a server
+ * that cannot serve yet: -LOADING (reading its dataset), -BUSY (a script runs),
+ * -MASTERDOWN (a replica cut off from its primary). -NOAUTH is ready: Redis checks the
+ * password before anything else, so with requirepass it answers -NOAUTH even while loading.
+ *
+ * PostgreSQL: a protocol 3.0 startup packet for the role "wait-for-port" (no password is ever
+ * sent). An authentication request is ready; an ErrorResponse is ready unless its SQLSTATE is
+ * 57P03 (cannot_connect_now: starting up, shutting down, in recovery with hot standby off).
+ *
+ * The readers take any bytes (they are fuzzed, fuzz/fuzz_protocol.c) and never read past LEN. */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snakepack.h"
+
+#define PG_PROTOCOL_3 196608 /* 3 << 16 */
+#define PG_ROLE "wait-for-port"
+
+/* Copies the N bytes at S into DETAIL (after PREFIX) as printable ASCII, one line. */
+static void describe(char *detail, size_t dlen, const char *prefix, const char *s, size_t n)
+{
+    size_t at = (size_t)snprintf(detail, dlen, "%s", prefix);
+    for (size_t i = 0; i < n && at + 1 < dlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        detail[at++] = c >= ' ' && c < 0x7F ? (char)c : '?';
+    }
+    if (at < dlen)
+        detail[at] = '\0';
+}
+
+char *sp_proto_request(int kind, size_t *len)
+{
+    if (kind == SP_EP_REDIS) {
+        *len = 6;
+        return strdup("PING\r\n");
+    }
+    if (kind != SP_EP_POSTGRES)
+        return NULL;
+    static const char params[] = "user\0" PG_ROLE "\0application_name\0" PG_ROLE "\0";
+    size_t n = 8 + sizeof params; /* length, version, the pairs, and the closing NUL */
+    unsigned char *p = malloc(n);
+    if (p == NULL)
+        return NULL;
+    uint32_t fields[2] = {(uint32_t)n, PG_PROTOCOL_3};
+    for (int k = 0; k < 2; k++)
+        for (int b = 0; b < 4; b++)
+            p[4 * k + b] = (unsigned char)(fields[k] >> (24 - 8 * b));
+    memcpy(p + 8, params, sizeof params); /* sizeof counts the final NUL: the list's end */
+    *len = n;
+    return (char *)p;
+}
+
+int sp_redis_answer(const char *buf, size_t len, int end, char *detail, size_t dlen)
+{
+    const char *eol = len ? memchr(buf, '\n', len) : NULL;
+    if (eol == NULL) {
+        if (!end)
+            return SP_ANSWER_MORE;
+        describe(detail, dlen, len ? "not a Redis answer: " : "connected, closed without an answer", buf, len);
+        return SP_ANSWER_NOT_READY;
+    }
+    size_t n = (size_t)(eol - buf);
+    if (n && buf[n - 1] == '\r')
+        n--;
+    if (n && buf[0] == '+')
+        return SP_ANSWER_READY;
+    if (n && buf[0] == '-') {
+        static const char *const not_yet[] = {"LOADING", "BUSY", "MASTERDOWN"};
+        for (size_t k = 0; k < sizeof not_yet / sizeof not_yet[0]; k++) {
+            size_t w = strlen(not_yet[k]);
+            if (n - 1 >= w && memcmp(buf + 1, not_yet[k], w) == 0 && (n - 1 == w || buf[1 + w] == ' ')) {
+                describe(detail, dlen, "redis: ", buf + 1, n - 1);
+                return SP_ANSWER_NOT_READY;
+            }
+        }
+        return SP_ANSWER_READY; /* NOAUTH, DENIED, ERR max clients...: up, not for us */
+    }
+    describe(detail, dlen, "not a Redis answer: ", buf, n);
+    return SP_ANSWER_NOT_READY;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int sp_pg_answer(const char *buf, size_t len, int end, char *detail, size_t dlen)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    if (len < 5) {
+        if (!end)
+            return SP_ANSWER_MORE;
+        describe(detail, dlen, len ? "not a PostgreSQL answer: " : "connected, closed without an answer", buf, len);
+        return SP_ANSWER_NOT_READY;
+    }
+    uint32_t size = be32(p + 1); /* counts itself, not the type byte */
+    if (size < 4 || size > 1 << 20) {
+        describe(detail, dlen, "not a PostgreSQL answer: ", buf, len < 16 ? len : 16);
+        return SP_ANSWER_NOT_READY;
+    }
+    if (p[0] == 'R' || p[0] == 'v') /* authentication request, protocol negotiation */
+        return SP_ANSWER_READY;
+    if (p[0] != 'E') {
+        describe(detail, dlen, "not a PostgreSQL answer: ", buf, len < 16 ? len : 16);
+        return SP_ANSWER_NOT_READY;
+    }
+    /* ErrorResponse: fields of a type byte and a NUL-terminated value, then a NUL. */
+    size_t stop = (size_t)size + 1 < len ? (size_t)size + 1 : len;
+    const char *code = NULL, *message = NULL;
+    size_t code_len = 0, message_len = 0;
+    for (size_t at = 5; at < stop && p[at] != 0;) {
+        const char *value = buf + at + 1;
+        const char *nul = at + 1 < stop ? memchr(value, '\0', stop - at - 1) : NULL;
+        if (nul == NULL)
+            break; /* cut short */
+        if (p[at] == 'C')
+            code = value, code_len = (size_t)(nul - value);
+        else if (p[at] == 'M')
+            message = value, message_len = (size_t)(nul - value);
+        at = (size_t)(nul - buf) + 1;
+    }
+    if (code == NULL) {
+        if (!end && len < (size_t)size + 1)
+            return SP_ANSWER_MORE;
+        describe(detail, dlen, "postgres: an error without a SQLSTATE", "", 0);
+        return SP_ANSWER_NOT_READY;
+    }
+    if (code_len == 5 && memcmp(code, "57P03", 5) == 0) {
+        if (message == NULL && !end && len < (size_t)size + 1)
+            return SP_ANSWER_MORE;
+        describe(detail, dlen, "postgres: 57P03 ", message ? message : "", message_len);
+        return SP_ANSWER_NOT_READY;
+    }
+    return SP_ANSWER_READY; /* 28000, 28P01, 53300, 3D000...: up, not for us */
+}
