@@ -137,6 +137,8 @@ static const struct scheme {
     {"redis://", "6379", SP_EP_REDIS},
     {"postgres://", "5432", SP_EP_POSTGRES},
     {"postgresql://", "5432", SP_EP_POSTGRES},
+    {"mysql://", "3306", SP_EP_MYSQL},
+    {"mariadb://", "3306", SP_EP_MYSQL},
 };
 
 static const struct scheme *database_scheme(const char *text, size_t n, struct sp_ep_spec *spec)
@@ -208,7 +210,7 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
             rc = parse_authority(rest, (size_t)((slash ? slash : end) - rest), "80", spec, why,
                                  whylen);
     } else if (memmem(text, n, "://", 3)) {
-        rc = fail(why, whylen, "unknown scheme: http://, redis://, postgres://, unix: and file: are understood");
+        rc = fail(why, whylen, "unknown scheme: http://, redis://, postgres://, mysql://, unix: and file: are understood");
     } else {
         spec->kind = SP_EP_TCP;
         rc = parse_authority(text, n, NULL, spec, why, whylen);

@@ -376,7 +376,7 @@ static PyObject *make_result(const void *ctx, size_t i)
 /* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None,
  *      probe=False) -> (outcome, [(done, elapsed, detail, attempts), ...])
  * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http, 3 file,
- * 4 redis, 5 postgres.
+ * 4 redis, 5 postgres, 6 mysql.
  * outcome: 0 all done, 1 timeout, 2 cancelled, 4 (probe) some endpoint not ready. Exceptions
  * from on_event or signal handlers propagate. */
 static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -415,11 +415,11 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
         if (!ok)
             goto done;
         int tcp = specs[i].kind == SP_EP_TCP || specs[i].kind == SP_EP_HTTP ||
-                  specs[i].kind == SP_EP_REDIS || specs[i].kind == SP_EP_POSTGRES;
+                  specs[i].kind >= SP_EP_REDIS;
         if ((tcp && (!specs[i].host || !specs[i].port)) ||
             (specs[i].kind == SP_EP_HTTP && !specs[i].path) ||
             ((specs[i].kind == SP_EP_UNIX || specs[i].kind == SP_EP_FILE) && !specs[i].path) ||
-            specs[i].kind < 0 || specs[i].kind > SP_EP_POSTGRES) {
+            specs[i].kind < 0 || specs[i].kind > SP_EP_MYSQL) {
             PyErr_Format(PyExc_ValueError, "endpoint %zd is incomplete", i);
             goto done;
         }
@@ -460,8 +460,8 @@ static PyMethodDef core_methods[] = {
      "-> [(package, arch), ...]: the packages a dpkg status file says are installed."},
     {"parse_endpoint", core_parse_endpoint, METH_O,
      "parse_endpoint($module, text, /)\n--\n\n"
-     "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http, 3 file, 4 redis, 5 postgres;\n"
-     "ValueError says what is wrong."},
+     "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http, 3 file, 4 redis, 5 postgres,\n"
+     "6 mysql; ValueError says what is wrong."},
     {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
      "wait($module, /, endpoints, timeout, period, stable=0.0, invert=False, cancel_fd=-1,\n"
      "     on_event=None, probe=False)\n--\n\n"

@@ -1,6 +1,6 @@
 /* Waiting for endpoints to accept connections: every endpoint is its own small state machine
- * (resolve, connect to each address at once, for http://, redis:// and postgres:// send a
- * request and read the answer, protocol.c), all driven by one ppoll() loop with one monotonic
+ * (resolve, connect to each address at once, for http:// and the databases ask whether it
+ * is ready and read the answer, protocol.c), all driven by one ppoll() loop with one monotonic
  * deadline.
  *
  * Retry policy. An attempt that gets an answer (a refusal: the host is up, nobody listens yet)
@@ -312,7 +312,7 @@ static void connected(struct waiter *w, size_t i, int fd, double now)
     }
     e->http_fd = fd;
     e->sent = e->got = 0;
-    e->state = HTTP_SEND;
+    e->state = e->request_len ? HTTP_SEND : HTTP_RECV; /* or the server speaks first */
     e->ends = now + w->o->period; /* no answer by then: a new attempt on a new connection */
 }
 
@@ -558,9 +558,11 @@ static void http_io(struct waiter *w, size_t i, double now)
     int end = n == 0 || e->got == sizeof e->reply - 1;
     if (e->spec->kind != SP_EP_HTTP) {
         char detail[sizeof w->out[i].detail];
-        int answer = e->spec->kind == SP_EP_REDIS
-                         ? sp_redis_answer(e->reply, e->got, end, detail, sizeof detail)
-                         : sp_pg_answer(e->reply, e->got, end, detail, sizeof detail);
+        int (*read_answer)(const char *, size_t, int, char *, size_t) =
+            e->spec->kind == SP_EP_REDIS      ? sp_redis_answer
+            : e->spec->kind == SP_EP_POSTGRES ? sp_pg_answer
+                                              : sp_mysql_answer;
+        int answer = read_answer(e->reply, e->got, end, detail, sizeof detail);
         if (answer == SP_ANSWER_READY) {
             succeeded(w, i, now);
         } else if (answer == SP_ANSWER_NOT_READY) {
@@ -630,7 +632,7 @@ static int setup(struct waiter *w, const struct sp_ep_spec *eps, struct sp_err *
             if (e->request == NULL)
                 return sp_fail(err, ENOMEM, "out of memory");
             e->request_len = strlen(e->request);
-        } else if (e->spec->kind == SP_EP_REDIS || e->spec->kind == SP_EP_POSTGRES) {
+        } else if (e->spec->kind >= SP_EP_REDIS) {
             if ((e->request = sp_proto_request(e->spec->kind, &e->request_len)) == NULL)
                 return sp_fail(err, ENOMEM, "out of memory");
         }

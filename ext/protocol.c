@@ -9,6 +9,11 @@
  * -MASTERDOWN (a replica cut off from its primary). -NOAUTH is ready: Redis checks the
  * password before anything else, so with requirepass it answers -NOAUTH even while loading.
  *
+ * MySQL and MariaDB: nothing is sent, the server speaks first. Its initial handshake (protocol
+ * 10) is ready; so is an error packet that means "up, not for you" (1040 too many connections,
+ * 1129 host blocked, 1130 host not allowed...); 1053 (shutdown in progress) and 3032 (offline
+ * mode) are not.
+ *
  * PostgreSQL: a protocol 3.0 startup packet for the role "wait-for-port" (no password is ever
  * sent). An authentication request is ready; an ErrorResponse is ready unless its SQLSTATE is
  * 57P03 (cannot_connect_now: starting up, shutting down, in recovery with hot standby off).
@@ -42,6 +47,10 @@ char *sp_proto_request(int kind, size_t *len)
     if (kind == SP_EP_REDIS) {
         *len = 6;
         return strdup("PING\r\n");
+    }
+    if (kind == SP_EP_MYSQL) {
+        *len = 0; /* the server speaks first */
+        return strdup("");
     }
     if (kind != SP_EP_POSTGRES)
         return NULL;
@@ -85,6 +94,44 @@ int sp_redis_answer(const char *buf, size_t len, int end, char *detail, size_t d
         return SP_ANSWER_READY; /* NOAUTH, DENIED, ERR max clients...: up, not for us */
     }
     describe(detail, dlen, "not a Redis answer: ", buf, n);
+    return SP_ANSWER_NOT_READY;
+}
+
+int sp_mysql_answer(const char *buf, size_t len, int end, char *detail, size_t dlen)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    if (len < 5) { /* a packet's 3-byte length and sequence number, and its first byte */
+        if (!end)
+            return SP_ANSWER_MORE;
+        describe(detail, dlen, len ? "not a MySQL answer: " : "connected, closed without an answer", buf, len);
+        return SP_ANSWER_NOT_READY;
+    }
+    size_t size = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16;
+    if (p[3] != 0 || size == 0) {
+        describe(detail, dlen, "not a MySQL answer: ", buf, len < 16 ? len : 16);
+        return SP_ANSWER_NOT_READY;
+    }
+    if (p[4] == 10) /* the initial handshake, protocol 10 */
+        return SP_ANSWER_READY;
+    if (p[4] != 0xFF || size < 3) {
+        describe(detail, dlen, "not a MySQL answer: ", buf, len < 16 ? len : 16);
+        return SP_ANSWER_NOT_READY;
+    }
+    if (len < 7) {
+        if (!end)
+            return SP_ANSWER_MORE;
+        describe(detail, dlen, "mysql: an error cut short", "", 0);
+        return SP_ANSWER_NOT_READY;
+    }
+    unsigned code = (unsigned)p[5] | (unsigned)p[6] << 8;
+    if (code != 1053 && code != 3032)
+        return SP_ANSWER_READY; /* 1040, 1129, 1130...: up, not for us */
+    size_t have = 4 + size < len ? 4 + size : len, at = 7;
+    if (at < have && p[at] == '#') /* a SQLSTATE marker and five characters */
+        at = at + 6 < have ? at + 6 : have;
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "mysql: error %u ", code);
+    describe(detail, dlen, prefix, buf + at, have - at);
     return SP_ANSWER_NOT_READY;
 }
 

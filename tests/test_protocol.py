@@ -111,24 +111,31 @@ def test_redis_noauth_counts_as_ready_even_while_loading(rdb_dir):
         assert redis_command(port, "PING").startswith(b"-NOAUTH")
 
 
-def test_a_server_that_is_not_redis_is_not_ready():
+def probe_answered_by(scheme: str, answer: bytes, reads: bool = True):
+    """Probes SCHEME://127.0.0.1:PORT where a loopback server sends ANSWER (after reading the
+    question, when READS)."""
+    import threading
+
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
-        port = server.getsockname()[1]
 
-        def answer():
+        def serve():
             conn, _ = server.accept()
-            conn.recv(100)
-            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            if reads:
+                conn.recv(100)
+            conn.sendall(answer)
             conn.close()
 
-        import threading
-
-        t = threading.Thread(target=answer)
+        t = threading.Thread(target=serve)
         t.start()
-        (r,) = probe(f"redis://127.0.0.1:{port}", timeout=5)
+        (r,) = probe(f"{scheme}://127.0.0.1:{server.getsockname()[1]}", timeout=5)
         t.join()
+    return r
+
+
+def test_a_server_that_is_not_redis_is_not_ready():
+    r = probe_answered_by("redis", b"SSH-2.0-OpenSSH_9.2\r\n")
     assert not r.ready and r.detail == "not a Redis answer: SSH-2.0-OpenSSH_9.2"
 
 
@@ -221,3 +228,83 @@ def test_postgres_that_requires_a_password_is_ready(postgres, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["ready"] is True
     assert run([tool("wait-for-port"), "--probe", f"postgres://127.0.0.1:{pg.port}"], timeout=60).returncode == 0
+
+
+# ---- MariaDB ------------------------------------------------------------------------------------
+
+MARIADBD = shutil.which("mariadbd", path="/usr/sbin:/usr/bin")
+needs_mariadb = pytest.mark.skipif(MARIADBD is None, reason="mariadb-server is not installed (scripts/test installs it)")
+
+
+@pytest.fixture
+def mariadb():
+    """A MariaDB server made with mariadb-install-db in a temporary directory, run as nobody with
+    max_connections=10 (its least); yields (port, socket path)."""
+    if MARIADBD is None:
+        pytest.skip("mariadb-server is not installed")
+    work = tempfile.mkdtemp(prefix="snakepack-mariadb-")
+    os.chmod(work, 0o755)
+    shutil.chown(work, "nobody", "nogroup")
+    nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    r = subprocess.run([*nobody, "mariadb-install-db", "--no-defaults", f"--datadir={work}/data", "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       capture_output=True, text=True, cwd="/", env=clean_env(), timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    port, sock = free_port(), f"{work}/sock"
+    server = subprocess.Popen([*nobody, MARIADBD, "--no-defaults", f"--datadir={work}/data", f"--port={port}", "--bind-address=127.0.0.1",
+                               f"--socket={sock}", f"--pid-file={work}/pid", "--max-connections=10", "--skip-name-resolve"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", env=clean_env())
+    try:
+        yield port, sock
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        shutil.rmtree(work)
+
+
+def mariadb_client(sock, user, sql, *, capture=True):
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(["mariadb", f"--socket={sock}", "-u", user, "-e", sql], stdout=out, stderr=out, text=True, cwd="/", env=clean_env())
+
+
+@needs_mariadb
+def test_mariadb_ready_on_its_handshake_and_with_every_connection_taken(mariadb):
+    port, sock = mariadb
+    (r,) = wait_for_port(f"mysql://127.0.0.1:{port}", timeout=120)
+    assert r.ready
+    setup = mariadb_client(sock, "root", "CREATE USER app@localhost; GRANT USAGE ON *.* TO app@localhost;")
+    _, err = setup.communicate(timeout=60)
+    assert setup.returncode == 0, err
+    # max_connections=10: sessions of a user without SUPER take every place (more are started
+    # than fit: those turned away are of no matter)...
+    holders = [mariadb_client(sock, "app", "SELECT SLEEP(60)", capture=False) for _ in range(12)]
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # ...as the server itself says to the next one (error 1040)
+            other = mariadb_client(sock, "app", "SELECT 1")
+            _, err = other.communicate(timeout=60)
+            if "Too many connections" in err or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert "Too many connections" in err and "1040" in err, err
+        # and the server is up, only full: ready
+        (r,) = probe(f"mariadb://127.0.0.1:{port}", timeout=5)
+        assert r.ready
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+
+
+# MySQL 8 turns a client away before its handshake (error 1040, too many connections; 1053 while
+# it shuts down); MariaDB 10.11, the server Debian has, checks only after authentication, so it
+# cannot produce those packets here: a loopback server sends them as MySQL 8 writes them.
+def mysql_error(code: int, sqlstate: bytes, message: bytes) -> bytes:
+    payload = b"\xff" + code.to_bytes(2, "little") + b"#" + sqlstate + message
+    return len(payload).to_bytes(3, "little") + b"\x00" + payload
+
+
+def test_mysql_error_packets_before_the_handshake():
+    full = probe_answered_by("mysql", mysql_error(1040, b"08004", b"Too many connections"), reads=False)
+    assert full.ready  # up, not for us
+    closing = probe_answered_by("mysql", mysql_error(1053, b"08S01", b"Server shutdown in progress"), reads=False)
+    assert not closing.ready and closing.detail == "mysql: error 1053 Server shutdown in progress"
