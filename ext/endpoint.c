@@ -128,8 +128,8 @@ static int parse_authority(const char *s, size_t n, const char *defport, struct 
                 : parse_port(defport, strlen(defport), spec, why, whylen);
 }
 
-/* The database servers asked whether they are ready (protocol.c), by URL scheme: the path of
- * the URL (a database name or number) is allowed and not used. */
+/* The servers asked whether they are ready (protocol.c), by URL scheme: the path of the URL (a
+ * database name or number, a virtual host) is allowed and not used. */
 static const struct scheme {
     const char *prefix, *port;
     int kind;
@@ -139,6 +139,7 @@ static const struct scheme {
     {"postgresql://", "5432", SP_EP_POSTGRES},
     {"mysql://", "3306", SP_EP_MYSQL},
     {"mariadb://", "3306", SP_EP_MYSQL},
+    {"amqp://", "5672", SP_EP_AMQP},
 };
 
 static const struct scheme *database_scheme(const char *text, size_t n, struct sp_ep_spec *spec)
@@ -210,7 +211,7 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
             rc = parse_authority(rest, (size_t)((slash ? slash : end) - rest), "80", spec, why,
                                  whylen);
     } else if (memmem(text, n, "://", 3)) {
-        rc = fail(why, whylen, "unknown scheme: http://, redis://, postgres://, mysql://, unix: and file: are understood");
+        rc = fail(why, whylen, "unknown scheme: http://, redis://, postgres://, mysql://, amqp://, unix: and file: are understood");
     } else {
         spec->kind = SP_EP_TCP;
         rc = parse_authority(text, n, NULL, spec, why, whylen);

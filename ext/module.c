@@ -376,7 +376,7 @@ static PyObject *make_result(const void *ctx, size_t i)
 /* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None,
  *      probe=False) -> (outcome, [(done, elapsed, detail, attempts), ...])
  * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http, 3 file,
- * 4 redis, 5 postgres, 6 mysql.
+ * 4 redis, 5 postgres, 6 mysql, 7 amqp.
  * outcome: 0 all done, 1 timeout, 2 cancelled, 4 (probe) some endpoint not ready. Exceptions
  * from on_event or signal handlers propagate. */
 static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -419,7 +419,7 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
         if ((tcp && (!specs[i].host || !specs[i].port)) ||
             (specs[i].kind == SP_EP_HTTP && !specs[i].path) ||
             ((specs[i].kind == SP_EP_UNIX || specs[i].kind == SP_EP_FILE) && !specs[i].path) ||
-            specs[i].kind < 0 || specs[i].kind > SP_EP_MYSQL) {
+            specs[i].kind < 0 || specs[i].kind > SP_EP_AMQP) {
             PyErr_Format(PyExc_ValueError, "endpoint %zd is incomplete", i);
             goto done;
         }
@@ -461,7 +461,7 @@ static PyMethodDef core_methods[] = {
     {"parse_endpoint", core_parse_endpoint, METH_O,
      "parse_endpoint($module, text, /)\n--\n\n"
      "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http, 3 file, 4 redis, 5 postgres,\n"
-     "6 mysql; ValueError says what is wrong."},
+     "6 mysql, 7 amqp; ValueError says what is wrong."},
     {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
      "wait($module, /, endpoints, timeout, period, stable=0.0, invert=False, cancel_fd=-1,\n"
      "     on_event=None, probe=False)\n--\n\n"

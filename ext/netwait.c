@@ -561,7 +561,8 @@ static void http_io(struct waiter *w, size_t i, double now)
         int (*read_answer)(const char *, size_t, int, char *, size_t) =
             e->spec->kind == SP_EP_REDIS      ? sp_redis_answer
             : e->spec->kind == SP_EP_POSTGRES ? sp_pg_answer
-                                              : sp_mysql_answer;
+            : e->spec->kind == SP_EP_MYSQL    ? sp_mysql_answer
+                                              : sp_amqp_answer;
         int answer = read_answer(e->reply, e->got, end, detail, sizeof detail);
         if (answer == SP_ANSWER_READY) {
             succeeded(w, i, now);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 enum sp_ep_kind { SP_EP_TCP = 0, SP_EP_UNIX, SP_EP_HTTP, SP_EP_FILE, SP_EP_REDIS, SP_EP_POSTGRES,
-                   SP_EP_MYSQL };
+                   SP_EP_MYSQL, SP_EP_AMQP };
 
 struct sp_ep_spec {
     int kind;
@@ -26,8 +26,9 @@ struct sp_ep_result {
 
 /* Parses one endpoint as a user writes it: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH],
  * unix:/PATH, file:/PATH (also file:///PATH), redis://HOST[:PORT][/DB],
- * postgres://HOST[:PORT][/DATABASE] (postgresql:// too) or mysql://HOST[:PORT][/DATABASE]
- * (mariadb:// too); the databases' URLs take no user or password. Surrounding blanks are
+ * postgres://HOST[:PORT][/DATABASE] (postgresql:// too), mysql://HOST[:PORT][/DATABASE]
+ * (mariadb:// too) or amqp://HOST[:PORT][/VHOST]; these servers' URLs take no user or
+ * password. Surrounding blanks are
  * ignored. Fills SPEC with malloc'd strings (free them with
  * sp_ep_spec_free). Returns 0, or -1 with WHY (one line; not naming the endpoint) when TEXT is
  * not an endpoint, or when out of memory (WHY says so). */
@@ -41,7 +42,7 @@ enum { SP_HTTP_MORE = -1, SP_HTTP_BAD = -2 };
 int sp_http_status(const char *buf, size_t len, int end);
 
 /* Readiness protocols (protocol.c): the request that asks a server of KIND (SP_EP_REDIS,
- * SP_EP_POSTGRES, SP_EP_MYSQL) whether it is ready, malloc'd, its length in *LEN (it may hold
+ * SP_EP_POSTGRES, SP_EP_MYSQL, SP_EP_AMQP) whether it is ready, malloc'd, its length in *LEN (it may hold
  * NULs; 0 when the server speaks first); NULL for other kinds or when out of memory. */
 char *sp_proto_request(int kind, size_t *len);
 /* What the LEN bytes a server answered say; END: no more will come. For SP_ANSWER_NOT_READY,
@@ -50,6 +51,7 @@ enum { SP_ANSWER_MORE = 0, SP_ANSWER_READY, SP_ANSWER_NOT_READY };
 int sp_redis_answer(const char *buf, size_t len, int end, char *detail, size_t dlen);
 int sp_pg_answer(const char *buf, size_t len, int end, char *detail, size_t dlen);
 int sp_mysql_answer(const char *buf, size_t len, int end, char *detail, size_t dlen);
+int sp_amqp_answer(const char *buf, size_t len, int end, char *detail, size_t dlen);
 
 struct sp_wait_opts {
     double timeout; /* seconds; 0 (or infinity) waits forever */

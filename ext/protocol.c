@@ -14,6 +14,9 @@
  * 1129 host blocked, 1130 host not allowed...); 1053 (shutdown in progress) and 3032 (offline
  * mode) are not.
  *
+ * AMQP 0-9-1 (RabbitMQ): the protocol header. Connection.Start (class 10, method 10) on channel
+ * 0 is ready, and so is the server's own protocol header (it speaks another version: up).
+ *
  * PostgreSQL: a protocol 3.0 startup packet for the role "wait-for-port" (no password is ever
  * sent). An authentication request is ready; an ErrorResponse is ready unless its SQLSTATE is
  * 57P03 (cannot_connect_now: starting up, shutting down, in recovery with hot standby off).
@@ -47,6 +50,13 @@ char *sp_proto_request(int kind, size_t *len)
     if (kind == SP_EP_REDIS) {
         *len = 6;
         return strdup("PING\r\n");
+    }
+    if (kind == SP_EP_AMQP) {
+        *len = 8;
+        char *p = malloc(8);
+        if (p)
+            memcpy(p, "AMQP\0\0\x09\x01", 8);
+        return p;
     }
     if (kind == SP_EP_MYSQL) {
         *len = 0; /* the server speaks first */
@@ -138,6 +148,25 @@ int sp_mysql_answer(const char *buf, size_t len, int end, char *detail, size_t d
 static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int sp_amqp_answer(const char *buf, size_t len, int end, char *detail, size_t dlen)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    if (len >= 4 && memcmp(buf, "AMQP", 4) == 0)
+        return SP_ANSWER_READY; /* its own protocol header: up, speaking another version */
+    if (len < 11) { /* a frame header (type, channel, size) and a method's class and id */
+        if (!end && (len == 0 || p[0] == 1))
+            return SP_ANSWER_MORE;
+        describe(detail, dlen, len ? "not an AMQP answer: " : "connected, closed without an answer", buf, len);
+        return SP_ANSWER_NOT_READY;
+    }
+    unsigned channel = (unsigned)p[1] << 8 | p[2];
+    unsigned klass = (unsigned)p[7] << 8 | p[8], method = (unsigned)p[9] << 8 | p[10];
+    if (p[0] == 1 && channel == 0 && klass == 10 && method == 10 && be32(p + 3) >= 4)
+        return SP_ANSWER_READY; /* Connection.Start */
+    describe(detail, dlen, "not an AMQP answer: ", buf, len < 16 ? len : 16);
+    return SP_ANSWER_NOT_READY;
 }
 
 int sp_pg_answer(const char *buf, size_t len, int end, char *detail, size_t dlen)

@@ -35,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(sp_redis_answer, copy, size);
     check(sp_pg_answer, copy, size);
     check(sp_mysql_answer, copy, size);
+    check(sp_amqp_answer, copy, size);
     free(copy);
     return 0;
 }

@@ -265,7 +265,7 @@ def _wait_for_port(argv: list[str]) -> int:
         "Wait until every endpoint accepts connections, all at once; exit 0, or 10 when the "
         "timeout expires first. Endpoints: HOST:PORT, [IPv6]:PORT, http://HOST:PORT/PATH "
         "(ready on a 2xx/3xx answer), unix:/PATH, file:/PATH (the file exists), "
-        "redis://, postgres:// and mysql://HOST[:PORT] (the server answers and is not "
+        "redis://, postgres://, mysql:// and amqp://HOST[:PORT] (the server answers and is not "
         "loading, starting or recovering; no credentials needed). With -- CMD, run CMD once "
         "they are ready. With --probe, try each endpoint once: exit 0 or 1.",
         "wait-for-port --timeout 60 postgres:5432 redis:6379 -- ./start-app",

@@ -21,13 +21,13 @@ from .errors import SnakepackError, UsageError
 
 __all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "parse_endpoint", "wait_for_port", "async_wait_for_port", "probe"]
 
-TCP, UNIX, HTTP, FILE, REDIS, POSTGRES, MYSQL = 0, 1, 2, 3, 4, 5, 6
+TCP, UNIX, HTTP, FILE, REDIS, POSTGRES, MYSQL, AMQP = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 class Endpoint(namedtuple("Endpoint", "text kind host port path")):
     """A parsed endpoint: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT]/PATH, unix:/PATH,
-    file:/PATH (ready when the file exists), redis://HOST[:PORT], postgres://HOST[:PORT] or
-    mysql://HOST[:PORT] (ready when the server says it serves, asked without credentials)."""
+    file:/PATH (ready when the file exists), redis://, postgres://, mysql:// or
+    amqp://HOST[:PORT] (ready when the server says it serves, asked without credentials)."""
 
     __slots__ = ()
 
@@ -55,7 +55,7 @@ class WaitTimeout(TimeoutError, SnakepackError):
 
 def parse_endpoint(text: str) -> Endpoint:
     """Parses one endpoint (HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH], unix:/PATH,
-    file:/PATH, redis://HOST[:PORT], postgres://HOST[:PORT], mysql://HOST[:PORT]);
+    file:/PATH, redis://, postgres://, mysql:// or amqp://HOST[:PORT]);
     raises UsageError naming what is wrong with it. The parser is the C core's."""
     try:
         kind, host, port, path = _core.parse_endpoint(text)

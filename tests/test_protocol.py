@@ -308,3 +308,57 @@ def test_mysql_error_packets_before_the_handshake():
     assert full.ready  # up, not for us
     closing = probe_answered_by("mysql", mysql_error(1053, b"08S01", b"Server shutdown in progress"), reads=False)
     assert not closing.ready and closing.detail == "mysql: error 1053 Server shutdown in progress"
+
+
+# ---- RabbitMQ -----------------------------------------------------------------------------------
+
+RABBITMQ = "/usr/lib/rabbitmq/bin/rabbitmq-server" if os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server") else None
+
+
+@pytest.mark.skipif(RABBITMQ is None, reason="rabbitmq-server is not installed (scripts/test installs it)")
+def test_rabbitmq_ready_on_connection_start(tmp_path):
+    # a node of its own, as nobody, with its own Erlang port mapper: nothing shared with others
+    work = tempfile.mkdtemp(prefix="snakepack-rabbitmq-")
+    os.chmod(work, 0o755)
+    shutil.chown(work, "nobody", "nogroup")
+    plugins = os.path.join(work, "enabled_plugins")
+    with open(plugins, "w") as f:
+        f.write("[].\n")
+    port, epmd = free_port(), free_port()
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        "HOME": work,
+        "ERL_EPMD_PORT": str(epmd),
+        "RABBITMQ_NODENAME": f"snakepack{port}@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(free_port()),
+        "RABBITMQ_MNESIA_BASE": os.path.join(work, "mnesia"),
+        "RABBITMQ_LOG_BASE": os.path.join(work, "log"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": plugins,
+        "RABBITMQ_CONFIG_FILE": os.path.join(work, "rabbitmq"),
+    }
+    server = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", RABBITMQ], env=env, cwd="/",
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        r = run([tool("wait-for-port"), "--json", "-t", "180", f"amqp://127.0.0.1:{port}/"], timeout=240)
+        assert r.returncode == 0, r.stderr
+        (doc,) = json.loads(r.stdout)["endpoints"]
+        assert doc["ready"] and doc["attempts"] >= 1
+        # the broker itself says Connection.Start (class 10, method 10) to a client
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(b"AMQP\x00\x00\x09\x01")
+            frame = s.recv(11)
+        assert frame[0] == 1 and frame[7:11] == b"\x00\x0a\x00\x0a"
+    finally:
+        os.killpg(server.pid, 15)  # the broker and its Erlang port mapper
+        server.wait(timeout=60)
+        subprocess.run(["pkill", "-u", "nobody", "-f", f"epmd.*{epmd}|snakepack{port}@"], env=clean_env())
+        subprocess.run(["sh", "-c", f"ERL_EPMD_PORT={epmd} epmd -kill"], capture_output=True, env=clean_env())
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_an_amqp_server_of_another_version_is_up():
+    assert probe_answered_by("amqp", b"AMQP\x00\x00\x09\x01").ready
+    r = probe_answered_by("amqp", b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    assert not r.ready and r.detail.startswith("not an AMQP answer: HTTP/1.1")
