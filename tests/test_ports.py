@@ -921,13 +921,13 @@ def test_file_endpoint_is_ready_once_the_file_exists(tmp_path):
 def test_file_endpoint_with_stable_waits_until_size_and_mtime_hold(tmp_path):
     log = tmp_path / "log"
     log.write_bytes(b"start\n")
-    writer = write_later(log, 0.1, *[b"line\n"] * 5, every=0.1)
     start = time.monotonic()
-    (r,) = wait_for_port(f"file:{log}", timeout=30, stable=0.3)
+    writer = write_later(log, 0.1, *[b"line\n"] * 5, every=0.1)
+    (r,) = wait_for_port(f"file:{log}", timeout=30, stable=1.0)
     writer.join()
-    # the file changed until about 0.5 s: it cannot have held still for 0.3 s before 0.8 s
+    # the file changed until about 0.5 s: it cannot have held still for 1 s before 1.5 s
     # (monotonic time; a slow machine only makes this later)
-    assert r.ready and time.monotonic() - start >= 0.8
+    assert r.ready and time.monotonic() - start >= 1.5
     assert log.read_bytes().count(b"line") == 5
 
 
@@ -943,10 +943,18 @@ def test_file_endpoint_timeout_and_invert(tmp_path):
     assert r.ready and not lock.exists()
 
 
+@contextmanager
+def listening():
+    """The port of a socket that listens from the start (the kernel completes connections)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield s.getsockname()[1]
+
+
 def test_probe_makes_one_attempt_per_endpoint_and_never_raises(tmp_path):
     (tmp_path / "there").write_text("x")
-    with listener_later(0) as up:
-        time.sleep(0.05)
+    with listening() as up:
         down = free_port()
         results = probe(f"127.0.0.1:{up}", f"127.0.0.1:{down}", f"file:{tmp_path / 'there'}", f"file:{tmp_path / 'not'}", timeout=5)
     assert [r.ready for r in results] == [True, False, True, False]
@@ -967,8 +975,7 @@ def test_probe_attempt_is_bounded_by_its_timeout():
 
 
 def test_cli_probe_exit_codes_and_messages(tmp_path):
-    with listener_later(0) as up:
-        time.sleep(0.05)
+    with listening() as up:
         ok = run([tool("wait-for-port"), "--probe", f"127.0.0.1:{up}"], timeout=30)
         down = free_port()
         bad = run([tool("wait-for-port"), "--probe", f"127.0.0.1:{up}", f"127.0.0.1:{down}"], timeout=30)
