@@ -8,21 +8,26 @@ import tempfile
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-LIBELF_MISSING = "snakepack: libelf headers (gelf.h) not found: install the Debian package libelf-dev"
+# The header of each library, something it declares, and the Debian package that has them.
+HEADERS = [
+    ("gelf.h", "elf_version(EV_CURRENT) == EV_NONE", "libelf", "libelf-dev"),
+    ("openssl/ssl.h", "OPENSSL_VERSION_NUMBER == 0", "OpenSSL", "libssl-dev"),
+]
 
 
 class BuildExt(build_ext):
-    """Stops with one clear line when libelf's headers are missing."""
+    """Stops with one clear line when a library's headers are missing."""
 
     def build_extensions(self):
         with tempfile.TemporaryDirectory() as tmp:
-            probe = os.path.join(tmp, "probe.c")
-            with open(probe, "w") as f:
-                f.write("#include <gelf.h>\nint main(void) { return elf_version(EV_CURRENT) == EV_NONE; }\n")
-            try:
-                self.compiler.compile([probe], output_dir=tmp)
-            except Exception:
-                sys.exit(LIBELF_MISSING)
+            for header, expression, library, package in HEADERS:
+                probe = os.path.join(tmp, "probe.c")
+                with open(probe, "w") as f:
+                    f.write(f"#include <{header}>\nint main(void) {{ return {expression}; }}\n")
+                try:
+                    self.compiler.compile([probe], output_dir=tmp)
+                except Exception:
+                    sys.exit(f"snakepack: {library} headers ({header}) not found: install the Debian package {package}")
         super().build_extensions()
 
 
@@ -30,7 +35,7 @@ core = Extension(
     "snakepack._core",
     sources=sorted(glob.glob("ext/*.c")),
     depends=sorted(glob.glob("ext/*.h")),
-    libraries=["elf"],
+    libraries=["elf", "ssl", "crypto"],
     extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden", "-pthread"],
     extra_link_args=["-pthread"],
 )

@@ -197,9 +197,11 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
             rc = fail(why, whylen, "the path must not hold spaces or control characters");
         else
             rc = parse_authority(rest, (size_t)(auth_end - rest), scheme->port, spec, why, whylen);
-    } else if (n >= 7 && memcmp(text, "http://", 7) == 0) {
-        spec->kind = SP_EP_HTTP;
-        const char *rest = text + 7, *end = text + n;
+    } else if ((n >= 7 && memcmp(text, "http://", 7) == 0) ||
+               (n >= 8 && memcmp(text, "https://", 8) == 0)) {
+        int tls = text[4] == 's';
+        spec->kind = tls ? SP_EP_HTTPS : SP_EP_HTTP;
+        const char *rest = text + (tls ? 8 : 7), *end = text + n;
         const char *slash = memchr(rest, '/', (size_t)(end - rest));
         const char *target = slash ? slash : "/";
         size_t targetlen = slash ? (size_t)(end - slash) : 1;
@@ -208,10 +210,22 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
         else if ((spec->path = strndup(target, targetlen)) == NULL)
             rc = fail(why, whylen, "out of memory");
         else
-            rc = parse_authority(rest, (size_t)((slash ? slash : end) - rest), "80", spec, why,
-                                 whylen);
+            rc = parse_authority(rest, (size_t)((slash ? slash : end) - rest), tls ? "443" : "80",
+                                 spec, why, whylen);
+    } else if (n >= 6 && memcmp(text, "tls://", 6) == 0) {
+        spec->kind = SP_EP_TLS;
+        const char *rest = text + 6;
+        size_t len = n - 6;
+        if (len && rest[len - 1] == '/')
+            len--; /* tls://host:port/ */
+        if (memchr(rest, '/', len))
+            rc = fail(why, whylen, "tls:// takes no path: only the handshake is tried");
+        else if (memchr(rest, '@', len))
+            rc = fail(why, whylen, "no user or password: wait-for-port never sends credentials");
+        else
+            rc = parse_authority(rest, len, NULL, spec, why, whylen);
     } else if (memmem(text, n, "://", 3)) {
-        rc = fail(why, whylen, "unknown scheme: http://, redis://, postgres://, mysql://, amqp://, unix: and file: are understood");
+        rc = fail(why, whylen, "unknown scheme: http://, https://, tls://, redis://, postgres://, mysql://, amqp://, unix: and file: are understood");
     } else {
         spec->kind = SP_EP_TCP;
         rc = parse_authority(text, n, NULL, spec, why, whylen);

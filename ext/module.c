@@ -374,28 +374,36 @@ static PyObject *make_result(const void *ctx, size_t i)
 }
 
 /* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None,
- *      probe=False) -> (outcome, [(done, elapsed, detail, attempts), ...])
+ *      probe=False, cacert=None, insecure=False) -> (outcome, [(done, elapsed, detail, attempts), ...])
  * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http, 3 file,
- * 4 redis, 5 postgres, 6 mysql, 7 amqp.
+ * 4 redis, 5 postgres, 6 mysql, 7 amqp, 8 https, 9 tls.
  * outcome: 0 all done, 1 timeout, 2 cancelled, 4 (probe) some endpoint not ready. Exceptions
  * from on_event or signal handlers propagate. */
 static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"endpoints", "timeout", "period", "stable", "invert",
-                             "cancel_fd", "on_event", "probe", NULL};
-    PyObject *endpoints, *on_event = Py_None, *seq = NULL, *result = NULL;
+                             "cancel_fd", "on_event", "probe", "cacert", "insecure", NULL};
+    PyObject *endpoints, *on_event = Py_None, *seq = NULL, *result = NULL, *cacert = Py_None;
     struct sp_wait_opts opts = {.cancel_fd = -1};
     struct sp_ep_spec *specs = NULL;
     struct sp_ep_result *out = NULL;
     struct sp_err err = {0};
     Py_ssize_t n = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Odd|dpiOp:wait", kwlist, &endpoints,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Odd|dpiOpOp:wait", kwlist, &endpoints,
                                      &opts.timeout, &opts.period, &opts.stable, &opts.invert,
-                                     &opts.cancel_fd, &on_event, &opts.probe))
+                                     &opts.cancel_fd, &on_event, &opts.probe, &cacert,
+                                     &opts.insecure))
         return NULL;
-    if ((seq = PySequence_Fast(endpoints, "endpoints must be a sequence")) == NULL)
+    int cacert_ok = 1;
+    char *cacert_path = opt_strdup(cacert, &cacert_ok);
+    if (!cacert_ok)
         return NULL;
+    opts.cacert = cacert_path;
+    if ((seq = PySequence_Fast(endpoints, "endpoints must be a sequence")) == NULL) {
+        free(cacert_path);
+        return NULL;
+    }
     n = PySequence_Fast_GET_SIZE(seq);
     specs = calloc((size_t)n + 1, sizeof *specs);
     out = calloc((size_t)n + 1, sizeof *out);
@@ -414,12 +422,10 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
         specs[i].path = ok ? opt_strdup(path, &ok) : NULL;
         if (!ok)
             goto done;
-        int tcp = specs[i].kind == SP_EP_TCP || specs[i].kind == SP_EP_HTTP ||
-                  specs[i].kind >= SP_EP_REDIS;
-        if ((tcp && (!specs[i].host || !specs[i].port)) ||
-            (specs[i].kind == SP_EP_HTTP && !specs[i].path) ||
-            ((specs[i].kind == SP_EP_UNIX || specs[i].kind == SP_EP_FILE) && !specs[i].path) ||
-            specs[i].kind < 0 || specs[i].kind > SP_EP_AMQP) {
+        int kind = specs[i].kind, local = kind == SP_EP_UNIX || kind == SP_EP_FILE;
+        if ((!local && (!specs[i].host || !specs[i].port)) ||
+            ((local || kind == SP_EP_HTTP || kind == SP_EP_HTTPS) && !specs[i].path) ||
+            kind < 0 || kind > SP_EP_TLS) {
             PyErr_Format(PyExc_ValueError, "endpoint %zd is incomplete", i);
             goto done;
         }
@@ -439,6 +445,7 @@ done:
     free_specs(specs, (size_t)n);
     free(out);
     Py_DECREF(seq);
+    free(cacert_path);
     return result;
 }
 
@@ -461,10 +468,10 @@ static PyMethodDef core_methods[] = {
     {"parse_endpoint", core_parse_endpoint, METH_O,
      "parse_endpoint($module, text, /)\n--\n\n"
      "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http, 3 file, 4 redis, 5 postgres,\n"
-     "6 mysql, 7 amqp; ValueError says what is wrong."},
+     "6 mysql, 7 amqp, 8 https, 9 tls; ValueError says what is wrong."},
     {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
      "wait($module, /, endpoints, timeout, period, stable=0.0, invert=False, cancel_fd=-1,\n"
-     "     on_event=None, probe=False)\n--\n\n"
+     "     on_event=None, probe=False, cacert=None, insecure=False)\n--\n\n"
      "-> (outcome, [(done, elapsed, detail, attempts), ...])"},
     {NULL, NULL, 0, NULL},
 };

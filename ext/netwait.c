@@ -1,7 +1,7 @@
 /* Waiting for endpoints to accept connections: every endpoint is its own small state machine
- * (resolve, connect to each address at once, for http:// and the databases ask whether it
- * is ready and read the answer, protocol.c), all driven by one ppoll() loop with one monotonic
- * deadline.
+ * (resolve, connect to each address at once, for https:// and tls:// shake hands (tls.c), for
+ * http(s):// and the databases ask whether it is ready and read the answer, protocol.c), all
+ * driven by one ppoll() loop with one monotonic deadline.
  *
  * Retry policy. An attempt that gets an answer (a refusal: the host is up, nobody listens yet)
  * is retried soon, every 10 ms, so a listener is seen within milliseconds of opening; the total
@@ -151,7 +151,17 @@ static struct resolve_job *job_start(const char *host, const char *port)
 
 /* ---- endpoints ---- */
 
-enum state { IDLE, RESOLVING, CONNECTING, HTTP_SEND, HTTP_RECV, DONE };
+enum state { IDLE, RESOLVING, CONNECTING, TLS_HANDSHAKE, HTTP_SEND, HTTP_RECV, DONE };
+
+static int is_http(int kind)
+{
+    return kind == SP_EP_HTTP || kind == SP_EP_HTTPS;
+}
+
+static int is_tls(int kind)
+{
+    return kind == SP_EP_HTTPS || kind == SP_EP_TLS;
+}
 
 struct ep {
     const struct sp_ep_spec *spec;
@@ -164,6 +174,8 @@ struct ep {
     int *fds; /* CONNECTING: one socket per address, -1 when done with */
     size_t nfds, pending_fds;
     int http_fd;
+    struct sp_tls *tls; /* on http_fd, for https:// and tls:// */
+    short want;         /* with tls: what http_fd must become for the next step */
     char *request; /* what is sent once connected (HTTP, REDIS, POSTGRES), or NULL */
     size_t request_len, sent, got;
     char reply[HTTP_MAX];
@@ -183,6 +195,7 @@ struct waiter {
     int said_crowded;
     double start, deadline;
     struct sp_ep_result *out;
+    struct sp_tls_ctx *tls; /* when some endpoint speaks TLS */
     sp_wait_event_fn on_event;
     void *arg;
     int stopped;
@@ -196,6 +209,8 @@ static void close_fds(struct ep *e)
         e->fds[i] = -1;
     }
     e->pending_fds = 0;
+    sp_tls_free(e->tls);
+    e->tls = NULL;
     if (e->http_fd >= 0)
         close(e->http_fd);
     e->http_fd = -1;
@@ -293,6 +308,32 @@ static void failed(struct waiter *w, size_t i, double now, int refused, const ch
         e->next = now;
 }
 
+static void http_io(struct waiter *w, size_t i, double now);
+
+/* A step of endpoint I's TLS handshake; once it is over, tls:// is ready and https:// sends its
+ * request. A certificate that does not verify is no refusal: the next attempt comes a period
+ * after this one started. */
+static void tls_handshake(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    char detail[sizeof w->out[i].detail];
+    int rc = sp_tls_handshake(e->tls, detail, sizeof detail);
+    if (rc == SP_TLS_WANT_READ || rc == SP_TLS_WANT_WRITE) {
+        e->want = rc == SP_TLS_WANT_READ ? POLLIN : POLLOUT;
+        return;
+    }
+    if (rc == SP_TLS_FAILED) {
+        failed(w, i, now, 0, detail);
+        return;
+    }
+    if (e->request == NULL) {
+        succeeded(w, i, now);
+        return;
+    }
+    e->state = HTTP_SEND;
+    http_io(w, i, now);
+}
+
 /* Socket FD of endpoint I is connected. Every other address is dropped; FD leaves e->fds, so
  * that it is closed exactly once (a second close could hit a descriptor that another thread
  * of the process has opened since). */
@@ -305,15 +346,24 @@ static void connected(struct waiter *w, size_t i, int fd, double now)
         e->fds[k] = -1;
     }
     e->pending_fds = 0;
-    if (e->request == NULL) { /* a connection is all it takes */
+    if (e->request == NULL && !is_tls(e->spec->kind)) { /* a connection is all it takes */
         close(fd);
         succeeded(w, i, now);
         return;
     }
     e->http_fd = fd;
     e->sent = e->got = 0;
-    e->state = e->request_len ? HTTP_SEND : HTTP_RECV; /* or the server speaks first */
     e->ends = now + w->o->period; /* no answer by then: a new attempt on a new connection */
+    if (is_tls(e->spec->kind)) {
+        if ((e->tls = sp_tls_start(w->tls, fd, e->spec->host)) == NULL) {
+            failed(w, i, now, 0, "out of memory");
+            return;
+        }
+        e->state = TLS_HANDSHAKE;
+        tls_handshake(w, i, now);
+        return;
+    }
+    e->state = e->request_len ? HTTP_SEND : HTTP_RECV; /* or the server speaks first */
 }
 
 static int is_refusal(int err)
@@ -531,39 +581,46 @@ static void connect_done(struct waiter *w, size_t i, size_t k, double now)
         failed(w, i, now, is_refusal(err), strerror(err));
 }
 
-static void http_io(struct waiter *w, size_t i, double now)
+enum { IO_WAIT = -1, IO_FAILED = -2 };
+
+/* Sends or receives LEN bytes at BUF on endpoint I's connection, through TLS when it has it.
+ * Returns the bytes moved (0: the server closed), IO_WAIT (the socket is not ready), or
+ * IO_FAILED with DETAIL, and *REFUSED when the failure was an answer (a reset). */
+static long transfer(struct ep *e, int sending, char *buf, size_t len, char *detail, size_t dlen,
+                     int *refused)
+{
+    *refused = 0;
+    if (e->tls) {
+        long n = sending ? sp_tls_write(e->tls, buf, len, detail, dlen)
+                         : sp_tls_read(e->tls, buf, len, detail, dlen);
+        if (n == SP_TLS_WANT_READ || n == SP_TLS_WANT_WRITE) {
+            e->want = n == SP_TLS_WANT_READ ? POLLIN : POLLOUT;
+            return IO_WAIT;
+        }
+        return n == SP_TLS_FAILED ? IO_FAILED : n;
+    }
+    ssize_t n = sending ? send(e->http_fd, buf, len, MSG_NOSIGNAL) : recv(e->http_fd, buf, len, 0);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EINTR)
+        return IO_WAIT;
+    *refused = is_refusal(errno);
+    snprintf(detail, dlen, "%s", strerror(errno));
+    return IO_FAILED;
+}
+
+/* What the answer so far says; returns 1 when it settled the attempt. */
+static int read_answer(struct waiter *w, size_t i, int end, double now)
 {
     struct ep *e = &w->eps[i];
-    if (e->state == HTTP_SEND) {
-        size_t len = e->request_len;
-        ssize_t n = send(e->http_fd, e->request + e->sent, len - e->sent, MSG_NOSIGNAL);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        if (n < 0) {
-            failed(w, i, now, is_refusal(errno), strerror(errno));
-            return;
-        }
-        if ((e->sent += (size_t)n) == len)
-            e->state = HTTP_RECV;
-        return;
-    }
-    ssize_t n = recv(e->http_fd, e->reply + e->got, sizeof e->reply - 1 - e->got, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n < 0) {
-        failed(w, i, now, is_refusal(errno), strerror(errno));
-        return;
-    }
-    e->got += (size_t)n;
-    int end = n == 0 || e->got == sizeof e->reply - 1;
-    if (e->spec->kind != SP_EP_HTTP) {
+    if (!is_http(e->spec->kind)) {
         char detail[sizeof w->out[i].detail];
-        int (*read_answer)(const char *, size_t, int, char *, size_t) =
+        int (*reader)(const char *, size_t, int, char *, size_t) =
             e->spec->kind == SP_EP_REDIS      ? sp_redis_answer
             : e->spec->kind == SP_EP_POSTGRES ? sp_pg_answer
             : e->spec->kind == SP_EP_MYSQL    ? sp_mysql_answer
                                               : sp_amqp_answer;
-        int answer = read_answer(e->reply, e->got, end, detail, sizeof detail);
+        int answer = reader(e->reply, e->got, end, detail, sizeof detail);
         if (answer == SP_ANSWER_READY) {
             succeeded(w, i, now);
         } else if (answer == SP_ANSWER_NOT_READY) {
@@ -574,14 +631,14 @@ static void http_io(struct waiter *w, size_t i, double now)
             if (e->state == IDLE && e->next > soon)
                 e->next = soon;
         }
-        return;
+        return answer != SP_ANSWER_MORE;
     }
     int status = sp_http_status(e->reply, e->got, end);
     if (status == SP_HTTP_MORE)
-        return; /* the status line is not complete yet */
+        return 0; /* the status line is not complete yet */
     if (status >= 200 && status < 400) {
         succeeded(w, i, now);
-        return;
+        return 1;
     }
     char detail[64];
     if (status > 0)
@@ -591,6 +648,39 @@ static void http_io(struct waiter *w, size_t i, double now)
     else
         snprintf(detail, sizeof detail, "no HTTP status line in the answer");
     failed(w, i, now, 0, detail);
+    return 1;
+}
+
+static void http_io(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    char detail[sizeof w->out[i].detail];
+    int refused;
+    if (e->state == HTTP_SEND) {
+        long n = transfer(e, 1, e->request + e->sent, e->request_len - e->sent, detail,
+                          sizeof detail, &refused);
+        if (n == IO_FAILED)
+            failed(w, i, now, refused, detail);
+        if (n > 0 && (e->sent += (size_t)n) == e->request_len) {
+            e->state = HTTP_RECV;
+            e->want = POLLIN;
+        }
+        return;
+    }
+    /* TLS may hold decrypted bytes that the socket no longer signals: read until it has none. */
+    do {
+        long n = transfer(e, 0, e->reply + e->got, sizeof e->reply - 1 - e->got, detail,
+                          sizeof detail, &refused);
+        if (n == IO_WAIT)
+            return;
+        if (n == IO_FAILED) {
+            failed(w, i, now, refused, detail);
+            return;
+        }
+        e->got += (size_t)n;
+        if (read_answer(w, i, n == 0 || e->got == sizeof e->reply - 1, now))
+            return;
+    } while (e->tls && sp_tls_pending(e->tls));
 }
 
 /* The attempt in flight on endpoint I got no answer within its bound: say what was seen, and
@@ -601,9 +691,11 @@ static void attempt_expired(struct waiter *w, size_t i, double now)
     char detail[96];
     if (e->state == CONNECTING)
         snprintf(detail, sizeof detail, "connect timed out");
+    else if (e->state == TLS_HANDSHAKE)
+        snprintf(detail, sizeof detail, "connected, TLS handshake not done in %g s", w->o->period);
     else if (e->state == HTTP_SEND)
         snprintf(detail, sizeof detail, "connected, request not taken in %g s", w->o->period);
-    else if (e->spec->kind != SP_EP_HTTP)
+    else if (!is_http(e->spec->kind))
         snprintf(detail, sizeof detail, "connected, no answer in %g s", w->o->period);
     else if (e->got == 0)
         snprintf(detail, sizeof detail, "connected, no HTTP status in %g s", w->o->period);
@@ -623,7 +715,7 @@ static int setup(struct waiter *w, const struct sp_ep_spec *eps, struct sp_err *
         e->http_fd = -1;
         e->stable_since = -1;
         snprintf(w->out[i].detail, sizeof w->out[i].detail, "not tried yet");
-        if (e->spec->kind == SP_EP_HTTP) {
+        if (is_http(e->spec->kind)) {
             /* An IPv6 literal goes in brackets in the Host header (RFC 9110, 7.2). */
             int v6 = strchr(e->spec->host, ':') != NULL;
             e->request = sp_aprintf("GET %s HTTP/1.0\r\nHost: %s%s%s:%s\r\nUser-Agent: "
@@ -633,10 +725,13 @@ static int setup(struct waiter *w, const struct sp_ep_spec *eps, struct sp_err *
             if (e->request == NULL)
                 return sp_fail(err, ENOMEM, "out of memory");
             e->request_len = strlen(e->request);
-        } else if (e->spec->kind >= SP_EP_REDIS) {
+        } else if (e->spec->kind >= SP_EP_REDIS && e->spec->kind <= SP_EP_AMQP) {
             if ((e->request = sp_proto_request(e->spec->kind, &e->request_len)) == NULL)
                 return sp_fail(err, ENOMEM, "out of memory");
         }
+        if (is_tls(e->spec->kind) && w->tls == NULL &&
+            (w->tls = sp_tls_ctx_new(w->o->cacert, w->o->insecure, err)) == NULL)
+            return -1;
     }
     return 0;
 }
@@ -654,6 +749,7 @@ static void teardown(struct waiter *w)
             job_unref(e->job);
     }
     free(w->eps);
+    sp_tls_ctx_free(w->tls);
 }
 
 /* Checks the options and that N endpoints fit in the open-files limit; sets w->fd_limit. */
@@ -688,8 +784,8 @@ static int run_timers(struct waiter *w)
         size_t i = (w->cursor + k) % w->n;
         struct ep *e = &w->eps[i];
         int due = e->state == IDLE && now >= e->next;
-        int expired = (e->state == CONNECTING || e->state == HTTP_SEND || e->state == HTTP_RECV) &&
-                      now >= e->ends;
+        int expired = (e->state == CONNECTING || e->state == TLS_HANDSHAKE ||
+                       e->state == HTTP_SEND || e->state == HTTP_RECV) && now >= e->ends;
         if (!due && !expired)
             continue;
         if (now >= turn_end || now >= w->deadline) {
@@ -715,9 +811,11 @@ static void describe_pending(struct waiter *w, double now)
             continue;
         if (e->state == CONNECTING)
             set_detail(w, i, "connecting, no answer in %.3g s", now - e->started);
+        else if (e->state == TLS_HANDSHAKE)
+            set_detail(w, i, "connected, TLS handshake not done in %.3g s", now - e->started);
         else if (e->state == HTTP_SEND || e->state == HTTP_RECV)
             set_detail(w, i, "connected, no %s in %.3g s",
-                       e->spec->kind == SP_EP_HTTP ? "HTTP status" : "answer", now - e->started);
+                       is_http(e->spec->kind) ? "HTTP status" : "answer", now - e->started);
     }
 }
 
@@ -762,9 +860,14 @@ static long gather(struct waiter *w, struct pollfd **pfds, size_t **owner, size_
             }
             *wake = e->ends < *wake ? e->ends : *wake;
             break;
+        case TLS_HANDSHAKE:
         case HTTP_SEND:
         case HTTP_RECV:
-            (*pfds)[np] = (struct pollfd){e->http_fd, e->state == HTTP_SEND ? POLLOUT : POLLIN, 0};
+            (*pfds)[np] = (struct pollfd){e->http_fd,
+                                          e->tls                  ? e->want
+                                          : e->state == HTTP_SEND ? POLLOUT
+                                                                  : POLLIN,
+                                          0};
             (*owner)[np++] = i;
             *wake = e->ends < *wake ? e->ends : *wake;
             break;
@@ -894,6 +997,8 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
                 resolved(&w, i, now);
             else if (e->state == CONNECTING && e->fds[slot[p]] == pfds[p].fd)
                 connect_done(&w, i, slot[p], now);
+            else if (e->state == TLS_HANDSHAKE && e->http_fd == pfds[p].fd)
+                tls_handshake(&w, i, now);
             else if ((e->state == HTTP_SEND || e->state == HTTP_RECV) && e->http_fd == pfds[p].fd)
                 http_io(&w, i, now);
         }

@@ -7,13 +7,13 @@
 #include <stddef.h>
 
 enum sp_ep_kind { SP_EP_TCP = 0, SP_EP_UNIX, SP_EP_HTTP, SP_EP_FILE, SP_EP_REDIS, SP_EP_POSTGRES,
-                   SP_EP_MYSQL, SP_EP_AMQP };
+                   SP_EP_MYSQL, SP_EP_AMQP, SP_EP_HTTPS, SP_EP_TLS };
 
 struct sp_ep_spec {
     int kind;
-    char *host; /* TCP, HTTP and the databases: name or address, without brackets */
-    char *port; /* TCP, HTTP and the databases: decimal port */
-    char *path; /* UNIX: socket path; HTTP: request target, e.g. "/health"; FILE: the file */
+    char *host; /* all but UNIX and FILE: name or address, without brackets */
+    char *port; /* all but UNIX and FILE: decimal port */
+    char *path; /* UNIX: socket path; HTTP(S): request target, e.g. "/health"; FILE: the file */
 };
 
 struct sp_ep_result {
@@ -25,7 +25,7 @@ struct sp_ep_result {
 };
 
 /* Parses one endpoint as a user writes it: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH],
- * unix:/PATH, file:/PATH (also file:///PATH), redis://HOST[:PORT][/DB],
+ * https://HOST[:PORT][/PATH], tls://HOST:PORT, unix:/PATH, file:/PATH (also file:///PATH), redis://HOST[:PORT][/DB],
  * postgres://HOST[:PORT][/DATABASE] (postgresql:// too), mysql://HOST[:PORT][/DATABASE]
  * (mariadb:// too) or amqp://HOST[:PORT][/VHOST]; these servers' URLs take no user or
  * password. Surrounding blanks are
@@ -53,6 +53,29 @@ int sp_pg_answer(const char *buf, size_t len, int end, char *detail, size_t dlen
 int sp_mysql_answer(const char *buf, size_t len, int end, char *detail, size_t dlen);
 int sp_amqp_answer(const char *buf, size_t len, int end, char *detail, size_t dlen);
 
+/* TLS (tls.c, OpenSSL). A context checks servers' certificates against the CA certificates in
+ * the PEM file CACERT, or OpenSSL's defaults when NULL (SSL_CERT_FILE, SSL_CERT_DIR, else the
+ * system's store); INSECURE checks nothing. NULL with ERR (kind SP_ERR_INPUT for a CACERT
+ * that holds no certificate). */
+struct sp_tls_ctx;
+struct sp_tls;
+struct sp_tls_ctx *sp_tls_ctx_new(const char *cacert, int insecure, struct sp_err *err);
+void sp_tls_ctx_free(struct sp_tls_ctx *t);
+/* A client on the connected nonblocking socket FD (not taken over: close it after
+ * sp_tls_free) for HOST, a name (sent as SNI, checked against the certificate) or an address
+ * (checked only); NULL when out of memory. The calling thread must block SIGPIPE. */
+struct sp_tls *sp_tls_start(struct sp_tls_ctx *t, int fd, const char *host);
+/* Each returns what it did (handshake: 1 when done; read and write: bytes, read 0 at the end
+ * of the stream), or SP_TLS_WANT_READ / SP_TLS_WANT_WRITE (call again once FD is readable or
+ * writable), or SP_TLS_FAILED with DETAIL (one line). */
+enum { SP_TLS_WANT_READ = -1, SP_TLS_WANT_WRITE = -2, SP_TLS_FAILED = -3 };
+int sp_tls_handshake(struct sp_tls *s, char *detail, size_t dlen);
+long sp_tls_write(struct sp_tls *s, const void *buf, size_t len, char *detail, size_t dlen);
+long sp_tls_read(struct sp_tls *s, void *buf, size_t len, char *detail, size_t dlen);
+/* 1 when decrypted bytes wait to be read (the socket need not become readable for them). */
+int sp_tls_pending(struct sp_tls *s);
+void sp_tls_free(struct sp_tls *s);
+
 struct sp_wait_opts {
     double timeout; /* seconds; 0 (or infinity) waits forever */
     double period;  /* seconds between attempts that did not get an answer, and the bound of
@@ -61,6 +84,8 @@ struct sp_wait_opts {
     int invert;     /* wait until nothing accepts any more */
     int cancel_fd;  /* readable means: stop now; -1 for none */
     int probe;      /* one attempt per endpoint: one that fails is done with, not ready */
+    const char *cacert; /* https:// and tls://: trust the CA certificates of this PEM file */
+    int insecure;       /* https:// and tls://: check no certificate */
 };
 
 #define SP_MIN_PERIOD 0.001 /* shorter periods would only spin */

@@ -1,6 +1,7 @@
 /* libFuzzer harness: the endpoint parser (ext/endpoint.c). The oracle: a parsed endpoint has
  * the parts its kind needs (an absolute path for unix: and file:), a port of ASCII digits from 1 to 65535, no blank or control byte in
- * its host or HTTP path; a refusal says why in one line. */
+ * its host or HTTP path, no path for tls:// (nothing but the handshake happens there); a
+ * refusal says why in one line. */
 #include "harness.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -24,12 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (const char *p = spec.host; *p; p++)
                 if ((unsigned char)*p <= ' ')
                     abort();
-            if (spec.kind == SP_EP_HTTP) {
+            if (spec.kind == SP_EP_HTTP || spec.kind == SP_EP_HTTPS) {
                 if (spec.path == NULL || spec.path[0] != '/')
                     abort();
                 for (const char *p = spec.path; *p; p++)
                     if ((unsigned char)*p <= ' ' || *p == 0x7f)
                         abort();
+            } else if (spec.kind == SP_EP_TLS && spec.path) {
+                abort();
             }
         }
         sp_ep_spec_free(&spec);

@@ -56,4 +56,6 @@ def wait(
     cancel_fd: int = -1,
     on_event: Callable[[int, str, float, str | None], object] | None = None,
     probe: bool = False,
+    cacert: str | None = None,
+    insecure: bool = False,
 ) -> tuple[int, list[tuple[bool, float, str, int]]]: ...

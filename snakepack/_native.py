@@ -11,7 +11,11 @@ from .errors import SnakepackError
 __all__ = ["ExtensionError", "_core"]
 
 # What the extension links, and the Debian package that ships it.
-_PROVIDERS = {"libelf.so.1": "libelf1 (libelf1t64 on Debian 13 and later)"}
+_PROVIDERS = {
+    "libelf.so.1": "libelf1 (libelf1t64 on Debian 13 and later)",
+    "libssl.so.3": "libssl3 (libssl3t64 on Debian 13 and later)",
+    "libcrypto.so.3": "libssl3 (libssl3t64 on Debian 13 and later)",
+}
 
 
 class ExtensionError(SnakepackError, ImportError):

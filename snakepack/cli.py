@@ -263,8 +263,8 @@ def _wait_for_port(argv: list[str]) -> int:
     parser = _parser(
         prog,
         "Wait until every endpoint accepts connections, all at once; exit 0, or 10 when the "
-        "timeout expires first. Endpoints: HOST:PORT, [IPv6]:PORT, http://HOST:PORT/PATH "
-        "(ready on a 2xx/3xx answer), unix:/PATH, file:/PATH (the file exists), "
+        "timeout expires first. Endpoints: HOST:PORT, [IPv6]:PORT, http(s)://HOST:PORT/PATH "
+        "(ready on a 2xx/3xx answer), tls://HOST:PORT (a TLS handshake), unix:/PATH, file:/PATH (the file exists), "
         "redis://, postgres://, mysql:// and amqp://HOST[:PORT] (the server answers and is not "
         "loading, starting or recovering; no credentials needed). With -- CMD, run CMD once "
         "they are ready. With --probe, try each endpoint once: exit 0 or 1.",
@@ -278,6 +278,8 @@ def _wait_for_port(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     parser.add_argument("--probe", action="store_true", help="one attempt per endpoint, bounded by --timeout (default 5 s); exit 0 when all are ready, 1 when not: a HEALTHCHECK command")
     parser.add_argument("--json", action="store_true", help="print one JSON document: per endpoint ready, elapsed_ms, attempts, last_error")
+    parser.add_argument("--cacert", metavar="FILE", help="https:// and tls://: trust the CA certificates of this PEM file (default: $SSL_CERT_FILE, $SSL_CERT_DIR, else the system's)")
+    parser.add_argument("--insecure", action="store_true", help="https:// and tls://: check no certificate")
     args = parser.parse_args(argv)
     _reconfigure(sys.stderr, errors="surrogateescape")
     if args.probe and (command or args.stable):
@@ -292,7 +294,13 @@ def _wait_for_port(argv: list[str]) -> int:
             endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
             if not endpoints:
                 raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
-            results = probe(*endpoints, timeout=PROBE_TIMEOUT if args.timeout is None else args.timeout, invert=args.invert)
+            results = probe(
+                *endpoints,
+                timeout=PROBE_TIMEOUT if args.timeout is None else args.timeout,
+                invert=args.invert,
+                cacert=args.cacert,
+                insecure=args.insecure,
+            )
             if not args.quiet:
                 for r in results:
                     if not r.ready:
@@ -323,7 +331,16 @@ def _wait_for_port(argv: list[str]) -> int:
         # What is left of the timeout, at least a moment. 0 and inf wait forever; nan and
         # negative numbers go as they are, for wait_for_port to refuse.
         left = max(timeout - _running_for(), 0.001) if 0 < timeout < math.inf else timeout
-        results = wait_for_port(*endpoints, timeout=left, period=period, stable=args.stable / 1000, invert=args.invert, on_event=report)
+        results = wait_for_port(
+            *endpoints,
+            timeout=left,
+            period=period,
+            stable=args.stable / 1000,
+            invert=args.invert,
+            on_event=report,
+            cacert=args.cacert,
+            insecure=args.insecure,
+        )
         if args.json:
             _print_json(results)
     except WaitTimeout as err:

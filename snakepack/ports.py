@@ -21,13 +21,15 @@ from .errors import SnakepackError, UsageError
 
 __all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "parse_endpoint", "wait_for_port", "async_wait_for_port", "probe"]
 
-TCP, UNIX, HTTP, FILE, REDIS, POSTGRES, MYSQL, AMQP = 0, 1, 2, 3, 4, 5, 6, 7
+TCP, UNIX, HTTP, FILE, REDIS, POSTGRES, MYSQL, AMQP, HTTPS, TLS = range(10)
 
 
 class Endpoint(namedtuple("Endpoint", "text kind host port path")):
-    """A parsed endpoint: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT]/PATH, unix:/PATH,
-    file:/PATH (ready when the file exists), redis://, postgres://, mysql:// or
-    amqp://HOST[:PORT] (ready when the server says it serves, asked without credentials)."""
+    """A parsed endpoint: HOST:PORT, [IPv6]:PORT, http(s)://HOST[:PORT]/PATH (ready on a
+    2xx/3xx answer), tls://HOST:PORT (ready once a TLS handshake with a trusted certificate
+    succeeds), unix:/PATH, file:/PATH (ready when the file exists), redis://, postgres://,
+    mysql:// or amqp://HOST[:PORT] (ready when the server says it serves, asked without
+    credentials)."""
 
     __slots__ = ()
 
@@ -54,8 +56,9 @@ class WaitTimeout(TimeoutError, SnakepackError):
 
 
 def parse_endpoint(text: str) -> Endpoint:
-    """Parses one endpoint (HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH], unix:/PATH,
-    file:/PATH, redis://, postgres://, mysql:// or amqp://HOST[:PORT]);
+    """Parses one endpoint (HOST:PORT, [IPv6]:PORT, http(s)://HOST[:PORT][/PATH],
+    tls://HOST:PORT, unix:/PATH, file:/PATH, redis://, postgres://, mysql:// or
+    amqp://HOST[:PORT]);
     raises UsageError naming what is wrong with it. The parser is the C core's."""
     try:
         kind, host, port, path = _core.parse_endpoint(text)
@@ -78,6 +81,20 @@ def _endpoints(endpoints: Iterable[str | Endpoint]) -> list[Endpoint]:
 MIN_PERIOD = 0.001  # seconds: a shorter period would only spin
 
 
+class TLSOptions(namedtuple("TLSOptions", "cacert insecure", defaults=(None, False))):
+    """How https:// and tls:// endpoints check certificates: against the CA certificates of
+    the PEM file cacert, else OpenSSL's defaults ($SSL_CERT_FILE, $SSL_CERT_DIR, else the
+    system's store); insecure checks nothing."""
+
+    __slots__ = ()
+
+
+def _tls(cacert: str | os.PathLike[str] | None, insecure: bool) -> TLSOptions:
+    if cacert is not None and insecure:
+        raise UsageError("cacert and insecure contradict each other: choose one")
+    return TLSOptions(None if cacert is None else os.fspath(cacert), bool(insecure))
+
+
 def _check(timeout: float, period: float, stable: float) -> None:
     """Durations are numbers: nan is none, and a negative one means nothing. A timeout of 0 or
     infinity waits forever; a period must be finite and at least MIN_PERIOD; stable finite."""
@@ -97,6 +114,7 @@ def _run(
     invert: bool,
     cancel_fd: int,
     on_event: OnEvent | None,
+    tls: TLSOptions,
     probe: bool = False,
 ) -> tuple[int, list[EndpointResult]]:
     def event(index: int, kind: str, elapsed: float, detail: str | None) -> None:
@@ -113,6 +131,8 @@ def _run(
             cancel_fd,
             event if on_event is not None else None,
             probe,
+            tls.cacert,
+            tls.insecure,
         )
     except OSError as err:
         if getattr(err, "kind", None) == "input":  # e.g. more endpoints than descriptors
@@ -129,18 +149,23 @@ def wait_for_port(
     stable: float = 0.0,
     invert: bool = False,
     on_event: OnEvent | None = None,
+    cacert: str | os.PathLike[str] | None = None,
+    insecure: bool = False,
 ) -> list[EndpointResult]:
     """Waits until every endpoint accepts connections (with invert: until none does).
 
     timeout is in seconds, 0 meaning forever; period is the time between attempts that get no
     answer, and the bound of each attempt; stable asks that an endpoint keeps accepting for
     that many seconds. on_event, if given, is called as on_event(endpoint, "done" |
-    "unresolved" | "crowded", elapsed, detail) as things happen. Returns one EndpointResult per endpoint; raises WaitTimeout when the deadline passes
-    first, UsageError for a malformed endpoint. Ctrl-C and other signals interrupt it at once.
+    "unresolved" | "crowded", elapsed, detail) as things happen. https:// and tls://
+    endpoints check the server's certificate against the CA certificates of the PEM file
+    cacert, else OpenSSL's defaults; insecure checks nothing. Returns one EndpointResult per
+    endpoint; raises WaitTimeout when the deadline passes first, UsageError for a malformed
+    endpoint or an unreadable cacert. Ctrl-C and other signals interrupt it at once.
     """
     eps = _endpoints(endpoints)
     _check(timeout, period, stable)
-    outcome, results = _run(eps, timeout, period, stable, invert, -1, on_event)
+    outcome, results = _run(eps, timeout, period, stable, invert, -1, on_event, _tls(cacert, insecure))
     if outcome == 1:
         raise WaitTimeout(timeout, results)
     return results
@@ -149,14 +174,20 @@ def wait_for_port(
 PROBE_TIMEOUT = 5.0  # seconds: the bound of a probe's one attempt when none is given
 
 
-def probe(*endpoints: str | Endpoint, timeout: float = PROBE_TIMEOUT, invert: bool = False) -> list[EndpointResult]:
+def probe(
+    *endpoints: str | Endpoint,
+    timeout: float = PROBE_TIMEOUT,
+    invert: bool = False,
+    cacert: str | os.PathLike[str] | None = None,
+    insecure: bool = False,
+) -> list[EndpointResult]:
     """One attempt per endpoint, all at once, each bounded by timeout seconds: the health-check
     mode. Returns one EndpointResult per endpoint, ready or not (DETAIL says why not); raises
-    only UsageError, for a malformed endpoint or timeout."""
+    only UsageError, for a malformed endpoint, timeout or cacert."""
     eps = _endpoints(endpoints)
     if not (isinstance(timeout, (int, float)) and MIN_PERIOD <= timeout < math.inf):
         raise UsageError(f"a probe's timeout must be a number of seconds from {MIN_PERIOD:g} up, not {timeout}")
-    _, results = _run(eps, timeout, timeout, 0.0, invert, -1, None, probe=True)
+    _, results = _run(eps, timeout, timeout, 0.0, invert, -1, None, _tls(cacert, insecure), probe=True)
     return results
 
 
@@ -167,6 +198,8 @@ async def async_wait_for_port(
     stable: float = 0.0,
     invert: bool = False,
     on_event: OnEvent | None = None,
+    cacert: str | os.PathLike[str] | None = None,
+    insecure: bool = False,
 ) -> list[EndpointResult]:
     """wait_for_port for asyncio: the wait runs on a thread (without the GIL) and the event
     loop keeps running; cancelling the task stops the wait at once."""
@@ -175,6 +208,7 @@ async def async_wait_for_port(
 
     eps = _endpoints(endpoints)
     _check(timeout, period, stable)
+    tls = _tls(cacert, insecure)
     loop = asyncio.get_running_loop()
     future: asyncio.Future[tuple[int, list[EndpointResult]]] = loop.create_future()
     cancel_r, cancel_w = os.pipe()
@@ -190,7 +224,7 @@ async def async_wait_for_port(
         result: tuple[int, list[EndpointResult]] | None = None
         error: BaseException | None = None
         try:
-            result = _run(eps, timeout, period, stable, invert, cancel_r, on_event)
+            result = _run(eps, timeout, period, stable, invert, cancel_r, on_event, tls)
         except BaseException as err:  # handed to the awaiting task
             error = err
         finally:

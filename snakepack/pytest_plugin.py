@@ -4,7 +4,9 @@ Session-wide endpoints come from ``--wait-for HOST:PORT`` (repeatable), else the
 variable ``WAIT_FOR_PORTS``, else the ini key ``wait_for``; they are waited for once, before the
 first test (on the controller when running under pytest-xdist). A test marked
 ``@pytest.mark.wait_for("db:5432", timeout=30)`` waits for its own endpoints before its
-fixtures are set up. The ``wait_for_port`` fixture waits on demand.
+fixtures are set up (``cacert=`` and ``insecure=`` apply to its https:// and tls:// endpoints;
+session-wide ones trust ``$SSL_CERT_FILE`` or the system's store). The ``wait_for_port``
+fixture waits on demand.
 
 Timeouts: the marker's, else ``--wait-for-timeout``, else ``WAIT_FOR_PORT_TIMEOUT``, else the
 ini key ``wait_for_timeout``, else 60 seconds. A timeout fails the affected tests (or ends the
@@ -48,8 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "wait_for(*endpoints, timeout=None): wait until the endpoints accept connections before "
-        "this test's fixtures are set up",
+        "wait_for(*endpoints, timeout=None, cacert=None, insecure=False): wait until the "
+        "endpoints accept connections before this test's fixtures are set up",
     )
 
 
@@ -73,7 +75,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in item.iter_markers(name="wait_for"):
         timeout = marker.kwargs.get("timeout")
-        failure = _wait(marker.args, _timeout(item.config) if timeout is None else float(timeout))
+        unknown = set(marker.kwargs) - {"timeout", "cacert", "insecure"}
+        if unknown:
+            raise pytest.UsageError(f"wait_for: unknown argument {', '.join(sorted(unknown))} (timeout, cacert, insecure are understood)")
+        failure = _wait(
+            marker.args,
+            _timeout(item.config) if timeout is None else float(timeout),
+            cacert=marker.kwargs.get("cacert"),
+            insecure=bool(marker.kwargs.get("insecure", False)),
+        )
         if failure:
             pytest.fail(f"wait_for: {failure}", pytrace=False)
 
@@ -123,13 +133,13 @@ def _timeout(config: pytest.Config) -> float:
     return DEFAULT_TIMEOUT
 
 
-def _wait(endpoints: Iterable[str], timeout: float) -> str | None:
+def _wait(endpoints: Iterable[str], timeout: float, cacert: str | None = None, insecure: bool = False) -> str | None:
     """Waits; returns None when every endpoint is ready, else what to report."""
     from .errors import UsageError
     from .ports import WaitTimeout, wait_for_port
 
     try:
-        wait_for_port(*endpoints, timeout=timeout)
+        wait_for_port(*endpoints, timeout=timeout, cacert=cacert, insecure=insecure)
     except WaitTimeout as err:
         return str(err)
     except UsageError as err:

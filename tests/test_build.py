@@ -1,4 +1,5 @@
-"""Building the extension: a missing libelf header stops the build with one clear line."""
+"""Building the extension: a missing libelf or OpenSSL header stops the build with one clear
+line."""
 
 import shutil
 import subprocess
@@ -13,21 +14,27 @@ from conftest import run
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_missing_libelf_header_names_the_package(tmp_path):
-    gelf = Path("/usr/include/gelf.h")
-    if not gelf.exists() or shutil.which("unshare") is None:
-        pytest.skip("needs libelf-dev installed and unshare to hide it")
+@pytest.mark.parametrize(
+    "header, line",
+    [
+        ("gelf.h", "snakepack: libelf headers (gelf.h) not found: install the Debian package libelf-dev"),
+        ("openssl/ssl.h", "snakepack: OpenSSL headers (openssl/ssl.h) not found: install the Debian package libssl-dev"),
+    ],
+)
+def test_missing_header_names_the_package(tmp_path, header, line):
+    path = Path("/usr/include") / header
+    if not path.exists() or shutil.which("unshare") is None:
+        pytest.skip(f"needs {path} installed and unshare to hide it")
     # A private mount namespace hides the header from this build only.
     script = (
-        f"mount --bind /dev/null {gelf} && "
+        f"mount --bind /dev/null {path} && "
         f"exec {sys.executable} setup.py -q build_ext --build-lib {tmp_path}/lib --build-temp {tmp_path}/tmp"
     )
     r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], cwd=REPO)
     if "unshare failed" in r.stderr or "mount:" in r.stderr:
         pytest.skip(f"cannot make a mount namespace here: {r.stderr.strip()}")
     assert r.returncode != 0
-    lines = [l for l in r.stderr.splitlines() if "libelf-dev" in l]
-    assert lines == ["snakepack: libelf headers (gelf.h) not found: install the Debian package libelf-dev"]
+    assert [l for l in r.stderr.splitlines() if l.startswith("snakepack:")] == [line]
 
 
 def test_sdist_carries_the_sources_and_no_half_test_suite(tmp_path):

@@ -195,15 +195,16 @@ def test_find_libdeps_exclude_installed_missing_names_the_file_once(elf, tmp_pat
     assert (r.returncode, r.stderr) == (2, "find-libdeps: /nonexistent: No such file or directory\n")
 
 
-def test_find_libdeps_without_libelf_says_which_package_to_install(tmp_path):
+@pytest.mark.parametrize("soname, package", [("libelf.so.1", "libelf1"), ("libssl.so.3", "libssl3"), ("libcrypto.so.3", "libssl3")])
+def test_find_libdeps_without_a_linked_library_says_which_package_to_install(soname, package):
     import snakepack._core
 
     ldd = run(["ldd", snakepack._core.__file__]).stdout  # "libelf.so.1 => /path (0x...)"
-    libelf = next(line.split()[2] for line in ldd.splitlines() if "libelf" in line)
+    path = next(line.split()[2] for line in ldd.splitlines() if line.split()[0] == soname)
     # A private mount namespace hides the library from this one command, as in a slim image.
-    script = f"mount --bind /dev/null {libelf} && exec {tool('find-libdeps')} /usr/bin"
+    script = f"mount --bind /dev/null {path} && exec {tool('find-libdeps')} /usr/bin"
     r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
-    assert r.stderr.startswith(f"find-libdeps: cannot load snakepack's C extension: {libelf}: ")
-    assert r.stderr.endswith(": install the Debian package libelf1 (libelf1t64 on Debian 13 and later)\n")
+    assert r.stderr.startswith(f"find-libdeps: cannot load snakepack's C extension: {path}: ")
+    assert r.stderr.endswith(f": install the Debian package {package} ({package}t64 on Debian 13 and later)\n")

@@ -12,8 +12,10 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -155,18 +157,43 @@ def test_stdlib_recursion_timezone_and_no_bytecode_written(built, name):
 
 
 @pytest.mark.parametrize("name", [i.name for i in PYTHON_IMAGES] + [a.name for a in IMAGES if a.role == "app"])
-def test_wait_for_port_against_a_listener(built, name):
+def test_wait_for_port_against_a_listener(built, name, tmp_path):
+    """A TCP listener, and a TLS server: the image's OpenSSL shakes hands."""
     need(built, name)
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(8)
-    port = s.getsockname()[1]
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    made = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=test", "-keyout", key, "-out", cert])
+    assert made.returncode == 0, made.stderr
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    s, t = socket.socket(), socket.socket()
+    for sock in (s, t):
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+    port, tls_port = s.getsockname()[1], t.getsockname()[1]
+
+    def shake_hands() -> None:
+        while True:
+            try:
+                conn, _ = t.accept()
+            except OSError:
+                return  # closed
+            try:
+                ctx.wrap_socket(conn, server_side=True).close()
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    server = threading.Thread(target=shake_hands, daemon=True)
+    server.start()
     try:
-        r = in_image(name, "wait-for-port", "-t", "30", f"127.0.0.1:{port}")
+        r = in_image(name, "wait-for-port", "-t", "30", "--insecure", f"127.0.0.1:{port}", f"tls://127.0.0.1:{tls_port}")
     finally:
         s.close()
+        t.shutdown(socket.SHUT_RDWR)
+        t.close()
+        server.join(timeout=10)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"127.0.0.1:{port} is ready" in r.stderr
+    assert f"tls://127.0.0.1:{tls_port} is ready" in r.stderr
 
 
 @pytest.mark.parametrize("name", [i.name for i in PYTHON_IMAGES] + (["all"] if "all" in NAMES else []))

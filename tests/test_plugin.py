@@ -53,7 +53,7 @@ def test_marker_waits_and_fails_the_test_listing_what_is_down(pytester, up, down
 
 def test_marker_is_registered_for_strict_markers(pytester):
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.wait_for(*endpoints, timeout=None)*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.wait_for(*endpoints, timeout=None, cacert=None, insecure=False)*"])
 
 
 def test_session_endpoints_from_the_command_line(pytester, up, down):

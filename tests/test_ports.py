@@ -19,7 +19,7 @@ import pytest
 
 from conftest import run, tool
 from snakepack import UsageError, WaitTimeout, async_wait_for_port, wait_for_port
-from snakepack.ports import FILE, HTTP, TCP, UNIX, parse_endpoint, probe
+from snakepack.ports import FILE, HTTP, HTTPS, TCP, TLS, UNIX, parse_endpoint, probe
 
 
 def free_port(family=socket.AF_INET, host="127.0.0.1") -> int:
@@ -130,6 +130,10 @@ class Listener:
         ("unix:/run/app.sock", (UNIX, None, None, "/run/app.sock")),
         ("file:/run/app/ready", (FILE, None, None, "/run/app/ready")),
         ("file:///run/app/ready", (FILE, None, None, "/run/app/ready")),
+        ("https://api/health", (HTTPS, "api", "443", "/health")),
+        ("https://[::1]:8443", (HTTPS, "::1", "8443", "/")),
+        ("tls://mq:5671", (TLS, "mq", "5671", None)),
+        ("tls://[::1]:443/", (TLS, "::1", "443", None)),
     ],
 )
 def test_parse_endpoint(text, parsed):
@@ -163,6 +167,11 @@ def test_parse_endpoint(text, parsed):
         ("file:", "file: needs an absolute path"),
         ("file:/" + "x" * 4096, "longer than a path can be"),
         ("db\udcff:80", "not valid UTF-8"),
+        ("tls://mq", "missing port"),
+        ("tls://mq:5671/vhost", "tls:// takes no path"),
+        ("tls://user@mq:5671", "never sends credentials"),
+        ("https://api/a b", "must not hold spaces"),
+        ("ftps://x:21", "unknown scheme: http://, https://, tls://"),
     ],
 )
 def test_parse_endpoint_rejects(text, message):

@@ -1,0 +1,225 @@
+/* TLS for wait-for-port's https:// and tls:// endpoints, with OpenSSL, on the waiter's
+ * nonblocking sockets: every call returns at once and says which way the socket must become
+ * ready before the next. The server's certificate is checked as a browser or curl checks it
+ * (a trusted chain, and the endpoint's host name or IP address in it) unless the user said
+ * --insecure; SNI carries the host name (never an address: RFC 6066, 3). Fuzzed by
+ * fuzz/fuzz_tls.c, which answers a real handshake with arbitrary bytes. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "snakepack.h"
+
+/* OpenSSL writes to a socket with write(), not send(MSG_NOSIGNAL): a server that has gone
+ * raises SIGPIPE. The waiting thread blocks it (sp_wait_run), so such a SIGPIPE is pending on
+ * the thread after the call: it is taken back, unless one was pending already. */
+static int sigpipe_pending(void)
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+}
+
+static void drop_new_sigpipe(int was_pending)
+{
+    if (was_pending || !sigpipe_pending())
+        return;
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    struct timespec now = {0, 0};
+    sigtimedwait(&pipe, NULL, &now);
+}
+
+struct sp_tls_ctx {
+    SSL_CTX *ctx;
+};
+
+struct sp_tls {
+    SSL *ssl;
+    int broken; /* a fatal error: no close_notify may follow (SSL_shutdown(3)) */
+};
+
+/* The reason of the oldest error in this thread's OpenSSL queue, or FALLBACK; empties it. */
+static const char *queued_reason(const char *fallback)
+{
+    unsigned long e = ERR_get_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    ERR_clear_error();
+    return reason ? reason : fallback;
+}
+
+struct sp_tls_ctx *sp_tls_ctx_new(const char *cacert, int insecure, struct sp_err *err)
+{
+    ERR_clear_error();
+    struct sp_tls_ctx *t = calloc(1, sizeof *t);
+    if (t == NULL || (t->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+        free(t);
+        sp_fail(err, ENOMEM, "cannot set up TLS: %s", queued_reason("out of memory"));
+        return NULL;
+    }
+    /* Servers that close an HTTP/1.0 answer without a close_notify are common, and harmless
+     * here: the status line is all that is read. */
+    SSL_CTX_set_options(t->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_verify(t->ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    int ok = 1, fd;
+    if (insecure)
+        ; /* nothing is checked, so nothing is loaded */
+    else if (cacert && (fd = open(cacert, O_RDONLY | O_CLOEXEC)) < 0) /* say why, as OpenSSL does not */
+        ok = sp_fail_at(err, SP_ERR_INPUT, NULL, errno, "CA certificate file %s: %s", cacert,
+                        strerror(errno));
+    else if (cacert && (close(fd), !SSL_CTX_load_verify_locations(t->ctx, cacert, NULL)))
+        ok = sp_fail_at(err, SP_ERR_INPUT, NULL, 0, "CA certificate file %s: no certificate in "
+                        "it (%s)", cacert, queued_reason("not PEM"));
+    else if (!cacert && !SSL_CTX_set_default_verify_paths(t->ctx)) /* SSL_CERT_FILE, SSL_CERT_DIR */
+        ok = sp_fail(err, 0, "cannot read the system's CA certificates: %s",
+                     queued_reason("unknown reason"));
+    if (ok < 0) {
+        sp_tls_ctx_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void sp_tls_ctx_free(struct sp_tls_ctx *t)
+{
+    if (t == NULL)
+        return;
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+struct sp_tls *sp_tls_start(struct sp_tls_ctx *t, int fd, const char *host)
+{
+    ERR_clear_error();
+    struct sp_tls *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->ssl = SSL_new(t->ctx)) == NULL || !SSL_set_fd(s->ssl, fd))
+        goto fail;
+    SSL_set_connect_state(s->ssl);
+    X509_VERIFY_PARAM *param = SSL_get0_param(s->ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, host)) /* an address: checked against IP SANs */
+        return s;
+    ERR_clear_error();
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (!SSL_set_tlsext_host_name(s->ssl, host) || !SSL_set1_host(s->ssl, host))
+        goto fail;
+    return s;
+fail:
+    ERR_clear_error();
+    sp_tls_free(s);
+    return NULL;
+}
+
+/* What the last call on S (which returned RC) means: SP_TLS_WANT_READ or _WRITE, 0 for a
+ * clean end of the stream, or SP_TLS_FAILED with DETAIL. */
+static int outcome(struct sp_tls *s, int rc, int saved_errno, char *detail, size_t dlen)
+{
+    int e = SSL_get_error(s->ssl, rc);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        return SP_TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return SP_TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        s->broken = 1;
+        if (saved_errno == 0 || saved_errno == EPIPE) /* the peer closed: no more will come */
+            return 0;
+        snprintf(detail, dlen, "%s", strerror(saved_errno));
+        return SP_TLS_FAILED;
+    default: {
+        s->broken = 1;
+        long verify = SSL_get_verify_result(s->ssl);
+        const char *reason = queued_reason("TLS failure");
+        if (verify != X509_V_OK)
+            snprintf(detail, dlen, "TLS: certificate not trusted: %s",
+                     X509_verify_cert_error_string(verify));
+        else
+            snprintf(detail, dlen, "TLS: %s", reason);
+        return SP_TLS_FAILED;
+    }
+    }
+}
+
+int sp_tls_handshake(struct sp_tls *s, char *detail, size_t dlen)
+{
+    ERR_clear_error();
+    errno = 0;
+    int piped = sigpipe_pending();
+    int rc = SSL_do_handshake(s->ssl);
+    int saved = errno;
+    drop_new_sigpipe(piped);
+    if (rc == 1)
+        return 1;
+    int o = outcome(s, rc, saved, detail, dlen);
+    if (o == 0) { /* closed before the handshake was over: a failure all the same */
+        snprintf(detail, dlen, "TLS: the server closed the connection during the handshake");
+        return SP_TLS_FAILED;
+    }
+    return o;
+}
+
+long sp_tls_write(struct sp_tls *s, const void *buf, size_t len, char *detail, size_t dlen)
+{
+    ERR_clear_error();
+    errno = 0;
+    size_t done = 0;
+    int piped = sigpipe_pending();
+    int ok = SSL_write_ex(s->ssl, buf, len, &done);
+    int saved = errno;
+    drop_new_sigpipe(piped);
+    if (ok)
+        return (long)done;
+    int o = outcome(s, 0, saved, detail, dlen);
+    if (o == 0) {
+        snprintf(detail, dlen, "TLS: the server closed the connection");
+        return SP_TLS_FAILED;
+    }
+    return o;
+}
+
+long sp_tls_read(struct sp_tls *s, void *buf, size_t len, char *detail, size_t dlen)
+{
+    ERR_clear_error();
+    errno = 0;
+    size_t done = 0;
+    int piped = sigpipe_pending(); /* a read may write: a key update, an alert */
+    int ok = SSL_read_ex(s->ssl, buf, len, &done);
+    int saved = errno;
+    drop_new_sigpipe(piped);
+    if (ok)
+        return (long)done;
+    return outcome(s, 0, saved, detail, dlen);
+}
+
+int sp_tls_pending(struct sp_tls *s)
+{
+    return SSL_pending(s->ssl) > 0;
+}
+
+void sp_tls_free(struct sp_tls *s)
+{
+    if (s == NULL)
+        return;
+    if (s->ssl) {
+        /* A close_notify, if the socket takes it at once; the waiter never waits for one. */
+        if (SSL_is_init_finished(s->ssl) && !s->broken) {
+            int piped = sigpipe_pending();
+            SSL_shutdown(s->ssl);
+            drop_new_sigpipe(piped);
+        }
+        SSL_free(s->ssl);
+    }
+    ERR_clear_error();
+    free(s);
+}

@@ -1,0 +1,267 @@
+"""https:// and tls:// endpoints (ext/tls.c, the TLS steps of ext/netwait.c), against a real TLS
+server on loopback (Python's ssl module, OpenSSL underneath) whose certificates come from a CA
+made here with the openssl command: trusted with --cacert or $SSL_CERT_FILE, refused without,
+accepted unchecked with --insecure; SNI and the Host header as the server saw them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import run, tool
+from snakepack import UsageError, async_wait_for_port, probe, wait_for_port
+
+WAIT = tool("wait-for-port")
+OPENSSL = shutil.which("openssl")
+pytestmark = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is missing (scripts/test installs it)")
+
+
+def openssl(*args: str | Path) -> None:
+    r = run([OPENSSL, *args])
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """A CA, a server certificate it signed for localhost, 127.0.0.1 and ::1, and one for
+    other.test only."""
+    d = tmp_path_factory.mktemp("pki")
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2")
+    openssl("req", "-x509", *ec, "-subj", "/CN=snakepack test CA", "-keyout", d / "ca.key", "-out", d / "ca.pem")
+    for name, names in (("server", "DNS:localhost,IP:127.0.0.1,IP:::1"), ("other", "DNS:other.test")):
+        openssl(
+            "req", "-x509", *ec, "-subj", f"/CN={name}", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
+            "-addext", f"subjectAltName={names}", "-addext", "basicConstraints=critical,CA:FALSE",
+            "-keyout", d / f"{name}.key", "-out", d / f"{name}.pem",
+        )  # fmt: skip
+    return d
+
+
+class Server:
+    """A TLS server on a loopback port: each connection gets a handshake and, for a request,
+    ANSWER. Records the SNI name and the request head each connection brought."""
+
+    def __init__(self, cert: Path, key: Path, answer: bytes = b"HTTP/1.0 200 OK\r\n\r\nok", family=socket.AF_INET):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.ctx.sni_callback = self._sni
+        self.answer = answer
+        self.names: list[str | None] = []
+        self.requests: list[list[bytes]] = []
+        self.sock = socket.socket(family)
+        self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _sni(self, conn, name, ctx) -> None:
+        self.names.append(name)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                conn.settimeout(10)
+                try:
+                    tls = self.ctx.wrap_socket(conn, server_side=True)
+                    head = tls.recv(4096)
+                    if head:
+                        self.requests.append(head.split(b"\r\n\r\n")[0].split(b"\r\n"))
+                        tls.sendall(self.answer)
+                    tls.close()
+                except (OSError, ssl.SSLError):
+                    pass  # a client that refused the certificate, or closed
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in the thread; close() would not
+        self.sock.close()
+        self.thread.join(timeout=10)
+
+
+@contextmanager
+def server(pki: Path, name: str = "server", **kwargs):
+    s = Server(pki / f"{name}.pem", pki / f"{name}.key", **kwargs)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def wait(*args: str | Path, env=None) -> subprocess.CompletedProcess:
+    return run([WAIT, *args], env=env)
+
+
+def test_tls_ready_with_cacert_not_trusted_without_ready_insecure(pki):
+    with server(pki) as s:
+        endpoint = f"tls://localhost:{s.port}"
+        trusted = wait("-t", "10", "--cacert", pki / "ca.pem", endpoint)
+        assert trusted.returncode == 0, trusted.stderr
+        assert f"{endpoint} is ready after" in trusted.stderr
+        untrusted = wait("-t", "0.5", "--period", "0.1", endpoint)
+        assert untrusted.returncode == 10
+        assert untrusted.stderr.splitlines() == [
+            f"wait-for-port: {endpoint} still down after 0.5 s: TLS: certificate not trusted: unable to get local issuer certificate"
+        ]
+        insecure = wait("-t", "10", "--insecure", endpoint)
+        assert insecure.returncode == 0, insecure.stderr
+        assert s.requests == []  # tls:// only shakes hands
+        assert set(s.names) == {"localhost"}
+
+
+def test_https_sends_sni_and_the_host_header_of_the_endpoint(pki):
+    with server(pki) as s:
+        r = wait("-t", "10", "--cacert", pki / "ca.pem", f"https://localhost:{s.port}/health?full=1")
+        assert r.returncode == 0, r.stderr
+        assert s.names == ["localhost"]
+        assert s.requests[0][0] == b"GET /health?full=1 HTTP/1.0"
+        assert f"Host: localhost:{s.port}".encode() in s.requests[0]
+
+
+def test_an_address_is_checked_against_the_certificate_and_sent_no_sni(pki):
+    with server(pki) as s:
+        r = wait("-t", "10", "--cacert", pki / "ca.pem", f"https://127.0.0.1:{s.port}/")
+        assert r.returncode == 0, r.stderr
+        assert s.names == [None]  # RFC 6066: no IP literal in SNI
+        assert f"Host: 127.0.0.1:{s.port}".encode() in s.requests[0]
+    with server(pki, family=socket.AF_INET6) as s:
+        r = wait("-t", "10", "--cacert", pki / "ca.pem", f"https://[::1]:{s.port}/")
+        assert r.returncode == 0, r.stderr
+        assert f"Host: [::1]:{s.port}".encode() in s.requests[0]
+
+
+def test_a_certificate_for_another_name_is_not_trusted(pki):
+    with server(pki, "other") as s:
+        for host, why in (("localhost", "hostname mismatch"), ("127.0.0.1", "IP address mismatch")):
+            r = wait("-t", "0.5", "--period", "0.1", "--cacert", pki / "ca.pem", f"tls://{host}:{s.port}")
+            assert r.returncode == 10
+            assert r.stderr.strip().endswith(f"TLS: certificate not trusted: {why}"), r.stderr
+        # the same name, trusted, is ready: the mismatch was the only thing wrong
+        assert wait("--probe", "--insecure", f"tls://localhost:{s.port}").returncode == 0
+
+
+def test_ssl_cert_file_is_trusted_when_no_cacert_is_given(pki):
+    with server(pki) as s:
+        r = wait("-t", "10", f"https://localhost:{s.port}/", env={**os.environ, "SSL_CERT_FILE": str(pki / "ca.pem")})
+        assert r.returncode == 0, r.stderr
+
+
+def test_https_status_decides_and_probe_and_json_say_why(pki):
+    with server(pki, answer=b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n") as s:
+        endpoint = f"https://localhost:{s.port}/ready"
+        r = wait("--probe", "--json", "--cacert", pki / "ca.pem", endpoint)
+        assert r.returncode == 1
+        assert r.stderr.splitlines() == [f"wait-for-port: {endpoint} not ready: HTTP status 503"]
+        doc = json.loads(r.stdout)
+        assert doc["endpoints"][0]["last_error"] == "HTTP status 503" and doc["endpoints"][0]["attempts"] == 1
+    with server(pki, answer=b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n") as s:
+        assert wait("--probe", "--cacert", pki / "ca.pem", f"https://localhost:{s.port}/").returncode == 0
+
+
+def test_a_server_that_does_not_speak_tls_is_a_tls_failure():
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+
+        def answer_plainly():
+            for _ in range(2):
+                conn, _ = ls.accept()
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
+
+        t = threading.Thread(target=answer_plainly, daemon=True)
+        t.start()
+        endpoint = f"tls://127.0.0.1:{ls.getsockname()[1]}"
+        r = wait("--probe", "--insecure", endpoint)
+        assert r.returncode == 1
+        assert r.stderr.splitlines() == [f"wait-for-port: {endpoint} not ready: TLS: wrong version number"]
+
+
+def test_a_handshake_that_never_ends_is_bounded_by_the_period():
+    with socket.socket() as ls:  # accepts (the backlog does) and never answers
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(64)
+        endpoint = f"tls://127.0.0.1:{ls.getsockname()[1]}"
+        r = wait("-t", "1", "--period", "0.2", "--insecure", "--json", endpoint)
+        assert r.returncode == 10
+        assert r.stderr.strip().endswith("TLS handshake not done in 0.2 s"), r.stderr
+        assert json.loads(r.stdout)["endpoints"][0]["attempts"] >= 3  # a new attempt every period
+
+
+def test_a_server_that_closes_during_the_handshake():
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+
+        def close_at_once():
+            conn, _ = ls.accept()
+            conn.close()
+
+        threading.Thread(target=close_at_once, daemon=True).start()
+        r = wait("--probe", "--insecure", f"tls://127.0.0.1:{ls.getsockname()[1]}")
+        assert r.returncode == 1
+        assert r.stderr.strip().endswith(("TLS: the server closed the connection during the handshake", "Connection reset by peer")), r.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--cacert", "/nonexistent/ca.pem"], "CA certificate file /nonexistent/ca.pem: No such file or directory"),
+        (["--cacert", "/etc/hostname"], "CA certificate file /etc/hostname: no certificate in it (no certificate or crl found)"),
+        (["--cacert", "CA", "--insecure"], "cacert and insecure contradict each other: choose one"),
+    ],
+)
+def test_bad_tls_options_are_one_line_and_exit_2(args, message):
+    r = wait("-t", "1", *args, "tls://127.0.0.1:9")
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [f"wait-for-port: {message}"]
+    assert r.stdout == ""
+
+
+def test_the_python_api_and_its_asyncio_twin_take_tls_options(pki):
+    with server(pki) as s:
+        https, tls = f"https://localhost:{s.port}/", f"tls://localhost:{s.port}"
+        (result,) = wait_for_port(https, timeout=10, cacert=pki / "ca.pem")
+        assert result.ready
+        assert [r.ready for r in probe(https, tls, insecure=True)] == [True, True]
+        (untrusted,) = probe(tls)
+        assert not untrusted.ready and "unable to get local issuer certificate" in untrusted.detail
+        results = asyncio.run(async_wait_for_port(https, tls, timeout=10, cacert=str(pki / "ca.pem")))
+        assert all(r.ready for r in results)
+        with pytest.raises(UsageError, match="no certificate in it"):
+            probe(tls, cacert="/etc/hostname")
+
+
+def test_the_pytest_marker_takes_cacert(pki, pytester):
+    with server(pki) as s:
+        pytester.makepyfile(
+            f"""
+            import pytest
+
+            @pytest.mark.wait_for("https://localhost:{s.port}/", timeout=10, cacert={str(pki / "ca.pem")!r})
+            def test_trusted():
+                pass
+
+            @pytest.mark.wait_for("tls://localhost:{s.port}", timeout=0.5)
+            def test_untrusted():
+                pass
+            """
+        )
+        result = pytester.runpytest()
+        result.assert_outcomes(passed=1, errors=1)  # the marker fails the test's setup
+        result.stdout.fnmatch_lines(["*wait_for: timed out after 0.5 s waiting for tls://localhost:*certificate not trusted*"])
