@@ -235,27 +235,22 @@ static double fast_interval(struct waiter *w)
     return fast < w->o->period ? fast : w->o->period;
 }
 
+/* Nothing more is tried on endpoint I: it is done, or (a probe's one attempt over) given up. */
+static void retire(struct waiter *w, size_t i, double now)
+{
+    close_fds(&w->eps[i]);
+    w->eps[i].state = DONE;
+    w->pending--;
+    w->out[i].elapsed = now - w->start;
+}
+
 static void finish(struct waiter *w, size_t i, double now)
 {
-    struct ep *e = &w->eps[i];
-    close_fds(e);
-    e->state = DONE;
-    w->pending--;
+    retire(w, i, now);
     w->out[i].done = 1;
-    w->out[i].elapsed = now - w->start;
     w->out[i].detail[0] = '\0';
     if (w->on_event && w->on_event(w->arg, i, SP_WAIT_DONE, now - w->start, NULL) < 0)
         w->stopped = 1;
-}
-
-/* A probe's one attempt on endpoint I is over and did not make it ready: done with, not done. */
-static void give_up(struct waiter *w, size_t i, double now)
-{
-    struct ep *e = &w->eps[i];
-    close_fds(e);
-    e->state = DONE;
-    w->pending--;
-    w->out[i].elapsed = now - w->start;
 }
 
 /* The endpoint accepted (a connection, or an HTTP status of 2xx/3xx). */
@@ -268,7 +263,7 @@ static void succeeded(struct waiter *w, size_t i, double now)
         e->state = IDLE;
         e->next = now + fast_interval(w);
         if (w->o->probe)
-            give_up(w, i, now);
+            retire(w, i, now);
         return;
     }
     if (e->stable_since < 0)
@@ -299,7 +294,7 @@ static void failed(struct waiter *w, size_t i, double now, int refused, const ch
         return;
     }
     if (w->o->probe) {
-        give_up(w, i, now);
+        retire(w, i, now);
         return;
     }
     e->state = IDLE;

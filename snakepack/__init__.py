@@ -4,8 +4,13 @@ The public names load their modules on first use, so that apt-install (pure Pyth
 image before the libraries of the C extension are installed there.
 """
 
+from __future__ import annotations
+
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -11,8 +11,8 @@ import math
 import os
 from collections import namedtuple
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
 if TYPE_CHECKING:
     import asyncio
 
