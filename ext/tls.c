@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -57,6 +58,28 @@ static const char *queued_reason(const char *fallback)
     return reason ? reason : fallback;
 }
 
+/* Trusts only the CA certificates of the PEM file PATH (as curl's --cacert). It is opened here
+ * first, without blocking, to say why it cannot be read and to refuse what is not a regular
+ * file: OpenSSL would wait forever on a FIFO, and signals are blocked while the waiter sets up. */
+static int load_cacert(SSL_CTX *ctx, const char *path, struct sp_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return sp_fail_at(err, SP_ERR_INPUT, NULL, errno, "CA certificate file %s: %s", path,
+                          strerror(errno));
+    struct stat st;
+    int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    if (!regular)
+        return sp_fail_at(err, SP_ERR_INPUT, NULL, 0, "CA certificate file %s: not a regular file",
+                          path);
+    if (!SSL_CTX_load_verify_locations(ctx, path, NULL))
+        return sp_fail_at(err, SP_ERR_INPUT, NULL, 0,
+                          "CA certificate file %s: no certificate in it (%s)", path,
+                          queued_reason("not PEM"));
+    return 0;
+}
+
 struct sp_tls_ctx *sp_tls_ctx_new(const char *cacert, int insecure, struct sp_err *err)
 {
     ERR_clear_error();
@@ -70,16 +93,12 @@ struct sp_tls_ctx *sp_tls_ctx_new(const char *cacert, int insecure, struct sp_er
      * here: the status line is all that is read. */
     SSL_CTX_set_options(t->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_verify(t->ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
-    int ok = 1, fd;
+    int ok = 0;
     if (insecure)
         ; /* nothing is checked, so nothing is loaded */
-    else if (cacert && (fd = open(cacert, O_RDONLY | O_CLOEXEC)) < 0) /* say why, as OpenSSL does not */
-        ok = sp_fail_at(err, SP_ERR_INPUT, NULL, errno, "CA certificate file %s: %s", cacert,
-                        strerror(errno));
-    else if (cacert && (close(fd), !SSL_CTX_load_verify_locations(t->ctx, cacert, NULL)))
-        ok = sp_fail_at(err, SP_ERR_INPUT, NULL, 0, "CA certificate file %s: no certificate in "
-                        "it (%s)", cacert, queued_reason("not PEM"));
-    else if (!cacert && !SSL_CTX_set_default_verify_paths(t->ctx)) /* SSL_CERT_FILE, SSL_CERT_DIR */
+    else if (cacert)
+        ok = load_cacert(t->ctx, cacert, err);
+    else if (!SSL_CTX_set_default_verify_paths(t->ctx)) /* SSL_CERT_FILE, SSL_CERT_DIR */
         ok = sp_fail(err, 0, "cannot read the system's CA certificates: %s",
                      queued_reason("unknown reason"));
     if (ok < 0) {

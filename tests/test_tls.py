@@ -224,10 +224,16 @@ def test_a_server_that_closes_during_the_handshake():
         (["--cacert", "/nonexistent/ca.pem"], "CA certificate file /nonexistent/ca.pem: No such file or directory"),
         (["--cacert", "/etc/hostname"], "CA certificate file /etc/hostname: no certificate in it (no certificate or crl found)"),
         (["--cacert", "CA", "--insecure"], "cacert and insecure contradict each other: choose one"),
+        (["--cacert", "/dev/null"], "CA certificate file /dev/null: not a regular file"),
+        (["--cacert", "FIFO"], "CA certificate file FIFO: not a regular file"),  # read, it would never end
     ],
 )
-def test_bad_tls_options_are_one_line_and_exit_2(args, message):
-    r = wait("-t", "1", *args, "tls://127.0.0.1:9")
+def test_bad_tls_options_are_one_line_and_exit_2(args, message, tmp_path):
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    args = [str(fifo) if a == "FIFO" else a for a in args]
+    message = message.replace("FIFO", str(fifo))
+    r = run([WAIT, "-t", "1", *args, "tls://127.0.0.1:9"], timeout=30)
     assert r.returncode == 2
     assert r.stderr.splitlines() == [f"wait-for-port: {message}"]
     assert r.stdout == ""
