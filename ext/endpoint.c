@@ -128,6 +128,8 @@ static int parse_authority(const char *s, size_t n, const char *defport, struct 
                 : parse_port(defport, strlen(defport), spec, why, whylen);
 }
 
+#define NO_CREDENTIALS "no user or password: wait-for-port never sends credentials"
+
 /* The servers asked whether they are ready (protocol.c), by URL scheme: the path of the URL (a
  * database name or number, a virtual host) is allowed and not used. */
 static const struct scheme {
@@ -192,7 +194,7 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
         const char *slash = memchr(rest, '/', (size_t)(end - rest));
         const char *auth_end = slash ? slash : end;
         if (memchr(rest, '@', (size_t)(auth_end - rest)))
-            rc = fail(why, whylen, "no user or password: wait-for-port never sends credentials");
+            rc = fail(why, whylen, NO_CREDENTIALS);
         else if (slash && has_blank_or_control(slash, (size_t)(end - slash)))
             rc = fail(why, whylen, "the path must not hold spaces or control characters");
         else
@@ -221,7 +223,7 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
         if (memchr(rest, '/', len))
             rc = fail(why, whylen, "tls:// takes no path: only the handshake is tried");
         else if (memchr(rest, '@', len))
-            rc = fail(why, whylen, "no user or password: wait-for-port never sends credentials");
+            rc = fail(why, whylen, NO_CREDENTIALS);
         else
             rc = parse_authority(rest, len, NULL, spec, why, whylen);
     } else if (memmem(text, n, "://", 3)) {

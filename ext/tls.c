@@ -137,11 +137,11 @@ fail:
     return NULL;
 }
 
-/* What the last call on S (which returned RC) means: SP_TLS_WANT_READ or _WRITE, 0 for a
- * clean end of the stream, or SP_TLS_FAILED with DETAIL. */
-static int outcome(struct sp_tls *s, int rc, int saved_errno, char *detail, size_t dlen)
+/* What the last call on S means, when it failed (SAVED_ERRNO: errno after it):
+ * SP_TLS_WANT_READ or _WRITE, 0 for the end of the stream, or SP_TLS_FAILED with DETAIL. */
+static int outcome(struct sp_tls *s, int saved_errno, char *detail, size_t dlen)
 {
-    int e = SSL_get_error(s->ssl, rc);
+    int e = SSL_get_error(s->ssl, 0); /* any return of 0 or less says the same */
     switch (e) {
     case SSL_ERROR_WANT_READ:
         return SP_TLS_WANT_READ;
@@ -170,55 +170,49 @@ static int outcome(struct sp_tls *s, int rc, int saved_errno, char *detail, size
     }
 }
 
-int sp_tls_handshake(struct sp_tls *s, char *detail, size_t dlen)
+enum step { HANDSHAKE, READ, WRITE };
+
+/* One step of S, bracketed as every call into OpenSSL is here: its error queue emptied first,
+ * and a SIGPIPE it raised taken back after. Returns what the step did (handshake: 1 when done;
+ * read and write: bytes) or an outcome(); CLOSED, if not NULL, makes the end of the stream a
+ * failure with that detail. */
+static long step(struct sp_tls *s, enum step op, void *buf, size_t len, const char *closed,
+                 char *detail, size_t dlen)
 {
     ERR_clear_error();
     errno = 0;
-    int piped = sigpipe_pending();
-    int rc = SSL_do_handshake(s->ssl);
+    size_t done = 0;
+    int piped = sigpipe_pending(); /* a read may write too: a key update, an alert */
+    int ok = op == HANDSHAKE ? SSL_do_handshake(s->ssl) == 1
+             : op == READ    ? SSL_read_ex(s->ssl, buf, len, &done)
+                             : SSL_write_ex(s->ssl, buf, len, &done);
     int saved = errno;
     drop_new_sigpipe(piped);
-    if (rc == 1)
-        return 1;
-    int o = outcome(s, rc, saved, detail, dlen);
-    if (o == 0) { /* closed before the handshake was over: a failure all the same */
-        snprintf(detail, dlen, "TLS: the server closed the connection during the handshake");
+    if (ok)
+        return op == HANDSHAKE ? 1 : (long)done;
+    int o = outcome(s, saved, detail, dlen);
+    if (o == 0 && closed) {
+        snprintf(detail, dlen, "%s", closed);
         return SP_TLS_FAILED;
     }
     return o;
+}
+
+int sp_tls_handshake(struct sp_tls *s, char *detail, size_t dlen)
+{
+    return (int)step(s, HANDSHAKE, NULL, 0,
+                     "TLS: the server closed the connection during the handshake", detail, dlen);
 }
 
 long sp_tls_write(struct sp_tls *s, const void *buf, size_t len, char *detail, size_t dlen)
 {
-    ERR_clear_error();
-    errno = 0;
-    size_t done = 0;
-    int piped = sigpipe_pending();
-    int ok = SSL_write_ex(s->ssl, buf, len, &done);
-    int saved = errno;
-    drop_new_sigpipe(piped);
-    if (ok)
-        return (long)done;
-    int o = outcome(s, 0, saved, detail, dlen);
-    if (o == 0) {
-        snprintf(detail, dlen, "TLS: the server closed the connection");
-        return SP_TLS_FAILED;
-    }
-    return o;
+    return step(s, WRITE, (void *)buf, len, "TLS: the server closed the connection", detail,
+                dlen);
 }
 
 long sp_tls_read(struct sp_tls *s, void *buf, size_t len, char *detail, size_t dlen)
 {
-    ERR_clear_error();
-    errno = 0;
-    size_t done = 0;
-    int piped = sigpipe_pending(); /* a read may write: a key update, an alert */
-    int ok = SSL_read_ex(s->ssl, buf, len, &done);
-    int saved = errno;
-    drop_new_sigpipe(piped);
-    if (ok)
-        return (long)done;
-    return outcome(s, 0, saved, detail, dlen);
+    return step(s, READ, buf, len, NULL, detail, dlen);
 }
 
 int sp_tls_pending(struct sp_tls *s)
