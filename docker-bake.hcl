@@ -253,8 +253,8 @@ target "family-all-pillow" {
 target "family-app" {
   matrix = {
     item = [
-      { "tname" = "ipython", "tag" = "ipython", "args" = { "PYTHON" = "3.13", "APP" = "ipython", "COMMAND" = "ipython", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
-      { "tname" = "certbot", "tag" = "certbot", "args" = { "PYTHON" = "3.13", "APP" = "certbot", "COMMAND" = "certbot", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
+      { "tname" = "ipython", "tag" = "ipython", "args" = { "PYTHON" = "3.13", "APP" = "ipython", "LOCK" = "app-ipython", "COMMAND" = "ipython", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
+      { "tname" = "certbot", "tag" = "certbot", "args" = { "PYTHON" = "3.13", "APP" = "certbot", "LOCK" = "app-certbot", "COMMAND" = "certbot", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
     ]
   }
   name = item.tname

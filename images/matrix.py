@@ -137,7 +137,7 @@ class Matrix:
         out = []
         for name, app in self.data["apps"].items():
             p = self.by_name[app["python"]]
-            args = {"PYTHON": p.version, "APP": app["packages"], "COMMAND": app["command"], "APT_BUILD_CONF": self.apt_conf(p.release)}
+            args = {"PYTHON": p.version, "APP": app["packages"], "LOCK": f"app-{name}", "COMMAND": app["command"], "APT_BUILD_CONF": self.apt_conf(p.release)}
             out.append(Image(name, "app", "images/app/Dockerfile", None, args, {"build": f"build-{p.name}", "runtime": p.name}, p, p.release,
                              f"{app['packages']}, packed with snakepack"))
         return out

@@ -234,9 +234,15 @@ def test_runtime_image_is_lean_and_has_an_unprivileged_user(built, name):
 @pytest.mark.parametrize("name", [i.name for i in IMAGES if i.role == "build"])
 def test_build_image_installs_a_wheel_over_https_and_has_uv(built, name):
     need(built, name)
-    py = f"python{next(i for i in IMAGES if i.name == name).python.version}"
-    script = f"{py} -m venv /tmp/v && /tmp/v/bin/pip install -q six && /tmp/v/bin/python -c 'import six; print(six.__version__)' && uv --version"
-    r = in_image(name, "sh", "-c", script)
+    version = next(i for i in IMAGES if i.name == name).python.version
+    # six from its lock, as the image's users are shown to install: every file's hash checked
+    lock = (REPO / f"locks/images-test-{version}.txt").read_text()
+    script = (
+        f'printf %s "$1" > /tmp/lock.txt && python{version} -m venv /tmp/v && '
+        "/tmp/v/bin/pip install -q --require-hashes --only-binary :all: -r /tmp/lock.txt && "
+        "/tmp/v/bin/python -c 'import six; print(six.__version__)' && uv --version"
+    )
+    r = in_image(name, "sh", "-c", script, "sh", lock)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[-1].startswith("uv ")
 

@@ -1,5 +1,6 @@
 # The packing proof of tests/test_images.py: an application with compiled dependencies, built
-# from source against the system libraries in the build stage, then packed into the runtime
+# from source against the system libraries in the build stage (locks/packing-proof-X.Y.txt: the
+# sdists, and the build dependencies they are built with, pinned with their hashes), then packed into the runtime
 # image with only the packages find-libdeps lists. The original pipeline's answer is kept beside
 # it for comparison.
 ARG BUILD=build
@@ -10,12 +11,14 @@ ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_TRUSTED_HOST
 COPY tests/data/import-all.py /usr/share/python3/import-all.py
+COPY scripts/install_locked.py /tmp/install_locked.py
+COPY locks/packing-proof-*.txt /tmp/locks/
 # seed-pkgdeps.txt comes from the original pipeline, kept as it was for the comparison
 # hadolint ignore=DL4006,SC2038
 RUN --mount=type=secret,id=pip-cert \
     if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
  && python${PYTHON} -m venv /usr/share/python3/app \
- && /usr/share/python3/app/bin/pip install --no-binary lxml,psycopg2,pillow lxml psycopg2 pillow \
+ && python${PYTHON} /tmp/install_locked.py --python /usr/share/python3/app/bin/python --locks /tmp/locks packing-proof \
  && mv /usr/share/python3/import-all.py /usr/share/python3/app/ \
  && find-libdeps /usr/share/python3/app > /usr/share/python3/app/pkgdeps.txt \
  && { find /usr/share/python3/app -iname '*.so' | xargs ldd 2>/dev/null | grep '=>' | awk '{print $1}' \

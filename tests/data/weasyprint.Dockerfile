@@ -11,10 +11,12 @@ ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_TRUSTED_HOST
 RUN apt-install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+COPY scripts/install_locked.py /tmp/install_locked.py
+COPY locks/weasyprint-*.txt /tmp/locks/
 RUN --mount=type=secret,id=pip-cert \
     if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
  && python${PYTHON} -m venv /usr/share/python3/app \
- && /usr/share/python3/app/bin/pip install --only-binary :all: weasyprint \
+ && python${PYTHON} /tmp/install_locked.py --python /usr/share/python3/app/bin/python --locks /tmp/locks weasyprint \
  && find-libdeps --dlopen required /usr/share/python3/app > /usr/share/python3/app/pkgdeps.txt \
  && find-libdeps /usr/share/python3/app > /usr/share/python3/app/pkgdeps-plain.txt \
  && find-libdeps --dlopen required --json /usr/share/python3/app > /usr/share/python3/app/libdeps.json \
