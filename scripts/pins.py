@@ -133,7 +133,11 @@ def verdict(tool: str, words: list[str]) -> str | None:
     if tool in ("uv add",):
         return "resolves from the index"
     if tool in ("uv sync",):
-        return None if flags & {"--locked", "--frozen"} else "uv sync without --locked or --frozen resolves afresh"
+        if not flags & {"--locked", "--frozen"}:
+            return "uv sync without --locked or --frozen resolves afresh"
+        if not flags & {"--no-build-isolation", "--no-install-project"}:
+            return "the project is built in an isolated environment, resolved, not hash-checked"
+        return None
     if tool == "uv build":
         return None if "--no-build-isolation" in flags else "an isolated build environment is resolved, not hash-checked"
     if base == "pip-sync":
@@ -219,7 +223,7 @@ def compile_lock(requirements: Path, python: str, platform: str, out: Path, cons
     """uv pip compile of REQUIREMENTS for PYTHON on PLATFORM into OUT: wheels only, but for the
     packages FROM_SOURCE, whose sdists are pinned. No interpreter is needed or downloaded."""
     argv = [uv(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--no-python-downloads",
-            "--python-version", python, "--python-platform", PLATFORMS[platform], "-c", str(constraints), "-o", str(out),
+            "--python-version", python, "--python-platform", PLATFORMS[platform], "-c", os.path.relpath(constraints, requirements.parent), "-o", str(out),
             "--only-binary", ":all:", *(a for name in from_source for a in ("--no-binary", name)), requirements.name]
     return subprocess.run(argv, cwd=requirements.parent, capture_output=True, text=True, env=os.environ | {"UV_PYTHON_DOWNLOADS": "never"})
 
@@ -258,50 +262,64 @@ def sdist_build_requires(package: str, version: str) -> list[str]:
     return list(requires)
 
 
+class Unresolvable(Exception):
+    """Requirements that do not resolve, or resolve differently per platform: a person decides."""
+
+
+def resolve(requirements: Path, python: str, out: Path, held: Path, from_source: tuple[str, ...] = ()) -> str:
+    """The lock text of REQUIREMENTS for PYTHON, resolved for each platform, which must agree."""
+    texts = {}
+    for platform in PLATFORMS:
+        r = compile_lock(requirements, python, platform, out, held, from_source)
+        if r.returncode != 0:
+            raise Unresolvable(f"{requirements.name} for Python {python} on {platform} does not resolve:\n{r.stderr}")
+        texts[platform] = out.read_text()
+    first, second = (set(pins_of(t)) for t in texts.values())
+    if first != second:
+        raise Unresolvable(f"{requirements.name} for Python {python}: the platforms differ ({sorted(first ^ second)}); one lock cannot serve both")
+    return texts["linux/amd64"]
+
+
+def build_requirements(spec: LockSpec, python: str, pinned: dict[str, str], work: Path, held: Path) -> list[str]:
+    """What the sdists of SPEC's source-built pins need to build, each requirement checked to
+    resolve; raises HoldBack naming the first that the index cannot satisfy."""
+    requires = []
+    probe = work / "probe.in"
+    for package in spec.from_source:
+        version = pinned[canonical(package)]
+        needs = sdist_build_requires(package, version)
+        for need in needs:
+            probe.write_text(need + "\n")
+            if compile_lock(probe, python, "linux/amd64", work / "probe.txt", held).returncode != 0:
+                raise HoldBack(package, version, f"{package} {version} needs {need.split(';')[0].strip()}, not served")
+        requires += needs
+    return requires
+
+
 def make_lock(spec: LockSpec, python: str, work: Path, held: Path) -> tuple[Path, Path | None]:
     """Writes SPEC's lock for PYTHON (and its build lock) into WORK; raises HoldBack."""
     out = work / spec.path(python).name
-    per_platform = {}
-    for platform in PLATFORMS:
-        r = compile_lock(spec.source, python, platform, out, held, spec.from_source)
-        if r.returncode != 0:
-            sys.exit(f"update-pins: locks/{spec.source.name} for Python {python} on {platform} does not resolve:\n{r.stderr}")
-        per_platform[platform] = out.read_text()
-    if len({tuple(pins_of(t)) for t in per_platform.values()}) != 1:
-        a, b = (set(pins_of(t)) for t in per_platform.values())
-        sys.exit(f"update-pins: locks/{spec.source.name} for Python {python}: the platforms differ ({sorted(a ^ b)}); one lock cannot serve both")
-    header = [f"# locks/{out.name}: the pins of locks/{spec.source.name} for Python {python}; made by scripts/update-pins, do not edit",
-              f"# python: {python}", f"# platforms: {' '.join(PLATFORMS)} (the same pins; the sha256 of every file of each version)"]
-    build_out = None
-    if spec.from_source:
-        header.append(f"# from source: {' '.join(spec.from_source)} (built without isolation against locks/{spec.build_path(python).name})")
-        pinned = dict(p.split("==", 1) for p in pins_of(per_platform["linux/amd64"]))
-        requires: list[str] = []
-        for package in spec.from_source:
-            version = pinned[canonical(package)] if canonical(package) in pinned else pinned[package]
-            needs = sdist_build_requires(package, version)
-            build_in = work / f"{spec.name}-build-{package}.in"
-            build_in.write_text("\n".join(needs) + "\n")
-            probe = work / "probe.txt"
-            if compile_lock(build_in, python, "linux/amd64", probe, held).returncode != 0:
-                for need in needs:
-                    build_in.write_text(need + "\n")
-                    if compile_lock(build_in, python, "linux/amd64", probe, held).returncode != 0:
-                        raise HoldBack(package, version, f"{package} {version} needs {need.split(';')[0].strip()}, not served")
-                raise HoldBack(package, version, f"{package} {version}: its build dependencies {needs} do not resolve together")
-            requires += needs
-        build_in = work / f"{spec.name}-build.in"
-        build_in.write_text("\n".join(requires) + "\n")
-        build_out = work / spec.build_path(python).name
-        for platform in PLATFORMS:
-            r = compile_lock(build_in, python, platform, build_out, held)
-            if r.returncode != 0:
-                raise HoldBack(spec.from_source[0], pinned[canonical(spec.from_source[0])], f"build dependencies do not resolve together: {r.stderr.strip().splitlines()[-1:]}")
-        build_out.write_text(
-            f"# locks/{build_out.name}: the build dependencies of {', '.join(spec.from_source)} in locks/{out.name} (their sdists' pyproject.toml); made by scripts/update-pins, do not edit\n"
-            f"# python: {python}\n" + build_out.read_text()
-        )
-    out.write_text("\n".join(header) + "\n" + per_platform["linux/amd64"])
+    source = work / spec.source.name  # beside held-back.txt: the lock's notes name both plainly
+    shutil.copyfile(spec.source, source)
+    try:
+        text = resolve(source, python, out, held, spec.from_source)
+        header = [f"# locks/{out.name}: the pins of locks/{spec.source.name} for Python {python}; made by scripts/update-pins, do not edit",
+                  f"# python: {python}", f"# platforms: {' '.join(PLATFORMS)} (the same pins; the sha256 of every file of each version)"]
+        build_out = None
+        if spec.from_source:
+            build_out = work / spec.build_path(python).name
+            header.append(f"# from source: {' '.join(spec.from_source)} (built without isolation against locks/{build_out.name})")
+            build_in = work / f"{spec.name}-build.in"
+            pinned = dict(p.split("==", 1) for p in pins_of(text))
+            build_in.write_text("\n".join(build_requirements(spec, python, pinned, work, held)) + "\n")
+            build_text = resolve(build_in, python, build_out, held)
+            build_out.write_text(
+                f"# locks/{build_out.name}: the build dependencies of {', '.join(spec.from_source)} in locks/{out.name} (their sdists' pyproject.toml); made by scripts/update-pins, do not edit\n"
+                f"# python: {python}\n" + build_text
+            )
+    except Unresolvable as e:
+        sys.exit(f"update-pins: {e}")
+    out.write_text("\n".join(header) + "\n" + text)
     return out, build_out
 
 

@@ -388,13 +388,13 @@ def host_ca_bundle() -> str:
 def test_readme_uv_example_packs_a_locked_project(built, tmp_path):
     need(built, "3.13")
     dockerfile = readme_dockerfiles()[1]
-    assert "uv sync --locked --no-editable" in dockerfile
+    assert "uv sync --locked --no-editable --no-dev --no-build-isolation" in dockerfile
     context = tmp_path / "context"
     shutil.copytree(REPO / "tests/data/uv-app", context)
     build = ["docker", "buildx", "build", "--load"] if ENGINE == "docker" else ["podman", "build", "--isolation", "chroot"]
     cert = host_ca_bundle()
     if cert:  # this network intercepts TLS: its CA bundle reaches uv as a build secret, no other change
-        dockerfile = dockerfile.replace("RUN UV_PROJECT_ENVIRONMENT", "RUN --mount=type=secret,id=ca SSL_CERT_FILE=/run/secrets/ca UV_PROJECT_ENVIRONMENT")
+        dockerfile = dockerfile.replace("RUN export UV_PROJECT_ENVIRONMENT", "RUN --mount=type=secret,id=ca export SSL_CERT_FILE=/run/secrets/ca UV_PROJECT_ENVIRONMENT")
         build += ["--secret", f"id=ca,src={cert}"]
     (context / "Dockerfile").write_text(dockerfile)
     r = run([*build, "-t", image("uv-example"), context], timeout=1800)

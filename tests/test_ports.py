@@ -412,12 +412,12 @@ def test_cli_ready_line_and_exit_0():
 
 def test_cli_timeout_exit_10_one_line_per_pending_endpoint():
     a, b = free_port(), free_port()
-    r = run([tool("wait-for-port"), "-t", "0.5", f"127.0.0.1:{a}", f"127.0.0.1:{b}"], timeout=30)
+    r = run([tool("wait-for-port"), "-t", "2", f"127.0.0.1:{a}", f"127.0.0.1:{b}"], timeout=30)
     assert r.returncode == 10
     lines = r.stderr.splitlines()
     assert lines == [
-        f"wait-for-port: 127.0.0.1:{a} still down after 0.5 s: Connection refused",
-        f"wait-for-port: 127.0.0.1:{b} still down after 0.5 s: Connection refused",
+        f"wait-for-port: 127.0.0.1:{a} still down after 2 s: Connection refused",
+        f"wait-for-port: 127.0.0.1:{b} still down after 2 s: Connection refused",
     ]
 
 
@@ -1027,7 +1027,7 @@ def test_cli_json_document_matches_its_schema(tmp_path, mode):
 
     (tmp_path / "there").write_text("x")
     down = free_port()
-    r = run([tool("wait-for-port"), *mode, "--json", "-t", "0.3", f"file:{tmp_path / 'there'}", f"127.0.0.1:{down}"], timeout=30)
+    r = run([tool("wait-for-port"), *mode, "--json", "-t", "2", f"file:{tmp_path / 'there'}", f"127.0.0.1:{down}"], timeout=30)
     assert r.returncode == (1 if mode else 10)
     doc = json.loads(r.stdout)
     jsonschema.validate(doc, JSON_SCHEMA)

@@ -112,10 +112,12 @@ def test_tls_ready_with_cacert_not_trusted_without_ready_insecure(pki):
         trusted = wait("-t", "10", "--cacert", pki / "ca.pem", endpoint)
         assert trusted.returncode == 0, trusted.stderr
         assert f"{endpoint} is ready after" in trusted.stderr
-        untrusted = wait("-t", "0.5", "--period", "0.1", endpoint)
+        # a deadline that leaves time for attempts even when start-up is slow (the sanitizer build
+        # on a loaded machine has taken over 0.5 s to resolve localhost)
+        untrusted = wait("-t", "2", "--period", "0.1", endpoint)
         assert untrusted.returncode == 10
         assert untrusted.stderr.splitlines() == [
-            f"wait-for-port: {endpoint} still down after 0.5 s: TLS: certificate not trusted: unable to get local issuer certificate"
+            f"wait-for-port: {endpoint} still down after 2 s: TLS: certificate not trusted: unable to get local issuer certificate"
         ]
         insecure = wait("-t", "10", "--insecure", endpoint)
         assert insecure.returncode == 0, insecure.stderr
@@ -147,7 +149,7 @@ def test_an_address_is_checked_against_the_certificate_and_sent_no_sni(pki):
 def test_a_certificate_for_another_name_is_not_trusted(pki):
     with server(pki, "other") as s:
         for host, why in (("localhost", "hostname mismatch"), ("127.0.0.1", "IP address mismatch")):
-            r = wait("-t", "0.5", "--period", "0.1", "--cacert", pki / "ca.pem", f"tls://{host}:{s.port}")
+            r = wait("-t", "2", "--period", "0.1", "--cacert", pki / "ca.pem", f"tls://{host}:{s.port}")
             assert r.returncode == 10
             assert r.stderr.strip().endswith(f"TLS: certificate not trusted: {why}"), r.stderr
         # the same name, trusted, is ready: the mismatch was the only thing wrong
@@ -197,7 +199,7 @@ def test_a_handshake_that_never_ends_is_bounded_by_the_period():
         ls.bind(("127.0.0.1", 0))
         ls.listen(64)
         endpoint = f"tls://127.0.0.1:{ls.getsockname()[1]}"
-        r = wait("-t", "1", "--period", "0.2", "--insecure", "--json", endpoint)
+        r = wait("-t", "2", "--period", "0.2", "--insecure", "--json", endpoint)
         assert r.returncode == 10
         assert r.stderr.strip().endswith("TLS handshake not done in 0.2 s"), r.stderr
         assert json.loads(r.stdout)["endpoints"][0]["attempts"] >= 3  # a new attempt every period
@@ -263,11 +265,11 @@ def test_the_pytest_marker_takes_cacert(pki, pytester):
             def test_trusted():
                 pass
 
-            @pytest.mark.wait_for("tls://localhost:{s.port}", timeout=0.5)
+            @pytest.mark.wait_for("tls://localhost:{s.port}", timeout=2)
             def test_untrusted():
                 pass
             """
         )
         result = pytester.runpytest()
         result.assert_outcomes(passed=1, errors=1)  # the marker fails the test's setup
-        result.stdout.fnmatch_lines(["*wait_for: timed out after 0.5 s waiting for tls://localhost:*certificate not trusted*"])
+        result.stdout.fnmatch_lines(["*wait_for: timed out after 2 s waiting for tls://localhost:*certificate not trusted*"])
