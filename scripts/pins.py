@@ -146,7 +146,7 @@ def verdict(tool: str, words: list[str]) -> str | None:
     if not words:
         return None
     sub = words[0]
-    if sub in ("install", "sync") or (sub in ("wheel", "download") and tool != "uv pip"):
+    if sub in ("install", "sync", "wheel", "download"):
         if local:
             return None  # nothing comes from an index, an isolated build environment neither
         if "--require-hashes" not in flags:
@@ -335,7 +335,7 @@ def build_once(spec: LockSpec, python: str, lock: Path) -> None:
                            capture_output=True, text=True)
         if r.returncode != 0:
             last = (r.stderr.strip().splitlines() or ["?"])[-1]
-            pins = dict(p.split("==", 1) for p in pins_of(lock.read_text()))
+            pins = {canonical(p.name): p.version for p in read_lock(lock).pins}
             for package in spec.from_source:
                 if re.search(rf"\b{re.escape(package)}\b", r.stderr, re.I):
                     raise HoldBack(package, pins[canonical(package)], f"does not build here: {last[:120]}")
@@ -349,7 +349,14 @@ def update(names: list[str] | None = None, build: bool = True) -> int:
     unknown = set(names or ()) - {s.name for s in specs}
     if unknown:
         sys.exit(f"update-pins: no such lock: {', '.join(sorted(unknown))} (see locks/locks.json)")
+    # What an earlier run held back for packages this run does not build stays held back (and
+    # constrains this run); what it builds is tried anew at the newest version.
+    built = {canonical(p) for s in specs for p in s.from_source}
     held: dict[str, str] = {}
+    for line in HELD_BACK.read_text().splitlines() if HELD_BACK.exists() else ():
+        package = re.split(r"[<\s]", line, maxsplit=1)[0]
+        if line and not line.startswith("#") and canonical(package) not in built:
+            held[package] = line
     while True:
         with tempfile.TemporaryDirectory(prefix="update-pins-") as tmp:
             work = Path(tmp)

@@ -1,8 +1,8 @@
 # The packing proof of tests/test_images.py: an application with compiled dependencies, built
 # from source against the system libraries in the build stage (locks/packing-proof-X.Y.txt: the
-# sdists, and the build dependencies they are built with, pinned with their hashes), then packed into the runtime
-# image with only the packages find-libdeps lists. The original pipeline's answer is kept beside
-# it for comparison.
+# sdists, and the build dependencies they are built with, pinned with their hashes), then
+# packed into the runtime image with only the packages find-libdeps lists. The original
+# pipeline's answer is kept beside it for comparison.
 ARG BUILD=build
 ARG RUNTIME=runtime
 FROM ${BUILD} AS build
