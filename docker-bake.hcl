@@ -68,11 +68,11 @@ target "family-base" {
 target "family-build" {
   matrix = {
     item = [
-      { "tname" = "build-3-11", "tag" = "build-3.11", "args" = { "RELEASE" = "bookworm", "PYTHON" = "3.11", "APT_BUILD_CONF" = "" }, "contexts" = { "base" = "target:base-bookworm" } },
-      { "tname" = "build-3-13", "tag" = "build-3.13", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "" }, "contexts" = { "base" = "target:base-trixie" } },
-      { "tname" = "build-3-13-forky", "tag" = "build-3.13-forky", "args" = { "RELEASE" = "forky", "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky" } },
-      { "tname" = "build-3-14", "tag" = "build-3.14", "args" = { "RELEASE" = "forky", "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky" } },
-      { "tname" = "build-3-15", "tag" = "build-3.15", "args" = { "RELEASE" = "forky", "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky" } },
+      { "tname" = "build-3-11", "tag" = "build-3.11", "args" = { "RELEASE" = "bookworm", "PYTHON" = "3.11", "APT_BUILD_CONF" = "", "GDBM" = "python3-gdbm" }, "contexts" = { "base" = "target:base-bookworm" } },
+      { "tname" = "build-3-13", "tag" = "build-3.13", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "GDBM" = "python3.13-gdbm" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "build-3-13-forky", "tag" = "build-3.13-forky", "args" = { "RELEASE" = "forky", "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.13-gdbm" }, "contexts" = { "base" = "target:base-forky" } },
+      { "tname" = "build-3-14", "tag" = "build-3.14", "args" = { "RELEASE" = "forky", "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.14-gdbm" }, "contexts" = { "base" = "target:base-forky" } },
+      { "tname" = "build-3-15", "tag" = "build-3.15", "args" = { "RELEASE" = "forky", "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.15-gdbm" }, "contexts" = { "base" = "target:base-forky" } },
     ]
   }
   name = item.tname
@@ -88,11 +88,11 @@ target "family-build" {
 target "family-runtime" {
   matrix = {
     item = [
-      { "tname" = "3-11", "tag" = "3.11", "args" = { "RELEASE" = "bookworm", "PYTHON" = "3.11", "APT_BUILD_CONF" = "" }, "contexts" = { "base" = "target:base-bookworm", "build" = "target:build-3-11" } },
-      { "tname" = "3-13", "tag" = "3.13", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "" }, "contexts" = { "base" = "target:base-trixie", "build" = "target:build-3-13" } },
-      { "tname" = "3-13-forky", "tag" = "3.13-forky", "args" = { "RELEASE" = "forky", "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-13-forky" } },
-      { "tname" = "3-14", "tag" = "3.14", "args" = { "RELEASE" = "forky", "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-14" } },
-      { "tname" = "3-15", "tag" = "3.15", "args" = { "RELEASE" = "forky", "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-15" } },
+      { "tname" = "3-11", "tag" = "3.11", "args" = { "RELEASE" = "bookworm", "PYTHON" = "3.11", "APT_BUILD_CONF" = "", "GDBM" = "python3-gdbm" }, "contexts" = { "base" = "target:base-bookworm", "build" = "target:build-3-11" } },
+      { "tname" = "3-13", "tag" = "3.13", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "GDBM" = "python3.13-gdbm" }, "contexts" = { "base" = "target:base-trixie", "build" = "target:build-3-13" } },
+      { "tname" = "3-13-forky", "tag" = "3.13-forky", "args" = { "RELEASE" = "forky", "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.13-gdbm" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-13-forky" } },
+      { "tname" = "3-14", "tag" = "3.14", "args" = { "RELEASE" = "forky", "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.14-gdbm" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-14" } },
+      { "tname" = "3-15", "tag" = "3.15", "args" = { "RELEASE" = "forky", "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.15-gdbm" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-15" } },
     ]
   }
   name = item.tname

@@ -69,6 +69,10 @@ class Matrix:
         """apt configuration a build on RELEASE needs (never left in an image)."""
         return self.releases[release].get("build_apt_conf", "")
 
+    def gdbm_package(self, p: Python) -> str:
+        """The Debian package that holds dbm.gnu for P, a Debian-packaged Python."""
+        return self.releases[p.release].get("gdbm_package", f"python{p.version}-gdbm")
+
     def base(self, release: str) -> Image:
         return Image(
             f"base-{release}", "base", "images/base/Dockerfile", None,
@@ -93,6 +97,7 @@ class Matrix:
             runtime = Image(p.name, "runtime", dockerfile, "runtime", dict(args), base, p, p.release,
                             f"Target stage: CPython {p.full_version} from source on Debian {p.release}, snakepack's commands")
         else:
+            args["GDBM"] = self.gdbm_package(p)
             build = Image(f"build-{p.name}", "build", "images/build/Dockerfile", None, dict(args), base, p, p.release,
                           f"Build stage: Python {p.version} of Debian {p.release}, compilers, headers, uv, snakepack")
             runtime = Image(p.name, "runtime", "images/runtime/Dockerfile", None, dict(args), base | {"build": build.name},

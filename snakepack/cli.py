@@ -195,6 +195,20 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     raise _Terminated()
 
 
+def _on_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    # Python discards an exception raised inside a finalizer or a weakref callback (importlib's
+    # module locks have one): a SIGTERM handled there would be lost and the wait would go on.
+    # The process ends here instead, with what it has written so far.
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, _Terminated):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, RuntimeError):  # closed, or a reentrant flush
+                pass
+        os._exit(143)
+    sys.__unraisablehook__(unraisable)
+
+
 def _running_for() -> float:
     """Seconds since this process started (10 ms resolution): the deadline of wait-for-port
     counts from when the command was started, interpreter start-up included."""
@@ -222,6 +236,7 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
     # SIGTERM ends the wait (exit 143), also as PID 1, where the kernel drops a signal that has
     # no handler: the handler goes in before anything else happens, and stays.
     try:
+        sys.unraisablehook = _on_unraisable
         signal.signal(signal.SIGTERM, _on_sigterm)
         status = _wait_for_port(sys.argv[1:] if argv is None else argv)
         _sigterm["leaving"] = True

@@ -2,8 +2,9 @@
 CI rule that a skipped test is a failed one.
 
 Under scripts/test (SNAKEPACK_STRICT=1) every tool the tests need is installed, so a skip can
-only hide a regression: it is reported as a failure, unless the test is marked may_skip (what
-it needs cannot exist on this machine, and the marker says why).
+only hide a regression: it is reported as a failure, unless the test is marked may_skip(REASON)
+and the skip's own reason (a fixture's included) holds REASON: the marker allows one skip, named,
+not every skip of the test.
 
 Under the sanitizer run, the pytest process has AddressSanitizer preloaded (LD_PRELOAD) and an
 instrumented extension. Children that run snakepack keep that environment; every other child
@@ -69,17 +70,23 @@ def run(cmd, **kwargs) -> subprocess.CompletedProcess:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "may_skip(reason): a skip of this test is expected even in CI, for REASON")
+    config.addinivalue_line("markers", "may_skip(reason): a skip of this test whose reason holds REASON is expected even in CI")
+
+
+def allowed_skip(item, reason: str) -> bool:
+    """Whether a may_skip marker of ITEM allows a skip for REASON."""
+    return any(m.args and m.args[0] in reason for m in item.iter_markers("may_skip"))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if STRICT and report.skipped and not hasattr(report, "wasxfail") and item.get_closest_marker("may_skip") is None:
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.outcome = "failed"
-        report.longrepr = f"skipped under scripts/test, which installs what every test needs: {reason}"
+        if not allowed_skip(item, reason):
+            report.outcome = "failed"
+            report.longrepr = f"skipped under scripts/test, which installs what every test needs: {reason}"
 
 
 def tool(name: str) -> str:

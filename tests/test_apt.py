@@ -3,10 +3,7 @@
 with dpkg-deb and serves on loopback, with faults injected into the first requests."""
 
 import hashlib
-import os
 import shutil
-import subprocess
-import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path

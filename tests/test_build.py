@@ -2,7 +2,6 @@
 line."""
 
 import shutil
-import subprocess
 import sys
 import tarfile
 from pathlib import Path

@@ -3,7 +3,6 @@ database is written in dpkg's formats by the test (diversions by the real dpkg-d
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 

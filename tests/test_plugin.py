@@ -1,28 +1,23 @@
 """The pytest plugin (snakepack/pytest_plugin.py), run through pytester against listeners on
 loopback held open by this test process."""
 
-import socket
-
 import pytest
+
+from loopback import Listener, listening
 
 
 @pytest.fixture
 def up():
     """HOST:PORT of a listener that accepts for the whole test."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(64)
-    yield f"127.0.0.1:{s.getsockname()[1]}"
-    s.close()
+    with listening() as port:
+        yield f"127.0.0.1:{port}"
 
 
 @pytest.fixture
 def down():
     """HOST:PORT on which nothing listens (bound, so nobody else takes it)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    yield f"127.0.0.1:{s.getsockname()[1]}"
-    s.close()
+    with Listener() as held:
+        yield f"127.0.0.1:{held.port}"
 
 
 @pytest.fixture(autouse=True)

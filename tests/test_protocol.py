@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import pytest
 
 from conftest import clean_env, run, tool
+from loopback import free_port
 from snakepack import probe, wait_for_port
 
 REDIS = shutil.which("redis-server")
@@ -25,12 +26,6 @@ PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.spli
 PG_BIN = PG_BIN[-1] if PG_BIN else None
 needs_redis = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (scripts/test installs it)")
 needs_pg = pytest.mark.skipif(PG_BIN is None, reason="postgresql is not installed (scripts/test installs it)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- Redis --------------------------------------------------------------------------------------
