@@ -176,7 +176,46 @@ def stalling_http_server(stall_first: int):
         srv.close()
 
 
-class TlsServer:
+class StreamServer:
+    """A listener on a loopback port whose thread hands each connection to HANDLE(conn) (an
+    OSError there ends that connection only) until close(), which waits for the thread: no
+    thread outlives its test to meet a reused descriptor."""
+
+    def __init__(self, handle, family=socket.AF_INET):
+        self.handle = handle
+        self.sock = socket.socket(family)
+        self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # shut down
+            with conn:
+                conn.settimeout(10)
+                try:
+                    self.handle(conn)
+                except OSError:
+                    pass  # the client went away, or refused what it was shown
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in the thread; close() would not
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class TlsServer(StreamServer):
     """A TLS server on a loopback port: each connection gets a handshake and, for a request,
     ANSWER. Records the SNI name and the request head each connection brought."""
 
@@ -187,41 +226,15 @@ class TlsServer:
         self.answer = answer
         self.names: list[str | None] = []
         self.requests: list[list[bytes]] = []
-        self.sock = socket.socket(family)
-        self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__(self._shake_hands, family)
 
     def _sni(self, conn, name, ctx) -> None:
         self.names.append(name)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return  # closed
-            with conn:
-                conn.settimeout(10)
-                try:
-                    tls = self.ctx.wrap_socket(conn, server_side=True)
-                    head = tls.recv(4096)
-                    if head:
-                        self.requests.append(head.split(b"\r\n\r\n")[0].split(b"\r\n"))
-                        tls.sendall(self.answer)
-                    tls.close()
-                except (OSError, ssl.SSLError):
-                    pass  # a client that refused the certificate, or closed
-
-    def close(self) -> None:
-        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in the thread; close() would not
-        self.sock.close()
-        self.thread.join(timeout=10)
-
-    def __enter__(self) -> TlsServer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def _shake_hands(self, conn: socket.socket) -> None:
+        tls = self.ctx.wrap_socket(conn, server_side=True)  # ssl.SSLError is an OSError
+        head = tls.recv(4096)
+        if head:
+            self.requests.append(head.split(b"\r\n\r\n")[0].split(b"\r\n"))
+            tls.sendall(self.answer)
+        tls.close()

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 
 from conftest import clean_env, run, tool
-from loopback import free_port
+from loopback import StreamServer, free_port
 from snakepack import probe, wait_for_port
 
 REDIS = shutil.which("redis-server")
@@ -109,23 +109,14 @@ def test_redis_noauth_counts_as_ready_even_while_loading(rdb_dir):
 def probe_answered_by(scheme: str, answer: bytes, reads: bool = True):
     """Probes SCHEME://127.0.0.1:PORT where a loopback server sends ANSWER (after reading the
     question, when READS)."""
-    import threading
 
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)
+    def serve(conn):
+        if reads:
+            conn.recv(100)
+        conn.sendall(answer)
 
-        def serve():
-            conn, _ = server.accept()
-            if reads:
-                conn.recv(100)
-            conn.sendall(answer)
-            conn.close()
-
-        t = threading.Thread(target=serve)
-        t.start()
-        (r,) = probe(f"{scheme}://127.0.0.1:{server.getsockname()[1]}", timeout=5)
-        t.join()
+    with StreamServer(serve) as server:
+        (r,) = probe(f"{scheme}://127.0.0.1:{server.port}", timeout=5)
     return r
 
 

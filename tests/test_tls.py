@@ -11,13 +11,12 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import run, tool
-from loopback import TlsServer
+from loopback import StreamServer, TlsServer
 from snakepack import UsageError, async_wait_for_port, probe, wait_for_port
 
 WAIT = tool("wait-for-port")
@@ -123,23 +122,15 @@ def test_https_status_decides_and_probe_and_json_say_why(pki):
 
 
 def test_a_server_that_does_not_speak_tls_is_a_tls_failure():
-    with socket.socket() as ls:
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(8)
+    def answer_plainly(conn):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
 
-        def answer_plainly():
-            for _ in range(2):
-                conn, _ = ls.accept()
-                with conn:
-                    conn.recv(4096)
-                    conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
-
-        t = threading.Thread(target=answer_plainly, daemon=True)
-        t.start()
-        endpoint = f"tls://127.0.0.1:{ls.getsockname()[1]}"
+    with StreamServer(answer_plainly) as s:
+        endpoint = f"tls://127.0.0.1:{s.port}"
         r = wait("--probe", "--insecure", endpoint)
-        assert r.returncode == 1
-        assert r.stderr.splitlines() == [f"wait-for-port: {endpoint} not ready: TLS: wrong version number"]
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [f"wait-for-port: {endpoint} not ready: TLS: wrong version number"]
 
 
 def test_a_handshake_that_never_ends_is_bounded_by_the_period():
@@ -155,18 +146,10 @@ def test_a_handshake_that_never_ends_is_bounded_by_the_period():
 
 
 def test_a_server_that_closes_during_the_handshake():
-    with socket.socket() as ls:
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(8)
-
-        def close_at_once():
-            conn, _ = ls.accept()
-            conn.close()
-
-        threading.Thread(target=close_at_once, daemon=True).start()
-        r = wait("--probe", "--insecure", f"tls://127.0.0.1:{ls.getsockname()[1]}")
-        assert r.returncode == 1
-        assert r.stderr.strip().endswith(("TLS: the server closed the connection during the handshake", "Connection reset by peer")), r.stderr
+    with StreamServer(lambda conn: None) as s:  # closes each connection at once
+        r = wait("--probe", "--insecure", f"tls://127.0.0.1:{s.port}")
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith(("TLS: the server closed the connection during the handshake", "Connection reset by peer")), r.stderr
 
 
 @pytest.mark.parametrize(
