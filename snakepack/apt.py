@@ -1,7 +1,10 @@
 """apt-get update + install + cleanup, with retries on transient network failures.
 
 apt-get is always run with an argument list (never through a shell), after every package name
-has been checked against Debian's grammar. Its own retry loop is turned off
+has been checked against Debian's grammar, and, once the lists are fresh, against the names in
+them: apt-get reads a name it does not know as a pattern (`zlib1g.` installs zlib1g-dev) or an
+action (`less-` removes less), so each name must be a package's exactly. --no-remove backs
+this: an install, or a dry run, that would remove a package fails. Its own retry loop is turned off
 (Acquire::Retries=0) so that the retry policy is this module's alone: a failure whose error
 lines show a network or mirror problem is retried with exponential backoff; anything else (an
 unknown package, a conflict) fails at once with apt's own message. Only apt's error lines
@@ -54,6 +57,11 @@ PERMANENT = re.compile(
     r"are you root\?|\b404\s+Not Found"
 )
 
+# apt-get's actions on a name: a trailing + installs, a trailing - removes, and a name with
+# regular-expression characters (., ?, +, *, [...], ^, $, |) that no package has is a pattern.
+_ACTION = {"-": "remove", "+": "install"}
+_PATTERN = re.compile(r"[.?+*\[\]^$|]")
+
 APT_OPTIONS = [
     "-o", "Acquire::Retries=0",
     "-o", "APT::Update::Error-Mode=any",  # apt >= 2.1: a failed index fails update
@@ -70,10 +78,32 @@ class AptError(SnakepackError):
         super().__init__(f"apt-get {step} failed (exit {returncode}): {reason}")
 
 
+class NoSuchPackage(AptError):
+    """A name that is no package's in apt's lists: apt-get would read it as an action or a
+    pattern, or find nothing."""
+
+    def __init__(self, name: str):
+        base = _base(name)
+        if base[-1] in _ACTION:
+            how = f"apt-get would read it as: {_ACTION[base[-1]]} {base[:-1]}"
+        elif _PATTERN.search(base):
+            how = "apt-get would read it as a pattern and install whatever it matches"
+        else:
+            how = "apt's lists have no package of that name"
+        self.step, self.returncode, self.reason, self.transient = "install", 100, f"{name}: no package has this exact name ({how})", False
+        SnakepackError.__init__(self, self.reason)
+
+
+def _base(name: str) -> str:
+    """The package name of NAME[:ARCH][=VERSION|/RELEASE]."""
+    return re.split(r"[:=/]", name, maxsplit=1)[0]
+
+
 def parse_requirements(text: str) -> list[str]:
-    """Package names from a requirements text: one or more per line, # comments, blank lines."""
+    """Package names from a requirements text: one or more per line, # comments, blank lines
+    (a byte-order mark at the start is no part of the first name)."""
     names = []
-    for line in text.splitlines():
+    for line in text.removeprefix("\ufeff").splitlines():
         names.extend(line.split("#", 1)[0].split())
     return names
 
@@ -130,6 +160,18 @@ def _reason(output: str) -> str:
     return errors[0] if errors else (output.strip().splitlines() or ["no output"])[-1]
 
 
+def _check_names(packages: list[str], options: list[str]) -> None:
+    """Raises NoSuchPackage for the first of PACKAGES whose name is no package's (a Package:
+    stanza, not a name only provided) in the lists apt reads with OPTIONS."""
+    r = subprocess.run(["apt-cache", *options, "pkgnames"], capture_output=True, text=True, errors="replace", env=dict(os.environ, LC_ALL="C.UTF-8"))
+    if r.returncode != 0:
+        raise AptError("install", r.returncode, f"apt-cache pkgnames: {_reason(r.stdout + r.stderr)}", False)
+    known = set(r.stdout.split())
+    for name in packages:
+        if _base(name) not in known:
+            raise NoSuchPackage(name)
+
+
 def _step(step: str, argv: list[str], retries: int, delay: float, out: TextIO, log: Callable[[str], None]) -> str:
     """Runs one apt-get step, retrying transient failures; returns its output."""
     for attempt in range(retries + 1):
@@ -164,6 +206,8 @@ def install(
     out = out or sys.stdout
     log = log or (lambda message: print(f"apt-install: {message}", file=sys.stderr))
     validate(packages)
+    if retries < 0 or not 0 <= retry_delay < float("inf"):
+        raise UsageError("--retries and --retry-delay must be numbers, 0 or more")
     if not packages:
         return []
     recommends_flag = "--install-recommends" if recommends else "--no-install-recommends"
@@ -171,7 +215,8 @@ def install(
         return _simulate(packages, recommends_flag, retries, retry_delay, out, log)
     try:
         _step("update", ["apt-get", *APT_OPTIONS, "update"], retries, retry_delay, out, log)
-        argv = ["apt-get", *APT_OPTIONS, "install", "-y", recommends_flag, "--", *packages]
+        _check_names(packages, APT_OPTIONS)
+        argv = ["apt-get", *APT_OPTIONS, "install", "-y", "--no-remove", recommends_flag, "--", *packages]
         output = _step("install", argv, retries, retry_delay, out, log)
     finally:
         cleanup()
@@ -192,7 +237,8 @@ def _simulate(packages: list[str], recommends_flag: str, retries: int, delay: fl
         # directory; no package cache is written at all
         private = ["-o", f"Dir::State::Lists={lists}", "-o", f"Dir::Log={lists}", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache="]
         _step("update", ["apt-get", *APT_OPTIONS, *private, "update"], retries, delay, out, log)
-        argv = ["apt-get", *APT_OPTIONS, *private, "install", "--simulate", recommends_flag, "--", *packages]
+        _check_names(packages, [*APT_OPTIONS, *private])
+        argv = ["apt-get", *APT_OPTIONS, *private, "install", "--simulate", "--no-remove", recommends_flag, "--", *packages]
         output = _step("install", argv, retries, delay, out, log)
     return re.findall(r"^Inst (\S+)", output, re.M)
 

@@ -403,8 +403,8 @@ def apt_install_main(argv: list[str] | None = None) -> int:
     try:
         retries = args.retries if args.retries is not None else _env_number("APT_INSTALL_RETRIES", 3, int)
         delay = args.retry_delay if args.retry_delay is not None else _env_number("APT_INSTALL_RETRY_DELAY", 2.0, float)
-        if retries < 0 or delay < 0:
-            raise SnakepackError("--retries and --retry-delay must be 0 or more")
+        if retries < 0 or not 0 <= delay < math.inf:  # nan and inf too
+            raise SnakepackError("--retries and --retry-delay must be numbers, 0 or more")
         names = list(args.packages)
         for path in args.requirements:
             names.extend(read_requirements(path))

@@ -12,7 +12,7 @@ import pytest
 
 import snakepack
 from conftest import cached_debootstrap, run, tool
-from snakepack.apt import cleanup, is_transient, parse_requirements, validate
+from snakepack.apt import cleanup, is_transient, parse_requirements, read_requirements, validate
 from snakepack.errors import UsageError
 
 # ---- without apt ------------------------------------------------------------------------------
@@ -21,6 +21,12 @@ from snakepack.errors import UsageError
 def test_parse_requirements():
     text = "# packages\nlibc6 zlib1g  # two on a line\n\n  libxml2\n#libfoo\n"
     assert parse_requirements(text) == ["libc6", "zlib1g", "libxml2"]
+
+
+def test_read_requirements_drops_a_byte_order_mark(tmp_path):
+    bom = tmp_path / "pkgdeps.txt"
+    bom.write_bytes("\ufefflibc6\nzlib1g\n".encode())
+    assert read_requirements(str(bom)) == ["libc6", "zlib1g"]
 
 
 @pytest.mark.parametrize("name", ["libc6", "libstdc++6", "g++", "python3.11", "libc6:amd64", "nginx=1.22.1-9", "curl=7.88.1-10+deb12u5", "libssl3/bookworm-security", "tzdata=2024a-0+deb12u1", "foo:i386=1:2.0~rc1"])
@@ -165,6 +171,9 @@ def repo(tmp_path_factory):
     out = tmp_path_factory.mktemp("repo")
     build_deb(work, out, "snakepack-test-pkg")
     build_deb(work, out, "snakepack-test-conflict", "Conflicts: snakepack-test-pkg\n")
+    # names shaped like g++, zlib1g and zlib1g-dev: a name with "+" in it, one that others extend
+    for name in ("snakepack-test-g++", "snakepack-test-lib1", "snakepack-test-lib1-dev"):
+        build_deb(work, out, name)
     packages = run(["dpkg-scanpackages", "--multiversion", "."], cwd=out)
     assert packages.returncode == 0, packages.stderr
     (out / "Packages").write_text(packages.stdout)
@@ -255,12 +264,13 @@ def test_gives_up_after_the_retries_and_still_cleans_up(root, repo):
     assert_clean(root)
 
 
-def test_unknown_package_fails_at_once_with_apts_message(root, repo):
-    r = apt_install(root, "snakepack-no-such-package")
+def test_unknown_package_fails_at_once_naming_it(root, repo):
+    r = apt_install(root, "snakepack-test-pkg", "snakepack-no-such-package")
     assert r.returncode == 100
-    assert "E: Unable to locate package snakepack-no-such-package" in r.stdout
+    assert r.stderr.splitlines()[-1] == "apt-install: snakepack-no-such-package: no package has this exact name (apt's lists have no package of that name)"
     assert "retrying" not in r.stderr
     assert repo.count("Packages") == 1  # one update, no retry
+    assert not installed(root, "snakepack-test-pkg")  # nothing installed
     assert_clean(root)
 
 
@@ -322,3 +332,44 @@ def test_install_returns_the_packages_it_installed(root, repo):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines()[-1] == "['snakepack-test-pkg']"
     assert_clean(root)
+
+
+def installed(root, name: str) -> bool:
+    return (root / f"usr/share/{name}/hello").exists()
+
+
+@pytest.mark.parametrize(
+    "args, status, message",
+    [
+        (["snakepack-test-g++"], 0, None),  # a "+" that is part of a real name
+        (["snakepack-test-lib1:all"], 0, None),
+        (["snakepack-test-lib1=1.0"], 0, None),
+        (["snakepack-test-lib1/tests"], 0, None),  # the repository's suite
+        (["snakepack-test-pkg-"], 100, "snakepack-test-pkg-: no package has this exact name (apt-get would read it as: remove snakepack-test-pkg)"),
+        (["--dry-run", "snakepack-test-pkg-"], 100, "snakepack-test-pkg-: no package has this exact name (apt-get would read it as: remove snakepack-test-pkg)"),
+        (["snakepack-test-lib1."], 100, "snakepack-test-lib1.: no package has this exact name (apt-get would read it as a pattern and install whatever it matches)"),
+        (["snakepack-test-lib1.:all"], 100, "snakepack-test-lib1.:all: no package has this exact name (apt-get would read it as a pattern and install whatever it matches)"),
+        (["snakepack-test-conflict"], 100, "apt-get install failed (exit 100): E: Packages need to be removed but remove is disabled."),
+        (["--dry-run", "snakepack-test-conflict"], 100, "apt-get install failed (exit 100): E: Packages need to be removed but remove is disabled."),
+    ],
+    ids=["plus", "arch", "version", "release", "remove", "dry-run-remove", "pattern", "pattern-arch", "conflict", "dry-run-conflict"],
+)
+def test_a_name_never_removes_a_package_nor_stands_for_others(root, repo, args, status, message):
+    assert apt_install(root, "snakepack-test-pkg").returncode == 0  # installed first: what a name might remove
+    r = apt_install(root, *args)
+    assert r.returncode == status, r.stdout + r.stderr
+    if message:
+        assert r.stderr.splitlines()[-1] == f"apt-install: {message}", r.stderr
+    assert installed(root, "snakepack-test-pkg")  # never removed
+    assert not installed(root, "snakepack-test-lib1-dev")  # never matched by a pattern
+    if status == 0:
+        assert installed(root, args[0].split(":")[0].split("=")[0].split("/")[0])
+    assert_clean(root)
+
+
+@pytest.mark.parametrize("args, env", [(["--retry-delay", "nan"], {}), (["--retry-delay", "inf"], {}), ([], {"APT_INSTALL_RETRY_DELAY": "nan"})], ids=["nan", "inf", "env-nan"])
+def test_a_retry_delay_that_is_no_duration_is_refused_before_apt_runs(root, repo, args, env):
+    r = run(["chroot", root, "env", *(f"{k}={v}" for k, v in env.items()), "python3", "-m", "snakepack", "apt-install", *args, "snakepack-test-pkg"], timeout=600)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr == "apt-install: --retries and --retry-delay must be numbers, 0 or more\n"
+    assert repo.requests == []
