@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "snakepack.h"
 
@@ -180,8 +181,15 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
             rc = 0;
     } else if (n >= 5 && memcmp(text, "file:", 5) == 0) {
         spec->kind = SP_EP_FILE;
-        size_t skip = n >= 8 && memcmp(text, "file:///", 8) == 0 ? 7 : 5; /* the URL form */
-        if (n == skip || text[skip] != '/')
+        size_t skip = 5, host = 0;
+        if (n >= 7 && memcmp(text, "file://", 7) == 0) { /* the URL form: file://[localhost]/PATH */
+            const char *slash = memchr(text + 7, '/', n - 7);
+            host = (slash ? (size_t)(slash - text) : n) - 7;
+            skip = 7 + host;
+        }
+        if (host != 0 && !(host == 9 && strncasecmp(text + 7, "localhost", 9) == 0))
+            rc = fail(why, whylen, "a file: URL names no other host than localhost (RFC 8089)");
+        else if (n == skip || text[skip] != '/')
             rc = fail(why, whylen, "file: needs an absolute path");
         else if (n - skip > SP_FILE_PATH_MAX)
             rc = fail(why, whylen, "the path is longer than a path can be");

@@ -932,6 +932,8 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
         sp_fail(err, ENOMEM, "out of memory");
         goto out;
     }
+    for (size_t i = 0; i < n; i++) /* zero is a descriptor: teardown must not close it for an */
+        w.eps[i].http_fd = -1;     /* endpoint a failed setup never reached */
     if (setup(&w, eps, err) < 0)
         goto out;
 

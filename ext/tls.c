@@ -158,9 +158,11 @@ static int outcome(struct sp_tls *s, int saved_errno, char *detail, size_t dlen)
         return SP_TLS_FAILED;
     default: {
         s->broken = 1;
+        /* OpenSSL records the verification's result also when told not to enforce it
+         * (--insecure): only an enforced one can be the reason. */
         long verify = SSL_get_verify_result(s->ssl);
         const char *reason = queued_reason("TLS failure");
-        if (verify != X509_V_OK)
+        if (verify != X509_V_OK && (SSL_get_verify_mode(s->ssl) & SSL_VERIFY_PEER))
             snprintf(detail, dlen, "TLS: certificate not trusted: %s",
                      X509_verify_cert_error_string(verify));
         else

@@ -220,13 +220,19 @@ class TlsServer(StreamServer):
     ANSWER. Records the SNI name and the request head each connection brought."""
 
     def __init__(self, cert: Path, key: Path, answer: bytes = b"HTTP/1.0 200 OK\r\n\r\nok", family=socket.AF_INET):
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert, key)
+        self.ctx = self.context(cert, key)
         self.ctx.sni_callback = self._sni
         self.answer = answer
         self.names: list[str | None] = []
         self.requests: list[list[bytes]] = []
         super().__init__(self._shake_hands, family)
+
+    @staticmethod
+    def context(cert: Path, key: Path) -> ssl.SSLContext:
+        """A server's TLS context with CERT and KEY."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        return ctx
 
     def _sni(self, conn, name, ctx) -> None:
         self.names.append(name)

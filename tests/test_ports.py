@@ -3,6 +3,8 @@ late listeners, HTTP servers that warm up or stall, unix sockets, file: endpoint
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -317,3 +319,20 @@ def test_probe_attempt_is_bounded_by_its_timeout():
         took = time.monotonic() - start
     assert not r.ready and r.attempts == 1 and "no HTTP status" in r.detail
     assert 0.3 <= took < 30  # bounded: it ended (how soon after 0.3 s is the machine's business)
+
+
+def test_a_setup_that_fails_closes_no_descriptor_it_never_opened(tmp_path):
+    # The TLS setup fails at the first endpoint (a CA file without a certificate); the second
+    # was never set up. Descriptor 0, here a pipe, must still be open afterwards.
+    code = (
+        "import os, sys\n"
+        "from snakepack import UsageError, wait_for_port\n"
+        "try:\n"
+        "    wait_for_port('https://127.0.0.1:1/', 'https://127.0.0.1:2/', 'https://127.0.0.1:3/', timeout=1, cacert='/etc/hostname')\n"
+        "except UsageError:\n"
+        "    pass\n"
+        "os.fstat(0)\n"
+        "print('open')\n"
+    )
+    r = subprocess.run([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, capture_output=True, text=True, timeout=60)
+    assert r.stdout == "open\n", r.stderr

@@ -205,3 +205,18 @@ def test_the_pytest_marker_takes_cacert(pki, pytester):
         result = pytester.runpytest()
         result.assert_outcomes(passed=1, errors=1)  # the marker fails the test's setup
         result.stdout.fnmatch_lines(["*wait_for: timed out after 2 s waiting for tls://localhost:*certificate not trusted*"])
+
+
+def test_insecure_names_the_failure_not_the_certificate(pki):
+    # The handshake succeeds unchecked; then the server writes bytes that are no TLS record.
+    # OpenSSL recorded that the certificate has no trusted issuer, though it was told not to
+    # enforce it: that is not why the attempt failed.
+    def garble(conn):
+        with TlsServer.context(pki / "server.pem", pki / "server.key").wrap_socket(conn, server_side=True) as tls:
+            tls.recv(4096)
+            os.write(tls.fileno(), b"no TLS record at all\r\n" * 4)
+
+    with StreamServer(garble) as s:
+        (r,) = probe(f"https://localhost:{s.port}/", insecure=True)
+    assert not r.ready
+    assert r.detail.startswith("TLS: ") and "not trusted" not in r.detail, r.detail
