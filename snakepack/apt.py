@@ -32,7 +32,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a 
 if TYPE_CHECKING:
     from typing import TextIO
 
-__all__ = ["AptError", "parse_requirements", "read_requirements", "validate", "install", "cleanup", "is_transient"]
+__all__ = ["AptError", "parse_requirements", "read_requirements", "validate", "check_retries", "install", "cleanup", "is_transient"]
 
 # Debian policy 5.6.1 (Package), 5.6.12 (Version); apt's name:arch, name=version, name/release.
 _NAME = r"[a-z0-9][a-z0-9+.-]+"
@@ -128,11 +128,22 @@ def validate(names: list[str]) -> list[str]:
     return names
 
 
+def check_retries(retries: int, delay: float) -> None:
+    """Raises UsageError unless RETRIES and the first DELAY are numbers, 0 or more (nan and
+    inf are not)."""
+    if retries < 0 or not 0 <= delay < float("inf"):
+        raise UsageError("--retries and --retry-delay must be numbers, 0 or more")
+
+
+def _env() -> dict[str, str]:
+    """The environment of apt's commands: no questions, messages in English."""
+    return dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8")
+
+
 def _run(argv: list[str], out: TextIO) -> tuple[int, str]:
     """Runs apt-get, copying its output to OUT as it comes; returns (status, output)."""
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8")
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True, errors="replace")
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_env(), text=True, errors="replace")
     except OSError as err:
         raise AptError(argv[1], 127, f"cannot run {argv[0]}: {err.strerror}", False) from err
     lines = []
@@ -163,7 +174,7 @@ def _reason(output: str) -> str:
 def _check_names(packages: list[str], options: list[str]) -> None:
     """Raises NoSuchPackage for the first of PACKAGES whose name is no package's (a Package:
     stanza, not a name only provided) in the lists apt reads with OPTIONS."""
-    r = subprocess.run(["apt-cache", *options, "pkgnames"], capture_output=True, text=True, errors="replace", env=dict(os.environ, LC_ALL="C.UTF-8"))
+    r = subprocess.run(["apt-cache", *options, "pkgnames"], capture_output=True, text=True, errors="replace", env=_env())
     if r.returncode != 0:
         raise AptError("install", r.returncode, f"apt-cache pkgnames: {_reason(r.stdout + r.stderr)}", False)
     known = set(r.stdout.split())
@@ -206,8 +217,7 @@ def install(
     out = out or sys.stdout
     log = log or (lambda message: print(f"apt-install: {message}", file=sys.stderr))
     validate(packages)
-    if retries < 0 or not 0 <= retry_delay < float("inf"):
-        raise UsageError("--retries and --retry-delay must be numbers, 0 or more")
+    check_retries(retries, retry_delay)
     if not packages:
         return []
     recommends_flag = "--install-recommends" if recommends else "--no-install-recommends"

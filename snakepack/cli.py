@@ -398,13 +398,12 @@ def apt_install_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print what would be installed, install nothing")
     args = parser.parse_args(argv)
 
-    from .apt import AptError, install, read_requirements, validate
+    from .apt import AptError, check_retries, install, read_requirements, validate
 
     try:
         retries = args.retries if args.retries is not None else _env_number("APT_INSTALL_RETRIES", 3, int)
         delay = args.retry_delay if args.retry_delay is not None else _env_number("APT_INSTALL_RETRY_DELAY", 2.0, float)
-        if retries < 0 or not 0 <= delay < math.inf:  # nan and inf too
-            raise SnakepackError("--retries and --retry-delay must be numbers, 0 or more")
+        check_retries(retries, delay)
         names = list(args.packages)
         for path in args.requirements:
             names.extend(read_requirements(path))

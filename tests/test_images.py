@@ -94,6 +94,11 @@ def built():
 NOT_SELECTED = "is not in this selection"
 
 
+def not_selected(names: list[str]) -> str:
+    """Why a test of images NAMES is skipped in a selection that leaves them out."""
+    return f"{', '.join(names)} {NOT_SELECTED} (SNAKEPACK_IMAGES=all tests it)"
+
+
 def only_if_selected(*names):
     """Skips the test when the selection does not build NAMES, saying so; that skip, and only
     that one, is allowed under scripts/test (scripts/build-images --all builds every image)."""
@@ -101,7 +106,7 @@ def only_if_selected(*names):
 
     def mark(test):
         test = pytest.mark.may_skip(NOT_SELECTED)(test)
-        return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} {NOT_SELECTED} (SNAKEPACK_IMAGES=all tests it)")(test)
+        return pytest.mark.skipif(bool(missing), reason=not_selected(missing))(test)
 
     return mark
 
@@ -289,7 +294,7 @@ def test_all_holds_each_python_with_its_venv_and_the_matrix_tools(built):
 def test_python_from_an_upstream_tarball(built, name):
     p = MATRIX.by_name[name]
     if name not in NAMES:
-        pytest.skip(f"{name} {NOT_SELECTED} (SNAKEPACK_IMAGES=all tests it)")
+        pytest.skip(not_selected([name]))
     need(built, name)  # build-images records a tarball it could not fetch ("... cannot be fetched here")
     r = in_image(name, "sh", "-c", f"python{p.version} -c 'import sys, sysconfig; print(sys.version.split()[0], sysconfig.get_config_var(\"Py_ENABLE_SHARED\"))' && ls /usr/local/lib/python{p.version}/pkgdeps.txt && cat /usr/local/lib/python{p.version}/pkgdeps.txt")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,21 +23,23 @@ def conf_root(elf, tmp_path, files: dict[str, str]):
     return root
 
 
-def traced(root, name: str, tmp_path) -> tuple[int, int]:
-    """How often find_libdeps opens ROOT/NAME, and how many of its reads of it return data
-    (the files are small: one such read is one parse), counted by strace."""
+def traced(root, names: list[str], tmp_path) -> dict[str, tuple[int, int]]:
+    """For each of NAMES, how often one find_libdeps run opens ROOT/NAME and how many of its
+    reads of it return data (the files are small: one such read is one parse), by strace."""
     logs = tmp_path / "strace"
-    logs.mkdir(exist_ok=True)
+    logs.mkdir()
     code = f"from snakepack import find_libdeps; find_libdeps('/app', root={str(root)!r})"
     # -ff: a log per thread, so that no call is split across lines
     r = run(["strace", "-ff", "-qq", "-y", "-e", "trace=openat,read", "-o", logs / "log", sys.executable, "-c", code])
     assert r.returncode == 0, r.stderr
-    path = re.escape(str(root / name))
     lines = [line for log in logs.iterdir() for line in log.read_text().splitlines()]
-    shutil.rmtree(logs)
-    opens = sum(1 for line in lines if re.search(rf'openat\(.*"{path}".* = \d+', line))
-    reads = sum(1 for line in lines if re.search(rf"read\(\d+<{path}>.* = [1-9]\d*$", line))
-    return opens, reads
+    counts = {}
+    for name in names:
+        path = re.escape(str(root / name))
+        opens = sum(1 for line in lines if re.search(rf'openat\(.*"{path}".* = \d+', line))
+        reads = sum(1 for line in lines if re.search(rf"read\(\d+<{path}>.* = [1-9]\d*$", line))
+        counts[name] = (opens, reads)
+    return counts
 
 
 def test_a_file_including_itself_is_parsed_once(elf, tmp_path):
@@ -47,7 +48,7 @@ def test_a_file_including_itself_is_parsed_once(elf, tmp_path):
     assert by_name(result, "/app/x.so")["libq.so.1"].how == "ld.so.conf"
     assert result.warnings == ["/etc/./ld.so.conf: include loop in ld.so.conf: ignored"]
     # parsed once; opened once to read, and once per include word to learn it is the same file
-    opens, reads = traced(root, "etc/ld.so.conf", tmp_path)
+    ((opens, reads),) = traced(root, ["etc/ld.so.conf"], tmp_path).values()
     assert reads == 1
     assert 1 <= opens <= 4
 
@@ -60,9 +61,9 @@ def test_files_including_each_other_are_each_parsed_once(elf, tmp_path):
     assert by_name(result, "/app/x.so")["libq.so.1"].how == "ld.so.conf"
     loops = [f"/etc/ld.so.conf.d/{i}.conf" for i in range(8)] + ["/etc/ld.so.conf.d/../ld.so.conf"]
     assert result.warnings == [f"{name}: include loop in ld.so.conf: ignored" for name in loops]
-    for i in range(8):
-        opens, reads = traced(root, f"etc/ld.so.conf.d/{i}.conf", tmp_path)
-        assert reads == 1, f"{i}.conf parsed {reads} times"
+    counts = traced(root, [f"etc/ld.so.conf.d/{i}.conf" for i in range(8)], tmp_path)
+    for name, (opens, reads) in counts.items():
+        assert reads == 1, f"{name} parsed {reads} times"
         assert 1 <= opens <= 9
 
 
