@@ -288,16 +288,20 @@ struct wait_ctx {
     PyObject *on_event; /* callable or NULL */
 };
 
-/* Runs with the GIL re-acquired: calls on_event(index, event, elapsed, detail). */
+/* Runs with the GIL re-acquired: calls on_event(index, event, elapsed, detail), index None
+ * for an event of the whole wait (the deadline). */
 static int wait_event(void *arg, size_t index, int event, double elapsed, const char *detail)
 {
-    static const char *const names[] = {"done", "unresolved", "crowded"};
+    static const char *const names[] = {"done", "unresolved", "crowded", "resolved", "attempt",
+                                        "deadline"};
     struct wait_ctx *ctx = arg;
     if (ctx->on_event == NULL)
         return 0;
     PyEval_RestoreThread(ctx->ts);
-    PyObject *r = PyObject_CallFunction(ctx->on_event, "nsdO&", (Py_ssize_t)index, names[event],
-                                        elapsed, fsdecode, detail);
+    PyObject *i = index == (size_t)-1 ? Py_NewRef(Py_None) : PyLong_FromSize_t(index);
+    PyObject *r = i ? PyObject_CallFunction(ctx->on_event, "NsdO&", i, names[event], elapsed,
+                                            fsdecode, detail)
+                    : NULL;
     Py_XDECREF(r);
     ctx->ts = PyEval_SaveThread();
     return r ? 0 : -1;
@@ -374,7 +378,8 @@ static PyObject *make_result(const void *ctx, size_t i)
 }
 
 /* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None,
- *      probe=False, cacert=None, insecure=False) -> (outcome, [(done, elapsed, detail, attempts), ...])
+ *      probe=False, cacert=None, insecure=False, verbose=False)
+ *      -> (outcome, [(done, elapsed, detail, attempts), ...])
  * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http, 3 file,
  * 4 redis, 5 postgres, 6 mysql, 7 amqp, 8 https, 9 tls.
  * outcome: 0 all done, 1 timeout, 2 cancelled, 4 (probe) some endpoint not ready. Exceptions
@@ -382,7 +387,8 @@ static PyObject *make_result(const void *ctx, size_t i)
 static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"endpoints", "timeout", "period", "stable", "invert",
-                             "cancel_fd", "on_event", "probe", "cacert", "insecure", NULL};
+                             "cancel_fd", "on_event", "probe", "cacert", "insecure", "verbose",
+                             NULL};
     PyObject *endpoints, *on_event = Py_None, *seq = NULL, *result = NULL, *cacert = Py_None;
     struct sp_wait_opts opts = {.cancel_fd = -1};
     struct sp_ep_spec *specs = NULL;
@@ -390,10 +396,10 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
     struct sp_err err = {0};
     Py_ssize_t n = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Odd|dpiOpOp:wait", kwlist, &endpoints,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Odd|dpiOpOpp:wait", kwlist, &endpoints,
                                      &opts.timeout, &opts.period, &opts.stable, &opts.invert,
                                      &opts.cancel_fd, &on_event, &opts.probe, &cacert,
-                                     &opts.insecure))
+                                     &opts.insecure, &opts.verbose))
         return NULL;
     int cacert_ok = 1;
     char *cacert_path = opt_strdup(cacert, &cacert_ok);
@@ -471,7 +477,7 @@ static PyMethodDef core_methods[] = {
      "6 mysql, 7 amqp, 8 https, 9 tls; ValueError says what is wrong."},
     {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
      "wait($module, /, endpoints, timeout, period, stable=0.0, invert=False, cancel_fd=-1,\n"
-     "     on_event=None, probe=False, cacert=None, insecure=False)\n--\n\n"
+     "     on_event=None, probe=False, cacert=None, insecure=False, verbose=False)\n--\n\n"
      "-> (outcome, [(done, elapsed, detail, attempts), ...])"},
     {NULL, NULL, 0, NULL},
 };

@@ -183,6 +183,8 @@ struct ep {
     struct stat seen;    /* FILE: what the last attempt found */
     int said_unresolved;
     unsigned failures; /* attempts that failed or were given up */
+    char peer[64];     /* the address the current attempt's outcome came from, or "" */
+    char *said_addrs;  /* verbose: the addresses last said, malloc'd */
 };
 
 struct waiter {
@@ -197,9 +199,38 @@ struct waiter {
     struct sp_ep_result *out;
     struct sp_tls_ctx *tls; /* when some endpoint speaks TLS */
     sp_wait_event_fn on_event;
+    sp_wait_signal_fn on_signal;
     void *arg;
+    sigset_t caller_mask, wait_mask; /* the signal mask of the caller, and the one of the wait */
     int stopped;
 };
+
+/* Gives EVENT of endpoint I (or of the whole wait: (size_t)-1) to the caller, under the
+ * caller's signal mask: Ctrl-C must interrupt a slow callback, and a process the callback
+ * starts must not inherit SIGINT and SIGTERM blocked. A signal that came meanwhile has been
+ * delivered, not left pending, so its handler is run here rather than by the next ppoll(). */
+static void emit(struct waiter *w, size_t i, int event, double now, const char *detail)
+{
+    if (w->on_event == NULL || w->stopped)
+        return;
+    pthread_sigmask(SIG_SETMASK, &w->caller_mask, NULL);
+    int rc = w->on_event(w->arg, i, event, now - w->start, detail);
+    pthread_sigmask(SIG_SETMASK, &w->wait_mask, NULL);
+    if (rc < 0 || (w->on_signal && w->on_signal(w->arg) < 0))
+        w->stopped = 1;
+}
+
+/* Records in E->peer the numeric address of its K-th resolved address. */
+static void set_peer(struct ep *e, size_t k)
+{
+    struct addrinfo *ai = e->addrs;
+    for (size_t j = 0; ai && j < k; j++)
+        ai = ai->ai_next;
+    e->peer[0] = '\0';
+    if (ai && getnameinfo(ai->ai_addr, ai->ai_addrlen, e->peer, sizeof e->peer, NULL, 0,
+                          NI_NUMERICHOST) != 0)
+        e->peer[0] = '\0';
+}
 
 static void close_fds(struct ep *e)
 {
@@ -249,8 +280,22 @@ static void finish(struct waiter *w, size_t i, double now)
     retire(w, i, now);
     w->out[i].done = 1;
     w->out[i].detail[0] = '\0';
-    if (w->on_event && w->on_event(w->arg, i, SP_WAIT_DONE, now - w->start, NULL) < 0)
-        w->stopped = 1;
+    emit(w, i, SP_WAIT_DONE, now, NULL);
+}
+
+/* verbose: what the attempt that just ended on endpoint I met, and when the next one starts. */
+static void say_attempt(struct waiter *w, size_t i, double now)
+{
+    if (!w->o->verbose)
+        return;
+    struct ep *e = &w->eps[i];
+    char next[48] = "", line[320];
+    if (e->state == IDLE)
+        snprintf(next, sizeof next, "; next attempt in %.0f ms", (e->next - now) * 1000);
+    snprintf(line, sizeof line, "attempt %u%s%s: %s%s", w->out[i].attempts,
+             e->peer[0] ? " to " : "", e->peer, w->out[i].detail, next);
+    sp_utf8_trim(line);
+    emit(w, i, SP_WAIT_ATTEMPT, now, line);
 }
 
 /* The endpoint accepted (a connection, or an HTTP status of 2xx/3xx). */
@@ -264,6 +309,7 @@ static void succeeded(struct waiter *w, size_t i, double now)
         e->next = now + fast_interval(w);
         if (w->o->probe)
             retire(w, i, now);
+        say_attempt(w, i, now);
         return;
     }
     if (e->stable_since < 0)
@@ -278,11 +324,17 @@ static void succeeded(struct waiter *w, size_t i, double now)
     e->next = now + (recheck > FAST_RETRY ? recheck : FAST_RETRY);
     if (e->next > e->stable_since + w->o->stable)
         e->next = e->stable_since + w->o->stable;
+    say_attempt(w, i, now);
 }
 
-/* The attempt failed. REFUSED: it got an answer (retry soon); else retry a period after it
- * started. DETAIL says why, for the timeout report. */
-static void failed(struct waiter *w, size_t i, double now, int refused, const char *detail)
+/* When the next attempt comes after one that failed: soon after a refusal (an answer), a
+ * little later after a server's "not yet" (each question costs it a connection: PostgreSQL
+ * forks a process for it), else a period after the failed attempt started. */
+enum { RETRY_LATER = 0, RETRY_SOON = 1, RETRY_NOT_READY = 2 };
+
+/* The attempt failed; RETRY says when the next one comes. DETAIL says why, for the timeout
+ * report. */
+static void failed(struct waiter *w, size_t i, double now, int retry, const char *detail)
 {
     struct ep *e = &w->eps[i];
     close_fds(e);
@@ -295,12 +347,17 @@ static void failed(struct waiter *w, size_t i, double now, int refused, const ch
     }
     if (w->o->probe) {
         retire(w, i, now);
+        say_attempt(w, i, now);
         return;
     }
     e->state = IDLE;
-    e->next = refused ? now + fast_interval(w) : e->started + w->o->period;
+    e->next = retry == RETRY_SOON ? now + fast_interval(w) : e->started + w->o->period;
+    double not_ready = now + (NOT_READY_RETRY < w->o->period ? NOT_READY_RETRY : w->o->period);
+    if (retry == RETRY_NOT_READY && e->next > not_ready)
+        e->next = not_ready;
     if (e->next < now)
         e->next = now;
+    say_attempt(w, i, now);
 }
 
 static void http_io(struct waiter *w, size_t i, double now);
@@ -318,7 +375,7 @@ static void tls_handshake(struct waiter *w, size_t i, double now)
         return;
     }
     if (rc == SP_TLS_FAILED) {
-        failed(w, i, now, 0, detail);
+        failed(w, i, now, RETRY_LATER, detail);
         return;
     }
     if (e->request == NULL) {
@@ -347,11 +404,10 @@ static void connected(struct waiter *w, size_t i, int fd, double now)
         return;
     }
     e->http_fd = fd;
-    e->sent = e->got = 0;
-    e->ends = now + w->o->period; /* no answer by then: a new attempt on a new connection */
+    e->sent = e->got = 0; /* e->ends stays: the connect was part of the attempt */
     if (is_tls(e->spec->kind)) {
         if ((e->tls = sp_tls_start(w->tls, fd, e->spec->host)) == NULL) {
-            failed(w, i, now, 0, "out of memory");
+            failed(w, i, now, RETRY_LATER, "out of memory");
             return;
         }
         e->state = TLS_HANDSHAKE;
@@ -366,6 +422,8 @@ static int is_refusal(int err)
     return err == ECONNREFUSED || err == ENOENT || err == EAGAIN || err == ECONNRESET;
 }
 
+static void connect_all(struct waiter *w, size_t i, double now);
+
 /* Counts the addresses of endpoint I, now resolved, against the open-files limit, and says once
  * when all of them no longer fit (the attempts then take the addresses that fit). */
 static void count_addresses(struct waiter *w, size_t i, size_t naddr, double now)
@@ -379,21 +437,60 @@ static void count_addresses(struct waiter *w, size_t i, size_t naddr, double now
              "%zu endpoints resolve to more addresses than the open-files limit has sockets "
              "for (%zu): some addresses wait for a free descriptor",
              w->n, w->fd_limit);
-    if (w->on_event && w->on_event(w->arg, i, SP_WAIT_CROWDED, now - w->start, detail) < 0)
-        w->stopped = 1;
+    emit(w, i, SP_WAIT_CROWDED, now, detail);
 }
 
-/* Connects to every resolved address at once. */
+/* verbose: the addresses endpoint I resolved to, when they are not those said last. */
+static void say_addresses(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    char text[512] = "";
+    size_t at = 0;
+    for (struct addrinfo *ai = e->addrs; ai && at < sizeof text; ai = ai->ai_next) {
+        char host[64];
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0,
+                        NI_NUMERICHOST) != 0)
+            continue;
+        snprintf(text + at, sizeof text - at, "%s%s (%s)", at ? ", " : "", host,
+                 ai->ai_family == AF_INET6 ? "IPv6" : "IPv4");
+        at = strlen(text);
+    }
+    if (e->said_addrs && strcmp(e->said_addrs, text) == 0)
+        return;
+    free(e->said_addrs);
+    e->said_addrs = strdup(text); /* NULL: said again next time */
+    emit(w, i, SP_WAIT_RESOLVED, now, text);
+}
+
+/* Endpoint I's addresses are in e->addrs: count them the first time, say them, connect. */
+static void addresses_known(struct waiter *w, size_t i, double now)
+{
+    struct ep *e = &w->eps[i];
+    if (e->resolved_at == 0) {
+        size_t naddr = 0;
+        for (struct addrinfo *ai = e->addrs; ai; ai = ai->ai_next)
+            naddr++;
+        count_addresses(w, i, naddr, now);
+    }
+    e->resolved_at = now;
+    if (w->o->verbose)
+        say_addresses(w, i, now);
+    connect_all(w, i, now);
+}
+
+/* Connects to every resolved address at once. The attempt's bound starts now, and covers the
+ * connect and whatever follows it on the connection (a TLS handshake, a request). */
 static void connect_all(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
+    e->ends = now + w->o->period;
     size_t n = 0;
     for (struct addrinfo *ai = e->addrs; ai; ai = ai->ai_next)
         n++;
     if (n > e->nfds) {
         int *fds = realloc(e->fds, n * sizeof *fds);
         if (fds == NULL) {
-            failed(w, i, now, 0, "out of memory");
+            failed(w, i, now, RETRY_LATER, "out of memory");
             return;
         }
         e->fds = fds;
@@ -415,6 +512,7 @@ static void connect_all(struct waiter *w, size_t i, double now)
             continue;
         }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            set_peer(e, k);
             connected(w, i, fd, now);
             return;
         }
@@ -425,29 +523,31 @@ static void connect_all(struct waiter *w, size_t i, double now)
             continue;
         }
         close(fd);
+        set_peer(e, k);
         last = err;
         refused &= is_refusal(err);
     }
     if (e->pending_fds == 0) {
-        failed(w, i, now, refused && last != 0, last ? strerror(last) : "no address");
+        failed(w, i, now, refused && last != 0 ? RETRY_SOON : RETRY_LATER,
+               last ? strerror(last) : "no address");
         return;
     }
     e->state = CONNECTING;
-    e->ends = now + w->o->period;
 }
 
 static void connect_unix(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
+    e->ends = now + w->o->period;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(e->spec->path) >= sizeof sun.sun_path) {
-        failed(w, i, now, 0, "socket path too long");
+        failed(w, i, now, RETRY_LATER, "socket path too long");
         return;
     }
     strcpy(sun.sun_path, e->spec->path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        failed(w, i, now, 0, strerror(errno));
+        failed(w, i, now, RETRY_LATER, strerror(errno));
         return;
     }
     if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
@@ -456,7 +556,7 @@ static void connect_unix(struct waiter *w, size_t i, double now)
     }
     int err = errno;
     close(fd);
-    failed(w, i, now, is_refusal(err), strerror(err));
+    failed(w, i, now, is_refusal(err) ? RETRY_SOON : RETRY_LATER, strerror(err));
 }
 
 /* One attempt on a file: endpoint. A change of size or modification time starts the run of
@@ -466,7 +566,7 @@ static void check_file(struct waiter *w, size_t i, double now)
     struct ep *e = &w->eps[i];
     struct stat st;
     if (stat(e->spec->path, &st) < 0) {
-        failed(w, i, now, 1, errno == ENOENT ? "no such file" : strerror(errno));
+        failed(w, i, now, RETRY_SOON, errno == ENOENT ? "no such file" : strerror(errno));
         return;
     }
     if (e->stable_since >= 0 &&
@@ -481,6 +581,7 @@ static void start_attempt(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
     e->started = now;
+    e->peer[0] = '\0';
     w->out[i].attempts++;
     if (e->spec->kind == SP_EP_FILE) {
         check_file(w, i, now);
@@ -500,10 +601,7 @@ static void start_attempt(struct waiter *w, size_t i, double now)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
     if (getaddrinfo(e->spec->host, e->spec->port, &hints, &e->addrs) == 0) {
-        if (e->resolved_at == 0)
-            count_addresses(w, i, 1, now);
-        e->resolved_at = now;
-        connect_all(w, i, now);
+        addresses_known(w, i, now);
         return;
     }
     e->addrs = NULL;
@@ -513,7 +611,7 @@ static void start_attempt(struct waiter *w, size_t i, double now)
         return;
     }
     if ((e->job = job_start(e->spec->host, e->spec->port)) == NULL) {
-        failed(w, i, now, 0, "cannot start a resolver thread");
+        failed(w, i, now, RETRY_LATER, "cannot start a resolver thread");
         return;
     }
     w->resolvers++;
@@ -540,21 +638,13 @@ static void resolved(struct waiter *w, size_t i, double now)
         /* the endpoint is named wherever this is shown: the host need not be repeated */
         snprintf(detail, sizeof detail, "does not resolve (yet): %s",
                  rc == EAI_SYSTEM ? strerror(syserr) : gai_strerror(rc));
-        if (!e->said_unresolved && w->on_event &&
-            w->on_event(w->arg, i, SP_WAIT_UNRESOLVED, now - w->start, detail) < 0)
-            w->stopped = 1;
+        if (!e->said_unresolved)
+            emit(w, i, SP_WAIT_UNRESOLVED, now, detail);
         e->said_unresolved = 1;
-        failed(w, i, now, 0, detail);
+        failed(w, i, now, RETRY_LATER, detail);
         return;
     }
-    if (e->resolved_at == 0) {
-        size_t naddr = 0;
-        for (struct addrinfo *ai = e->addrs; ai; ai = ai->ai_next)
-            naddr++;
-        count_addresses(w, i, naddr, now);
-    }
-    e->resolved_at = now;
-    connect_all(w, i, now);
+    addresses_known(w, i, now);
 }
 
 /* A socket of a pending connect is writable or in error. */
@@ -565,6 +655,7 @@ static void connect_done(struct waiter *w, size_t i, size_t k, double now)
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
+    set_peer(e, k);
     if (err == 0) {
         connected(w, i, fd, now);
         return;
@@ -573,7 +664,7 @@ static void connect_done(struct waiter *w, size_t i, size_t k, double now)
     e->fds[k] = -1;
     e->pending_fds--;
     if (e->pending_fds == 0)
-        failed(w, i, now, is_refusal(err), strerror(err));
+        failed(w, i, now, is_refusal(err) ? RETRY_SOON : RETRY_LATER, strerror(err));
 }
 
 enum { IO_WAIT = -1, IO_FAILED = -2 };
@@ -619,12 +710,7 @@ static int read_answer(struct waiter *w, size_t i, int end, double now)
         if (answer == SP_ANSWER_READY) {
             succeeded(w, i, now);
         } else if (answer == SP_ANSWER_NOT_READY) {
-            /* Asked again soon, for a prompt start, but not as often as a refused port: each
-             * question costs the server a connection (PostgreSQL forks a process for it). */
-            failed(w, i, now, 0, detail);
-            double soon = now + (NOT_READY_RETRY < w->o->period ? NOT_READY_RETRY : w->o->period);
-            if (e->state == IDLE && e->next > soon)
-                e->next = soon;
+            failed(w, i, now, RETRY_NOT_READY, detail);
         }
         return answer != SP_ANSWER_MORE;
     }
@@ -642,7 +728,7 @@ static int read_answer(struct waiter *w, size_t i, int end, double now)
         snprintf(detail, sizeof detail, "connected, closed without an answer");
     else
         snprintf(detail, sizeof detail, "no HTTP status line in the answer");
-    failed(w, i, now, 0, detail);
+    failed(w, i, now, RETRY_LATER, detail);
     return 1;
 }
 
@@ -655,7 +741,7 @@ static void http_io(struct waiter *w, size_t i, double now)
         long n = transfer(e, 1, e->request + e->sent, e->request_len - e->sent, detail,
                           sizeof detail, &refused);
         if (n == IO_FAILED)
-            failed(w, i, now, refused, detail);
+            failed(w, i, now, refused ? RETRY_SOON : RETRY_LATER, detail);
         if (n > 0 && (e->sent += (size_t)n) == e->request_len) {
             e->state = HTTP_RECV;
             e->want = POLLIN;
@@ -669,7 +755,7 @@ static void http_io(struct waiter *w, size_t i, double now)
         if (n == IO_WAIT)
             return;
         if (n == IO_FAILED) {
-            failed(w, i, now, refused, detail);
+            failed(w, i, now, refused ? RETRY_SOON : RETRY_LATER, detail);
             return;
         }
         e->got += (size_t)n;
@@ -697,7 +783,7 @@ static void attempt_expired(struct waiter *w, size_t i, double now)
     else
         snprintf(detail, sizeof detail, "connected, HTTP status line incomplete after %g s",
                  w->o->period);
-    failed(w, i, now, 0, detail);
+    failed(w, i, now, RETRY_LATER, detail);
 }
 
 static int setup(struct waiter *w, const struct sp_ep_spec *eps, struct sp_err *err)
@@ -742,6 +828,7 @@ static void teardown(struct waiter *w)
             freeaddrinfo(e->addrs);
         if (e->job)
             job_unref(e->job);
+        free(e->said_addrs);
     }
     free(w->eps);
     sp_tls_ctx_free(w->tls);
@@ -909,7 +996,7 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
                 void *arg, struct sp_err *err)
 {
     struct waiter w = {.o = opts, .n = n, .pending = n, .out = out, .on_event = on_event,
-                       .arg = arg, .addresses = n};
+                       .on_signal = on_signal, .arg = arg, .addresses = n};
     struct pollfd *pfds = NULL;
     size_t *owner = NULL, *slot = NULL, cap = 0;
     sigset_t blocked, unblocked;
@@ -921,6 +1008,8 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
     /* Race-free signals: blocked here, unblocked only inside ppoll() by its mask. */
     async_signals(&blocked);
     pthread_sigmask(SIG_BLOCK, &blocked, &unblocked);
+    pthread_sigmask(SIG_SETMASK, NULL, &w.wait_mask);
+    w.caller_mask = unblocked;
     if (on_signal && on_signal(arg) < 0) { /* one that came just before the block */
         pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
         return SP_WAIT_STOPPED;
@@ -950,6 +1039,8 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
         }
         if (now_mono() >= w.deadline) {
             describe_pending(&w, now_mono());
+            if (opts->verbose)
+                emit(&w, (size_t)-1, SP_WAIT_DEADLINE, now_mono(), NULL);
             rc = SP_WAIT_TIMEOUT;
             break;
         }

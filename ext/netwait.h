@@ -86,6 +86,7 @@ struct sp_wait_opts {
     int probe;      /* one attempt per endpoint: one that fails is done with, not ready */
     const char *cacert; /* https:// and tls://: trust the CA certificates of this PEM file */
     int insecure;       /* https:// and tls://: check no certificate */
+    int verbose;        /* also give the RESOLVED, ATTEMPT and DEADLINE events */
 };
 
 #define SP_MIN_PERIOD 0.001 /* shorter periods would only spin */
@@ -96,9 +97,16 @@ enum sp_wait_event {
     SP_WAIT_DONE = 0,    /* an endpoint is ready (or, with invert, closed) */
     SP_WAIT_UNRESOLVED,  /* its name does not resolve (yet); given once per endpoint */
     SP_WAIT_CROWDED,     /* its addresses do not all fit in the open-files limit; given once */
+    /* verbose only: */
+    SP_WAIT_RESOLVED,    /* its name resolved to other addresses than last said (DETAIL) */
+    SP_WAIT_ATTEMPT,     /* an attempt ended without making it done: DETAIL says what it met
+                            and when the next one starts */
+    SP_WAIT_DEADLINE,    /* the deadline passed (INDEX is (size_t)-1) */
 };
 
-/* Called (from the waiting thread) when an endpoint changes state; returns -1 to stop. */
+/* Called (from the waiting thread) when an endpoint changes state, with the signal mask the
+ * caller had (a signal may interrupt it; a process it starts inherits that mask); returns -1
+ * to stop. */
 typedef int (*sp_wait_event_fn)(void *arg, size_t index, int event, double elapsed,
                                 const char *detail);
 /* Called when a signal interrupted the wait; returns -1 to stop (e.g. a handler raised). */
@@ -112,14 +120,16 @@ enum sp_wait_outcome {
     SP_WAIT_NOT_READY = 4, /* probe: every attempt is over, some endpoint was not ready */
 };
 
-/* Waits for the N endpoints. Fills OUT (N results). Returns an sp_wait_outcome, or -1 with
+/* Waits for the N endpoints. Fills OUT (N results, also when the wait stopped or was
+ * cancelled: what each endpoint met so far). Returns an sp_wait_outcome, or -1 with
  * ERR: bad options or more endpoints than the open-files limit can hold (kind SP_ERR_INPUT),
  * or a system failure (out of memory).
  *
  * Signals: while it waits, the calling thread blocks every asynchronous signal except inside
  * ppoll(), whose mask unblocks them, and after each turn when one is pending, so a signal that
  * arrives at any moment is delivered by the next turn at the latest and ON_SIGNAL runs; one
- * that arrived just before the wait is seen by a first ON_SIGNAL call. */
+ * that arrived just before the wait is seen by a first ON_SIGNAL call, and one that arrived
+ * while ON_EVENT ran (with the caller's mask) by an ON_SIGNAL call right after it. */
 int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opts *opts,
                 struct sp_ep_result *out, sp_wait_event_fn on_event, sp_wait_signal_fn on_signal,
                 void *arg, struct sp_err *err);

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "EndpointResult": ".ports",
     "WaitTimeout": ".ports",
+    "WaitCancelled": ".ports",
     "async_wait_for_port": ".ports",
     "wait_for_port": ".ports",
     "probe": ".ports",

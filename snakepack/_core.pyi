@@ -54,8 +54,9 @@ def wait(
     stable: float = 0.0,
     invert: bool = False,
     cancel_fd: int = -1,
-    on_event: Callable[[int, str, float, str | None], object] | None = None,
+    on_event: Callable[[int | None, str, float, str | None], object] | None = None,
     probe: bool = False,
     cacert: str | None = None,
     insecure: bool = False,
+    verbose: bool = False,
 ) -> tuple[int, list[tuple[bool, float, str, int]]]: ...

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import math
 import os
 import signal
@@ -24,9 +26,12 @@ if TYPE_CHECKING:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Bad input gives one line naming the problem and exit status 2."""
+    """Bad input gives one line naming the problem and exit status 2; .failure keeps it."""
+
+    failure: str | None = None
 
     def error(self, message: str) -> NoReturn:
+        self.failure = message
         self.exit(2, f"{self.prog}: {message}\n")
 
 
@@ -178,34 +183,41 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
 
 
 class _Terminated(BaseException):
-    """Raised by the SIGTERM handler so the wait ends at once, also as PID 1 (where the kernel
-    drops signals that have no handler)."""
+    """Raised by the SIGTERM (and SIGINT) handler outside the wait, so the command ends at once,
+    also as PID 1 (where the kernel drops signals that have no handler); args[0] is the exit
+    status."""
 
 
-_sigterm = {"raised": False, "leaving": False}
+# While the wait runs, SIGTERM and SIGINT end it through a pipe instead of raising: the wait then
+# returns what it saw, for the --json document. Elsewhere the handler raises _Terminated.
+_signals = {"raised": False, "leaving": False, "fd": -1, "signum": 0}
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
-    # Raised once, to unwind the wait; a second SIGTERM, or one that comes once the command is
-    # leaving, ends the process at once: no unwinding is left to do, and an exception raised
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # Once only, to end the wait or unwind; a second signal, or one that comes once the command
+    # is leaving, ends the process at once: no unwinding is left to do, and an exception raised
     # there could only escape as a traceback.
-    if _sigterm["raised"] or _sigterm["leaving"]:
-        os._exit(143)
-    _sigterm["raised"] = True
-    raise _Terminated()
+    if _signals["raised"] or _signals["leaving"]:
+        os._exit(128 + signum)
+    _signals["raised"] = True
+    if _signals["fd"] >= 0:
+        _signals["signum"] = signum
+        os.write(_signals["fd"], b"\0")
+        return
+    raise _Terminated(128 + signum)
 
 
 def _on_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
     # Python discards an exception raised inside a finalizer or a weakref callback (importlib's
-    # module locks have one): a SIGTERM handled there would be lost and the wait would go on.
+    # module locks have one): a signal handled there would be lost and the command would go on.
     # The process ends here instead, with what it has written so far.
-    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, _Terminated):
+    if isinstance(unraisable.exc_value, _Terminated):
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except (OSError, ValueError, RuntimeError):  # closed, or a reentrant flush
+            except (AttributeError, OSError, ValueError, RuntimeError):  # closed, or a reentrant flush
                 pass
-        os._exit(143)
+        os._exit(unraisable.exc_value.args[0])
     sys.__unraisablehook__(unraisable)
 
 
@@ -232,28 +244,52 @@ def _raise_open_files_limit() -> None:
             pass
 
 
+def _json_requested(argv: list[str]) -> bool:
+    """Whether ARGV asks for --json (as argparse reads it: a unique prefix such as --js will
+    do), looked at before the arguments are parsed, so that a usage error gets its document."""
+    for arg in argv:
+        if arg == "--":
+            break
+        if len(arg) > 2 and "--json".startswith(arg):
+            return True
+    return False
+
+
 def wait_for_port_main(argv: list[str] | None = None) -> int:
     # SIGTERM ends the wait (exit 143), also as PID 1, where the kernel drops a signal that has
-    # no handler: the handler goes in before anything else happens, and stays.
+    # no handler: the handler goes in before anything else happens, and stays. SIGINT (130)
+    # gets it too, unless the process was started with SIGINT ignored.
+    argv = sys.argv[1:] if argv is None else argv
     try:
         sys.unraisablehook = _on_unraisable
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        status = _wait_for_port(sys.argv[1:] if argv is None else argv)
-        _sigterm["leaving"] = True
-    except KeyboardInterrupt:
-        status = 130
-    except _Terminated:
-        status = 143
-    _sigterm["leaving"] = True
+        signal.signal(signal.SIGTERM, _on_signal)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_signal)
+        status = _wait_for_port(argv)
+        _signals["leaving"] = True
+    except (_Terminated, KeyboardInterrupt) as stop:
+        _signals["leaving"] = True
+        status = stop.args[0] if isinstance(stop, _Terminated) else 130
+        if _json_requested(argv):
+            _print_json("wait-for-port", [], _signal_error(status - 128))
+    _signals["leaving"] = True
     return status
 
 
-def _print_json(results: list[EndpointResult]) -> None:
-    """wait-for-port --json: one document, every endpoint with what became of it."""
+def _signal_error(signum: int) -> str:
+    return f"ended by {signal.Signals(signum).name}"
+
+
+def _print_json(prog: str, results: list[EndpointResult], error: str | None = None) -> None:
+    """wait-for-port --json: one document, every endpoint with what became of it, and ERROR when
+    the command did not wait to the end. Written straight to the descriptor: when stdout cannot
+    take it (closed, full, its reader gone) one line says so and nothing stays buffered to fail
+    again at exit."""
     import json
 
     doc = {
-        "ready": all(r.ready for r in results),
+        "ready": bool(results) and error is None and all(r.ready for r in results),
+        "error": error,
         "endpoints": [
             {
                 "endpoint": str(r.endpoint),
@@ -265,9 +301,23 @@ def _print_json(results: list[EndpointResult]) -> None:
             for r in results
         ],
     }
-    json.dump(doc, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    text = json.dumps(doc, indent=2) + "\n"  # ASCII: non-ASCII characters are escaped
+    try:
+        if sys.stdout is None:  # descriptor 1 was closed when Python started
+            raise OSError(errno.EBADF, "stdout is closed")
+        try:
+            fd = sys.stdout.fileno()
+        except io.UnsupportedOperation:  # a stream in memory
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        sys.stdout.flush()
+        data = text.encode()
+        while data:
+            data = data[os.write(fd, data) :]
+    except (OSError, ValueError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        print(f"{prog}: cannot print the --json document: {why}", file=sys.stderr)
 
 
 def _wait_for_port(argv: list[str]) -> int:
@@ -292,88 +342,131 @@ def _wait_for_port(argv: list[str]) -> int:
     parser.add_argument("--stable", type=float, default=0, metavar="MS", help="an endpoint must keep accepting for MS milliseconds")
     parser.add_argument("--invert", action="store_true", help="wait until nothing accepts any more")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    parser.add_argument("-v", "--verbose", action="store_true", help="one line on stderr per event (resolved, each attempt and what it met, ready, the deadline), timed from the start; wins over -q")
     parser.add_argument("--probe", action="store_true", help="one attempt per endpoint, bounded by --timeout (default 5 s); exit 0 when all are ready, 1 when not: a HEALTHCHECK command")
-    parser.add_argument("--json", action="store_true", help="print one JSON document: per endpoint ready, elapsed_ms, attempts, last_error")
+    parser.add_argument("--json", action="store_true", help="print one JSON document however it ends: ready, error, and per endpoint ready, elapsed_ms, attempts, last_error")
     parser.add_argument("--cacert", metavar="FILE", help="https:// and tls://: trust the CA certificates of this PEM file (default: $SSL_CERT_FILE, $SSL_CERT_DIR, else the system's)")
     parser.add_argument("--insecure", action="store_true", help="https:// and tls://: check no certificate")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        if stop.code == 2 and _json_requested(argv):
+            _print_json(prog, [], parser.failure)
+        raise
     _reconfigure(sys.stderr, errors="surrogateescape")
-    if args.probe and (command or args.stable):
-        return _fail(prog, "--probe tries each endpoint once: it takes no --stable and no -- CMD")
+    quiet = args.quiet and not args.verbose
 
+    def fail(message: str) -> int:
+        if args.json:
+            _print_json(prog, [], message)
+        return _fail(prog, message)
+
+    if args.probe and (command or args.stable):
+        return fail("--probe tries each endpoint once: it takes no --stable and no -- CMD")
     try:
-        from .ports import PROBE_TIMEOUT, WaitTimeout, probe, wait_for_port
+        from .ports import PROBE_TIMEOUT, WaitCancelled, WaitTimeout, probe, wait_for_port
     except SnakepackError as err:  # the C extension cannot load
-        return _fail(prog, str(err))
+        return fail(str(err))
+
+    offset = _running_for()  # verbose lines are timed from the start of the command
+    held: dict[object, tuple[str, float, int]] = {}  # endpoint: its last attempt line, when, lines held back since
+
+    def verbose_line(endpoint: object, event: str, elapsed: float, detail: str | None) -> None:
+        at = offset + elapsed
+        what = {
+            "done": "stopped accepting" if args.invert else "is ready",
+            "resolved": f"resolved: {detail}",
+            "deadline": "deadline reached",
+        }.get(event, detail)
+        if event == "unresolved":  # the attempt that met it says so
+            return
+        if event == "attempt" and detail:
+            # A refused port is tried every 10 ms: an attempt that met what the one before met
+            # is held back, and one line a second says how many were.
+            outcome = detail.split(":", 1)[-1].split("; next attempt in")[0]
+            last, printed, count = held.get(endpoint, ("", -1.0, 0))
+            if outcome == last and at - printed < 1.0:
+                held[endpoint] = (last, printed, count + 1)
+                return
+            held[endpoint] = (outcome, at, 0)
+            if outcome == last and count:
+                what = f"{detail} (and {count} like it before, not shown)"
+        print(f"+{at:.3f}{'' if endpoint is None else f' {endpoint}'} {what}", file=sys.stderr)
+
+    def report(endpoint: object, event: str, elapsed: float, detail: str | None) -> None:
+        if args.verbose:
+            verbose_line(endpoint, event, elapsed, detail)
+        elif quiet:
+            return
+        elif event == "done":
+            state = "stopped accepting" if args.invert else "is ready"
+            print(f"{prog}: {endpoint} {state} after {elapsed:.3f} s", file=sys.stderr)
+        elif event == "crowded":
+            print(f"{prog}: {detail}", file=sys.stderr)
+        elif event == "unresolved":
+            print(f"{prog}: {endpoint}: {detail}; will keep trying", file=sys.stderr)
+
+    stop_r, stop_w = os.pipe()
+    os.set_blocking(stop_w, False)
+    _signals["fd"] = stop_w
     try:
-        if args.probe:
-            endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
-            if not endpoints:
-                raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
-            results = probe(
-                *endpoints,
-                timeout=PROBE_TIMEOUT if args.timeout is None else args.timeout,
-                invert=args.invert,
-                cacert=args.cacert,
-                insecure=args.insecure,
-            )
-            if not args.quiet:
-                for r in results:
-                    if not r.ready:
-                        print(f"{prog}: {r.endpoint} not {'closed' if args.invert else 'ready'}: {r.detail}", file=sys.stderr)
-            if args.json:
-                _print_json(results)
-            return 0 if all(r.ready for r in results) else 1
-        timeout = args.timeout if args.timeout is not None else _env_number("WAIT_FOR_PORT_TIMEOUT", 600.0, float)
-        period = args.period if args.period is not None else _env_number("WAIT_FOR_PORT_PERIOD", 0.5, float)
         endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
         if not endpoints:
             raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
-        if not 0 <= args.stable < math.inf:
-            raise SnakepackError(f"--stable must be a number of milliseconds, 0 or more, not {args.stable:g}")
-
-        def report(endpoint: object, event: str, elapsed: float, detail: str | None) -> None:
-            if args.quiet:
-                return
-            if event == "done":
-                state = "stopped accepting" if args.invert else "is ready"
-                print(f"{prog}: {endpoint} {state} after {elapsed:.3f} s", file=sys.stderr)
-            elif event == "crowded":
-                print(f"{prog}: {detail}", file=sys.stderr)
-            else:
-                print(f"{prog}: {endpoint}: {detail}; will keep trying", file=sys.stderr)
-
-        _raise_open_files_limit()
-        # What is left of the timeout, at least a moment. 0 and inf wait forever; nan and
-        # negative numbers go as they are, for wait_for_port to refuse.
-        left = max(timeout - _running_for(), 0.001) if 0 < timeout < math.inf else timeout
-        results = wait_for_port(
-            *endpoints,
-            timeout=left,
-            period=period,
-            stable=args.stable / 1000,
-            invert=args.invert,
-            on_event=report,
-            cacert=args.cacert,
-            insecure=args.insecure,
-        )
-        if args.json:
-            _print_json(results)
+        tls = {"cacert": args.cacert, "insecure": args.insecure}
+        if args.probe:
+            timeout = PROBE_TIMEOUT if args.timeout is None else args.timeout
+            results = probe(*endpoints, timeout=timeout, invert=args.invert, on_event=report if args.verbose else None, verbose=args.verbose, cancel_fd=stop_r, **tls)
+            status = 0 if all(r.ready for r in results) else 1
+            if not quiet:
+                for r in results:
+                    if not r.ready:
+                        print(f"{prog}: {r.endpoint} not {'closed' if args.invert else 'ready'}: {r.detail}", file=sys.stderr)
+        else:
+            timeout = args.timeout if args.timeout is not None else _env_number("WAIT_FOR_PORT_TIMEOUT", 600.0, float)
+            period = args.period if args.period is not None else _env_number("WAIT_FOR_PORT_PERIOD", 0.5, float)
+            if not 0 <= args.stable < math.inf:
+                raise SnakepackError(f"--stable must be a number of milliseconds, 0 or more, not {args.stable:g}")
+            _raise_open_files_limit()
+            # What is left of the timeout, at least a moment. 0 and inf wait forever; nan and
+            # negative numbers go as they are, for wait_for_port to refuse.
+            left = max(timeout - _running_for(), 0.001) if 0 < timeout < math.inf else timeout
+            results = wait_for_port(
+                *endpoints,
+                timeout=left,
+                period=period,
+                stable=args.stable / 1000,
+                invert=args.invert,
+                on_event=report,
+                verbose=args.verbose,
+                cancel_fd=stop_r,
+                **tls,
+            )
+            status = 0
     except WaitTimeout as err:
-        if not args.quiet:
+        results, status = err.results, 10
+        if not quiet:
             for r in err.pending:
                 print(f"{prog}: {r.endpoint} still {'accepting' if args.invert else 'down'} after {timeout:g} s: {r.detail}", file=sys.stderr)
-        if args.json:
-            _print_json(err.results)
-        return 10
+    except WaitCancelled as err:  # a signal: its status is set below
+        results, status = err.results, 0
     except SnakepackError as err:
-        return _fail(prog, str(err))
-    if command:
+        return fail(str(err))
+    finally:
+        _signals["fd"] = -1
+        os.close(stop_r)
+        os.close(stop_w)
+    error = None
+    if _signals["signum"]:  # also one that came as the wait returned: it ends the command
+        status, error = 128 + _signals["signum"], _signal_error(_signals["signum"])
+    if args.json:
+        _print_json(prog, results, error)
+    if status == 0 and command:
         try:
             os.execvp(command[0], command)
         except OSError as err:
             return _fail(prog, f"{command[0]}: {err.strerror}", 127)
-    return 0
+    return status
 
 
 # ---- apt-install --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from ._native import _core
 from .errors import SnakepackError, UsageError
 
-__all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "parse_endpoint", "wait_for_port", "async_wait_for_port", "probe"]
+__all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "WaitCancelled", "parse_endpoint", "wait_for_port", "async_wait_for_port", "probe"]
 
 TCP, UNIX, HTTP, FILE, REDIS, POSTGRES, MYSQL, AMQP, HTTPS, TLS = range(10)
 
@@ -55,6 +55,16 @@ class WaitTimeout(TimeoutError, SnakepackError):
         super().__init__(f"timed out after {timeout:g} s waiting for {down}")
 
 
+class WaitCancelled(SnakepackError):
+    """cancel_fd became readable before every endpoint was ready; .results says what each one
+    met so far, .pending lists those still down."""
+
+    def __init__(self, results: list[EndpointResult]):
+        self.results = results
+        self.pending = [r for r in results if not r.ready]
+        super().__init__(f"cancelled while waiting for {', '.join(str(r.endpoint) for r in self.pending)}")
+
+
 def parse_endpoint(text: str) -> Endpoint:
     """Parses one endpoint (HOST:PORT, [IPv6]:PORT, http(s)://HOST[:PORT][/PATH],
     tls://HOST:PORT, unix:/PATH, file:/PATH, redis://, postgres://, mysql:// or
@@ -67,8 +77,9 @@ def parse_endpoint(text: str) -> Endpoint:
     return Endpoint(text.strip(), kind, host, port, path)
 
 
-# on_event(endpoint, "done" | "unresolved", elapsed seconds, detail)
-OnEvent = Callable[[Endpoint, str, float, "str | None"], object]
+# on_event(endpoint, event, elapsed seconds, detail): event "done", "unresolved" or "crowded";
+# with verbose also "resolved", "attempt" and "deadline" (whose endpoint is None)
+OnEvent = Callable[["Endpoint | None", str, float, "str | None"], object]
 
 
 def _endpoints(endpoints: Iterable[str | Endpoint]) -> list[Endpoint]:
@@ -116,10 +127,11 @@ def _run(
     on_event: OnEvent | None,
     tls: TLSOptions,
     probe: bool = False,
+    verbose: bool = False,
 ) -> tuple[int, list[EndpointResult]]:
-    def event(index: int, kind: str, elapsed: float, detail: str | None) -> None:
+    def event(index: int | None, kind: str, elapsed: float, detail: str | None) -> None:
         if on_event is not None:
-            on_event(eps[index], kind, elapsed, detail)
+            on_event(None if index is None else eps[index], kind, elapsed, detail)
 
     try:
         outcome, raw = _core.wait(
@@ -133,6 +145,7 @@ def _run(
             probe,
             tls.cacert,
             tls.insecure,
+            verbose,
         )
     except OSError as err:
         if getattr(err, "kind", None) == "input":  # e.g. more endpoints than descriptors
@@ -151,23 +164,31 @@ def wait_for_port(
     on_event: OnEvent | None = None,
     cacert: str | os.PathLike[str] | None = None,
     insecure: bool = False,
+    verbose: bool = False,
+    cancel_fd: int = -1,
 ) -> list[EndpointResult]:
     """Waits until every endpoint accepts connections (with invert: until none does).
 
     timeout is in seconds, 0 meaning forever; period is the time between attempts that get no
     answer, and the bound of each attempt; stable asks that an endpoint keeps accepting for
     that many seconds. on_event, if given, is called as on_event(endpoint, "done" |
-    "unresolved" | "crowded", elapsed, detail) as things happen. https:// and tls://
+    "unresolved" | "crowded", elapsed, detail) as things happen; with verbose it is also
+    told each "resolved" (detail: the addresses), each "attempt" that did not make an
+    endpoint done (detail: what it met, and when the next one starts) and the "deadline"
+    (endpoint None). It runs with the signal mask the caller had. https:// and tls://
     endpoints check the server's certificate against the CA certificates of the PEM file
-    cacert, else OpenSSL's defaults; insecure checks nothing. Returns one EndpointResult per
-    endpoint; raises WaitTimeout when the deadline passes first, UsageError for a malformed
-    endpoint or an unreadable cacert. Ctrl-C and other signals interrupt it at once.
+    cacert, else OpenSSL's defaults; insecure checks nothing. cancel_fd, a descriptor, ends
+    the wait once it is readable. Returns one EndpointResult per endpoint; raises WaitTimeout
+    when the deadline passes first, WaitCancelled when cancel_fd ends it, UsageError for a
+    malformed endpoint or an unreadable cacert. Ctrl-C and other signals interrupt it at once.
     """
     eps = _endpoints(endpoints)
     _check(timeout, period, stable)
-    outcome, results = _run(eps, timeout, period, stable, invert, -1, on_event, _tls(cacert, insecure))
+    outcome, results = _run(eps, timeout, period, stable, invert, cancel_fd, on_event, _tls(cacert, insecure), verbose=verbose)
     if outcome == 1:
         raise WaitTimeout(timeout, results)
+    if outcome == 2:
+        raise WaitCancelled(results)
     return results
 
 
@@ -180,14 +201,20 @@ def probe(
     invert: bool = False,
     cacert: str | os.PathLike[str] | None = None,
     insecure: bool = False,
+    on_event: OnEvent | None = None,
+    verbose: bool = False,
+    cancel_fd: int = -1,
 ) -> list[EndpointResult]:
     """One attempt per endpoint, all at once, each bounded by timeout seconds: the health-check
     mode. Returns one EndpointResult per endpoint, ready or not (DETAIL says why not); raises
-    only UsageError, for a malformed endpoint, timeout or cacert."""
+    WaitCancelled when cancel_fd ends it, else only UsageError, for a malformed endpoint,
+    timeout or cacert. on_event and verbose as for wait_for_port."""
     eps = _endpoints(endpoints)
     if not (isinstance(timeout, (int, float)) and MIN_PERIOD <= timeout < math.inf):
         raise UsageError(f"a probe's timeout must be a number of seconds from {MIN_PERIOD:g} up, not {timeout}")
-    _, results = _run(eps, timeout, timeout, 0.0, invert, -1, None, _tls(cacert, insecure), probe=True)
+    outcome, results = _run(eps, timeout, timeout, 0.0, invert, cancel_fd, on_event, _tls(cacert, insecure), probe=True, verbose=verbose)
+    if outcome == 2:
+        raise WaitCancelled(results)
     return results
 
 
@@ -200,9 +227,11 @@ async def async_wait_for_port(
     on_event: OnEvent | None = None,
     cacert: str | os.PathLike[str] | None = None,
     insecure: bool = False,
+    verbose: bool = False,
 ) -> list[EndpointResult]:
     """wait_for_port for asyncio: the wait runs on a thread (without the GIL) and the event
-    loop keeps running; cancelling the task stops the wait at once."""
+    loop keeps running; cancelling the task stops the wait at once. on_event is called on the
+    event loop; an exception it raises ends the wait and is raised here."""
     import asyncio
     import threading
 
@@ -212,6 +241,19 @@ async def async_wait_for_port(
     loop = asyncio.get_running_loop()
     future: asyncio.Future[tuple[int, list[EndpointResult]]] = loop.create_future()
     cancel_r, cancel_w = os.pipe()
+    failures: list[BaseException] = []
+
+    def event_on_loop(endpoint: Endpoint | None, kind: str, elapsed: float, detail: str | None) -> None:
+        if on_event is None or failures or future.done():  # after the end, cancel_w is closed
+            return
+        try:
+            on_event(endpoint, kind, elapsed, detail)
+        except BaseException as err:  # ends the wait; raised to the awaiting task
+            failures.append(err)
+            os.write(cancel_w, b"\0")
+
+    def event(endpoint: Endpoint | None, kind: str, elapsed: float, detail: str | None) -> None:
+        loop.call_soon_threadsafe(event_on_loop, endpoint, kind, elapsed, detail)
 
     def deliver(result: tuple[int, list[EndpointResult]] | None, error: BaseException | None) -> None:
         if not future.done():
@@ -224,7 +266,7 @@ async def async_wait_for_port(
         result: tuple[int, list[EndpointResult]] | None = None
         error: BaseException | None = None
         try:
-            result = _run(eps, timeout, period, stable, invert, cancel_r, on_event, tls)
+            result = _run(eps, timeout, period, stable, invert, cancel_r, event if on_event else None, tls, verbose=verbose)
         except BaseException as err:  # handed to the awaiting task
             error = err
         finally:
@@ -234,11 +276,18 @@ async def async_wait_for_port(
         except RuntimeError:  # the loop is gone: nobody is waiting any more
             pass
 
-    threading.Thread(target=work, name="wait-for-port", daemon=True).start()
+    try:
+        threading.Thread(target=work, name="wait-for-port", daemon=True).start()
+    except BaseException:  # e.g. RuntimeError: can't start new thread
+        os.close(cancel_r)
+        os.close(cancel_w)
+        raise
     try:
         outcome, results = await future
     finally:
         os.close(cancel_w)  # wakes the waiting thread if it is still waiting (cancellation)
+    if failures:
+        raise failures[0]
     if outcome == 1:
         raise WaitTimeout(timeout, results)
     return results

@@ -69,6 +69,17 @@ def run(cmd, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([str(c) for c in cmd], **kwargs)
 
 
+def communicate(p: subprocess.Popen, timeout: float, hang: str):
+    """p.communicate(); when P is still running after TIMEOUT seconds, kills it and fails the
+    test, saying HANG."""
+    try:
+        return p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        pytest.fail(hang)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "may_skip(reason): a skip of this test whose reason holds REASON is expected even in CI")
 

@@ -2,6 +2,8 @@
 late listeners, HTTP servers that warm up or stall, unix sockets, file: endpoints."""
 
 import asyncio
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from conftest import communicate
 from loopback import Listener, free_port, has_ipv6, http_server, listener_later, listening, stalling_http_server
 from snakepack import WaitTimeout, async_wait_for_port, probe, wait_for_port
 
@@ -336,3 +339,114 @@ def test_a_setup_that_fails_closes_no_descriptor_it_never_opened(tmp_path):
     )
     r = subprocess.run([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, capture_output=True, text=True, timeout=60)
     assert r.stdout == "open\n", r.stderr
+
+
+def test_on_event_runs_with_the_callers_signal_mask():
+    # A process the callback starts inherits the mask the callback runs with: it must be the
+    # caller's, not the wait's (where SIGINT and SIGTERM are blocked outside ppoll), or the
+    # process would ignore docker stop.
+    seen = []
+
+    def on_event(*event):
+        seen.append(subprocess.run(["grep", "^SigBlk:", "/proc/self/status"], capture_output=True, text=True, check=True).stdout)
+
+    with listening() as port:
+        wait_for_port(f"127.0.0.1:{port}", timeout=30, on_event=on_event)
+    caller = sum(1 << (s - 1) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    assert [int(line.split()[1], 16) for line in seen] == [caller]
+
+
+SLOW_CALLBACK = """
+import sys, time
+from snakepack import wait_for_port
+
+def on_event(*event):
+    print("in the callback", flush=True)
+    time.sleep(120)
+
+wait_for_port(sys.argv[1], timeout=300, on_event=on_event)
+"""
+
+
+def test_ctrl_c_interrupts_a_slow_callback():
+    with listening() as port:
+        p = subprocess.Popen([sys.executable, "-I", "-c", SLOW_CALLBACK, f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert p.stdout.readline() == "in the callback\n"
+        p.send_signal(signal.SIGINT)
+        _, err = communicate(p, 60, "SIGINT waited for the callback to return")
+    assert "KeyboardInterrupt" in err
+
+
+def test_async_twin_calls_on_event_on_the_event_loop():
+    threads = []
+
+    async def main():
+        with listening() as port:
+            await async_wait_for_port(f"127.0.0.1:{port}", timeout=30, on_event=lambda *event: threads.append(threading.get_ident()))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads == [loop_thread]
+
+
+def test_async_twin_ends_the_wait_with_what_on_event_raised():
+    def boom(endpoint, kind, elapsed, detail):
+        raise ZeroDivisionError(f"{kind}: {detail}")
+
+    async def main():
+        # forever but for the callback; asyncio's bound only keeps a failing test from hanging
+        await asyncio.wait_for(async_wait_for_port(f"127.0.0.1:{free_port()}", timeout=0, verbose=True, on_event=boom), 120)
+
+    with pytest.raises(ZeroDivisionError, match="resolved: 127.0.0.1"):
+        asyncio.run(main())
+
+
+def test_async_twin_leaks_no_descriptor_when_its_thread_cannot_start():
+    async def main():
+        await async_wait_for_port(f"127.0.0.1:{free_port()}", timeout=1)
+
+    before = sorted(os.listdir("/proc/self/fd"))
+    threading.stack_size(1 << 44)  # 16 TiB: more than the machine can map, so no thread starts
+    try:
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            asyncio.run(main())
+    finally:
+        threading.stack_size(0)
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.parametrize("scheme", ["http", "https", "tls"])
+def test_an_attempt_whose_connect_is_slow_still_lasts_one_period(scheme):
+    # The listener's accept queue is full, so the kernel drops the wait's first SYN and the
+    # client sends it again a second later (TCP's initial retransmission timeout): the connect
+    # takes about 1 s. The server then never answers. The attempt started at 0 must be given up
+    # at one period (2 s), and the second start then, before the deadline (2.6 s); an attempt
+    # whose bound restarted at the connect would last until 3 s, past the deadline.
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(0)
+        port = srv.getsockname()[1]
+        filler = socket.create_connection(("127.0.0.1", port))
+        taken = []
+
+        def free_the_queue():
+            time.sleep(0.5)
+            taken.append(srv.accept()[0])  # the filler
+            taken.append(srv.accept()[0])  # the wait's first connection
+            taken.append(time.monotonic())
+
+        t = threading.Thread(target=free_the_queue, daemon=True)
+        t.start()
+        endpoint = {"http": f"http://127.0.0.1:{port}/", "https": f"https://127.0.0.1:{port}/", "tls": f"tls://127.0.0.1:{port}"}[scheme]
+        attempts = []
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout) as timeout:
+            wait_for_port(endpoint, timeout=2.6, period=2.0, verbose=True, on_event=lambda ep, kind, elapsed, detail: attempts.append(detail) if kind == "attempt" else None)
+        t.join(5)
+        for conn in taken[:2]:
+            conn.close()
+        filler.close()
+    assert len(taken) == 3 and taken[2] - started > 0.8, "the first SYN was not dropped: the premise of this test does not hold"
+    (result,) = timeout.value.results
+    assert result.attempts == 2, attempts
+    assert attempts[0].startswith("attempt 1 to 127.0.0.1: connected, ") and "in 2 s" in attempts[0]

@@ -355,3 +355,37 @@ def test_an_amqp_server_of_another_version_is_up():
     assert probe_answered_by("amqp", b"AMQP\x00\x00\x09\x01").ready
     r = probe_answered_by("amqp", b"HTTP/1.1 400 Bad Request\r\n\r\n")
     assert not r.ready and r.detail.startswith("not an AMQP answer: HTTP/1.1")
+
+
+# ---- --verbose ----------------------------------------------------------------------------------
+
+PG_FIELDS = b"SFATAL\0C57P03\0Mthe database system is starting up\0\0"
+PG_STARTING = b"E" + (4 + len(PG_FIELDS)).to_bytes(4, "big") + PG_FIELDS
+NOT_READY_THEN_READY = {
+    "redis": (b"-LOADING Redis is loading the dataset in memory\r\n", b"+PONG\r\n", "redis: LOADING Redis is loading the dataset in memory"),
+    "postgres": (PG_STARTING, b"R\0\0\0\x08\0\0\0\0", "postgres: 57P03 the database system is starting up"),
+    "mysql": (mysql_error(1053, b"08S01", b"Server shutdown in progress"), mysql_error(1040, b"08004", b"Too many connections"), "mysql: error 1053 Server shutdown in progress"),
+    "amqp": (b"HTTP/1.1 400 Bad Request\r\n\r\n", b"AMQP\0\0\x09\x01", "not an AMQP answer: HTTP/1.1 400 Bad"),
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(NOT_READY_THEN_READY))
+def test_verbose_says_what_the_server_answered(scheme):
+    not_ready, ready, words = NOT_READY_THEN_READY[scheme]
+    answers = [not_ready]
+
+    def serve(conn):
+        if scheme != "mysql":  # MySQL speaks first
+            conn.recv(100)
+        conn.sendall(answers.pop() if answers else ready)
+
+    with StreamServer(serve) as server:
+        endpoint = f"{scheme}://127.0.0.1:{server.port}"
+        r = run([tool("wait-for-port"), "-v", "-t", "60", endpoint], timeout=90)
+    assert r.returncode == 0, r.stderr
+    lines = [line.split(" ", 1)[1] for line in r.stderr.splitlines() if line.startswith("+")]
+    assert lines == [
+        f"{endpoint} resolved: 127.0.0.1 (IPv4)",
+        f"{endpoint} attempt 1 to 127.0.0.1: {words}; next attempt in 50 ms",  # "not yet": asked again soon
+        f"{endpoint} is ready",
+    ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -220,3 +221,16 @@ def test_insecure_names_the_failure_not_the_certificate(pki):
         (r,) = probe(f"https://localhost:{s.port}/", insecure=True)
     assert not r.ready
     assert r.detail.startswith("TLS: ") and "not trusted" not in r.detail, r.detail
+
+
+@pytest.mark.parametrize("scheme", ["https", "tls"])
+def test_verbose_says_why_the_certificate_is_not_trusted(pki, scheme):
+    with server(pki) as s:
+        endpoint = f"{scheme}://127.0.0.1:{s.port}" + ("/" if scheme == "https" else "")
+        r = wait("-v", "-t", "1.5", "--period", "0.5", endpoint)
+    assert r.returncode == 10
+    lines = [line.split(" ", 1)[1] for line in r.stderr.splitlines() if line.startswith("+")]
+    assert lines[0] == f"{endpoint} resolved: 127.0.0.1 (IPv4)"
+    # not a refusal: the next attempt comes a period after this one started
+    assert re.fullmatch(rf"{re.escape(endpoint)} attempt 1 to 127\.0\.0\.1: TLS: certificate not trusted: [^;]+; next attempt in \d+ ms", lines[1]), lines
+    assert lines[-1] == "deadline reached"

@@ -1,12 +1,15 @@
 """The wait-for-port command: its lines and exit statuses, its bad input, its environment, exec
-of the command after --, --probe and --json, and its deadline under strace."""
+of the command after --, --probe, --json (also when stdout cannot take it) and --verbose, and
+its deadline under strace."""
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -191,10 +194,11 @@ def test_cli_probe_exit_codes_and_messages(tmp_path):
 
 JSON_SCHEMA = {
     "type": "object",
-    "required": ["ready", "endpoints"],
+    "required": ["ready", "error", "endpoints"],
     "additionalProperties": False,
     "properties": {
         "ready": {"type": "boolean"},
+        "error": {"type": ["string", "null"]},
         "endpoints": {
             "type": "array",
             "items": {
@@ -230,3 +234,115 @@ def test_cli_json_document_matches_its_schema(tmp_path, mode):
     assert gone["attempts"] == 1 if mode else gone["attempts"] > 1
     ok = run([tool("wait-for-port"), "--json", "-q", f"file:{tmp_path / 'there'}"], timeout=30)
     assert ok.returncode == 0 and ok.stderr == "" and json.loads(ok.stdout)["ready"] is True
+
+
+@pytest.mark.parametrize("stdout, why", [("full", "No space left on device"), ("reader gone", "Broken pipe"), ("closed", "stdout is closed")])
+def test_cli_json_when_stdout_cannot_take_it(tmp_path, stdout, why):
+    # One line says so, the exit status is the wait's, and -- CMD still runs after a ready wait.
+    wrap = ["sh", "-c", 'exec "$@" >&-', "sh"] if stdout == "closed" else []
+    reader, writer = os.pipe()
+    os.close(reader)
+    out = {"full": os.open("/dev/full", os.O_WRONLY), "reader gone": writer, "closed": subprocess.DEVNULL}[stdout]
+    ran = tmp_path / "ran"
+    try:
+        with listening() as port:
+            ready = run([*wrap, tool("wait-for-port"), "--json", f"127.0.0.1:{port}", "--", "touch", ran], stdout=out, capture_output=False, stderr=subprocess.PIPE, timeout=60)
+        down = run([*wrap, tool("wait-for-port"), "--json", "-t", "0.3", f"127.0.0.1:{free_port()}"], stdout=out, capture_output=False, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(writer)
+        if stdout == "full":
+            os.close(out)
+    assert (ready.returncode, down.returncode) == (0, 10), ready.stderr + down.stderr
+    assert ran.exists()
+    for r in (ready, down):
+        assert "Traceback" not in r.stderr and "Exception" not in r.stderr
+        assert [line for line in r.stderr.splitlines() if "--json" in line] == [f"wait-for-port: cannot print the --json document: {why}"]
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["--json", "--bogus", "db:1"], "unrecognized arguments: --bogus"),
+        (["--js", "--period", "0", "db:1"], "period must be a number of seconds from 0.001 up, not 0.0"),
+        (["--json", "--probe", "--stable", "5", "db:1"], "--probe tries each endpoint once: it takes no --stable and no -- CMD"),
+        (["--json"], "no endpoint given (arguments or $WAIT_FOR_PORTS)"),
+    ],
+)
+def test_cli_json_document_on_bad_input(args, error):
+    r = run([tool("wait-for-port"), *args], timeout=30)
+    assert r.returncode == 2
+    assert r.stderr == f"wait-for-port: {error}\n"
+    assert json.loads(r.stdout) == {"ready": False, "error": error, "endpoints": []}
+
+
+def verbose_lines(stderr: str, endpoint: str) -> list[str]:
+    """The --verbose lines of ENDPOINT in STDERR, without their times (each checked for its
+    shape), and the deadline's."""
+    lines = []
+    for line in stderr.splitlines():
+        stamp, _, rest = line.partition(" ")
+        if not (stamp.startswith("+") and stamp[1:].replace(".", "", 1).isdigit() and len(stamp.split(".")[-1]) == 3):
+            continue
+        if rest.startswith(f"{endpoint} "):
+            lines.append(rest[len(endpoint) + 1 :])
+        elif rest == "deadline reached":
+            lines.append(rest)
+    return lines
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix", "http", "file"])
+def test_cli_verbose_says_each_step(tmp_path, kind):
+    # Refused or absent first, then ready: every kind says what it met and when it tries again.
+    if kind == "tcp":
+        endpoint, opening = None, listener_later(0.5)
+    elif kind == "http":
+        calls = []
+        endpoint, opening = None, http_server(lambda path: calls.append(path) or (503 if len(calls) < 3 else 200))
+    else:
+        path = tmp_path / ("sock" if kind == "unix" else "file")
+        endpoint, opening = f"{kind}:{path}", None
+    with opening or listening() as port:
+        endpoint = endpoint or (f"127.0.0.1:{port}" if kind == "tcp" else f"http://127.0.0.1:{port}/up")
+        p = subprocess.Popen([tool("wait-for-port"), "-v", "-q", "--period", "0.2", "-t", "60", endpoint], stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        if kind == "unix":
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(str(path))
+            server.listen(1)
+        elif kind == "file":
+            path.write_text("here")
+        _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    lines = verbose_lines(err, endpoint)
+    assert lines[-1] == "is ready" and "Traceback" not in err
+    first = {
+        "tcp": "resolved: 127.0.0.1 (IPv4)",
+        "http": "resolved: 127.0.0.1 (IPv4)",
+        "unix": "attempt 1: No such file or directory; next attempt in 10 ms",
+        "file": "attempt 1: no such file; next attempt in 10 ms",
+    }[kind]
+    assert lines[0] == first
+    if kind == "tcp":
+        assert lines[1] == "attempt 1 to 127.0.0.1: Connection refused; next attempt in 10 ms"
+    if kind == "http":
+        # an answer that is not ready: the next attempt comes a period after this one started
+        # (the second 503 is like the first, and comes within a second of it: held back)
+        assert len(lines) == 3 and re.fullmatch(r"attempt 1 to 127\.0\.0\.1: HTTP status 503; next attempt in 1\d\d ms", lines[1]), lines
+    if kind == "unix":
+        server.close()
+
+
+def test_cli_verbose_holds_back_attempts_alike_and_says_the_deadline():
+    port = free_port()
+    r = run([tool("wait-for-port"), "-v", "-t", "2.5", f"127.0.0.1:{port}"], timeout=60)
+    assert r.returncode == 10
+    lines = verbose_lines(r.stderr, f"127.0.0.1:{port}")
+    assert lines[0] == "resolved: 127.0.0.1 (IPv4)" and lines[-1] == "deadline reached"
+    attempts = lines[1:-1]
+    assert attempts[0] == "attempt 1 to 127.0.0.1: Connection refused; next attempt in 10 ms"
+    # about a hundred attempts a second, a line a second: the ones between are counted
+    assert 2 <= len(attempts) <= 4, attempts
+    for line in attempts[1:]:
+        assert re.fullmatch(r"attempt \d+ to 127\.0\.0\.1: Connection refused; next attempt in 10 ms \(and \d+ like it before, not shown\)", line), line
+    # -v wins over -q, and the report at the timeout stays
+    assert r.stderr.endswith(f"wait-for-port: 127.0.0.1:{port} still down after 2.5 s: Connection refused\n")

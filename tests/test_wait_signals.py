@@ -1,7 +1,8 @@
-"""wait-for-port and signals: SIGTERM and SIGINT end the wait at once (143, 130), also as PID 1,
-also when the handler runs where Python discards what it raises, and none is ever lost, however
-busy the loop."""
+"""wait-for-port and signals: SIGTERM and SIGINT end the wait at once (143, 130), with the --json
+document, also as PID 1, also when the handler runs where Python discards what it raises, and
+none is ever lost, however busy the loop."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import tool
+from conftest import communicate, tool
 from loopback import free_port
 from strace_log import connects_after
 
@@ -47,6 +48,21 @@ def test_cli_signals_end_the_wait_at_once(sig, code):
     _, err = p.communicate(timeout=10)
     assert p.returncode == code
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_cli_json_document_on_a_signal(sig, code):
+    port = free_port()
+    p = subprocess.Popen([tool("wait-for-port"), "--json", "-t", "0", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    handler_installed(p.pid, sig)
+    in_ppoll(p.pid)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == code, err
+    doc = json.loads(out)
+    (endpoint,) = doc.pop("endpoints")
+    assert doc == {"ready": False, "error": f"ended by {sig.name}"}
+    assert endpoint["attempts"] >= 1 and endpoint["last_error"] == "Connection refused" and endpoint["ready"] is False
 
 
 def test_cli_sigterm_as_pid_1():
@@ -87,7 +103,7 @@ class Cycle:
     # and ends on a bytecode boundary, so the handler runs here, inside a finalizer, where Python
     # discards whatever the handler raises (as it does in importlib's weakref callbacks).
     def __del__(self):
-        if signal.getsignal(signal.SIGTERM) is not cli._on_sigterm:
+        if signal.getsignal(signal.SIGTERM) is not cli._on_signal:
             arm()
             return
         os.kill(os.getpid(), signal.SIGTERM)
@@ -109,12 +125,7 @@ def test_cli_sigterm_in_a_finalizer_still_ends_the_wait():
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        _, err = p.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.communicate()
-        pytest.fail("a SIGTERM handled inside a finalizer was lost: the wait went on")
+    _, err = communicate(p, 20, "a SIGTERM handled inside a finalizer was lost: the wait went on")
     assert p.returncode == 143, err
     assert "Traceback" not in err
 
