@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,10 @@ def communicate(p: subprocess.Popen, timeout: float, hang: str):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "may_skip(reason): a skip of this test whose reason holds REASON is expected even in CI")
+    # A background job of a shell without job control starts with SIGINT ignored, and so would
+    # every process a test starts: the tests of what SIGINT does need it delivered.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def allowed_skip(item, reason: str) -> bool:
