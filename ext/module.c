@@ -281,6 +281,37 @@ static PyObject *core_dpkg_installed(PyObject *module, PyObject *arg)
     return result;
 }
 
+/* ---- Python sources ---- */
+
+static PyObject *make_pycall(const void *ctx, size_t i)
+{
+    const struct sp_pycall *c = &SP_VEC_AT((const struct sp_vec *)ctx, struct sp_pycall, i);
+    return Py_BuildValue("(nO&iN)", (Py_ssize_t)c->line, fsdecode, c->func, c->kind,
+                         build_strs(&c->names));
+}
+
+/* python_calls(source) -> (truncated, [(line, callee, kind, [name, ...]), ...]): the calls
+ * that the lexer of --dlopen finds in the bytes SOURCE. */
+static PyObject *core_python_calls(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    struct sp_vec calls;
+    sp_vec_init(&calls, sizeof(struct sp_pycall));
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = sp_pysrc_calls(view.buf, (size_t)view.len, &calls);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *result = rc < 0 ? PyErr_NoMemory()
+                              : Py_BuildValue("(ON)", rc == SP_PYSRC_TRUNCATED ? Py_True : Py_False,
+                                              build_list(calls.len, make_pycall, &calls));
+    sp_pycalls_free(&calls);
+    return result;
+}
+
 /* ---- wait-for-port ---- */
 
 struct wait_ctx {
@@ -471,6 +502,10 @@ static PyMethodDef core_methods[] = {
     {"dpkg_installed", core_dpkg_installed, METH_O,
      "dpkg_installed($module, status_file, /)\n--\n\n"
      "-> [(package, arch), ...]: the packages a dpkg status file says are installed."},
+    {"python_calls", core_python_calls, METH_O,
+     "python_calls($module, source, /)\n--\n\n"
+     "-> (truncated, [(line, callee, kind, [name, ...]), ...]): the calls naming libraries\n"
+     "that --dlopen finds in the bytes SOURCE; kind 0 CDLL/LoadLibrary, 1 dlopen, 2 find_library."},
     {"parse_endpoint", core_parse_endpoint, METH_O,
      "parse_endpoint($module, text, /)\n--\n\n"
      "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http, 3 file, 4 redis, 5 postgres,\n"

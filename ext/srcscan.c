@@ -151,17 +151,32 @@ static void scan_one(struct sp_srcscan *s, struct worker *w, size_t i)
         *buf = bigger;
         *cap = want;
     }
-    for (ssize_t n = 1; got < want && n > 0; got += n > 0 ? (size_t)n : 0)
-        n = read(fd, *buf + got, want - got);
+    ssize_t n = 1;
+    while (got < want && (n = read(fd, *buf + got, want - got)) != 0) {
+        if (n > 0)
+            got += (size_t)n;
+        else if (errno != EINTR)
+            break;
+    }
+    int saved = errno;
     close(fd);
+    if (got < want) { /* a part of a source is not the source: nothing of it counts */
+        warn(s, n < 0 ? sp_aprintf("%s: %s: not scanned for library names", path, strerror(saved))
+                      : sp_aprintf("%s: %zu of its %zu bytes read (it shrank): not scanned for "
+                                   "library names", path, got, want));
+        return;
+    }
     if (!sp_pysrc_maybe(*buf, got))
         return;
     struct sp_vec calls;
     sp_vec_init(&calls, sizeof(struct sp_pycall));
     int rc = sp_pysrc_calls(*buf, got, &calls);
+    if (rc == SP_PYSRC_TRUNCATED)
+        warn(s, sp_aprintf("%s: brackets or f-strings nested deeper than Python allows: what lies "
+                           "deeper not scanned for library names", path));
     pthread_mutex_lock(&s->lock);
     struct sp_pysource *src = NULL;
-    if (rc == 0 && calls.len && (src = sp_vec_push(&s->sources)) != NULL &&
+    if (rc >= 0 && calls.len && (src = sp_vec_push(&s->sources)) != NULL &&
         (src->path = strdup(path)) != NULL) {
         src->calls = calls;
         calls = (struct sp_vec){0};
@@ -200,7 +215,7 @@ void sp_srcscan_init(struct sp_srcscan *s)
     memset(s, 0, sizeof *s);
     sp_vec_init(&s->bases, sizeof(struct sp_srcbase));
     sp_vec_init(&s->sources, sizeof(struct sp_pysource));
-    s->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_init(&s->lock, NULL);
 }
 
 int sp_srcscan_base(struct sp_srcscan *s, const struct sp_root *r, const char *path,
@@ -261,4 +276,5 @@ void sp_srcscan_free(struct sp_srcscan *s)
     sp_vec_free(&s->sources);
     sp_strs_free(&s->paths);
     sp_strs_free(&s->warnings);
+    pthread_mutex_destroy(&s->lock);
 }

@@ -257,8 +257,13 @@ def debian_root():
     return cached_debootstrap("bookworm-minbase")
 
 
+def cached_trixie() -> Path:
+    """A Debian 13 root: its libc and systemd are newer than bookworm's. It also carries
+    docker-buildx, for the bake file's check (tests/test_publishing.py), and Python 3.13, the
+    judge of the Python source scanner (tests/test_pysrc_judge.py), so one root serves."""
+    return cached_debootstrap("trixie-buildx-python3", include=("docker-buildx", "python3"), release="trixie")
+
+
 @pytest.fixture(scope="session")
 def trixie_root():
-    """A Debian 13 root: its libc and systemd are newer than bookworm's. It also carries
-    docker-buildx, for the bake file's check (tests/test_publishing.py), so one root serves."""
-    return cached_debootstrap("trixie-buildx", include=("docker-buildx",), release="trixie")
+    return cached_trixie()

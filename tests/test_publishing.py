@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cached_debootstrap, run
+from conftest import cached_trixie, run
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "images"))
@@ -30,7 +30,7 @@ def test_bake_file_is_generated_from_the_matrix():
 @pytest.fixture(scope="module")
 def bake_print():
     """docker buildx bake --print of the checkout's bake file, run by Debian 13's buildx."""
-    root = cached_debootstrap("trixie-buildx", include=("docker-buildx",), release="trixie")  # conftest.trixie_root
+    root = cached_trixie()
     work = root / "src"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -227,3 +229,91 @@ def test_sources_are_read_the_same_where_openat2_is_refused(tmp_path):
     # openat2 was tried, refused once, and the sources were opened component by component
     trace = (tmp_path / "trace").read_text()
     assert "ENOSYS" in trace and trace.count("openat2(") == 1
+
+
+def found(result) -> set[tuple[str, int, str, str]]:
+    """(module, line, callee, name) of each library name the Python sources gave."""
+    out = set()
+    for r in python_resolutions(result):
+        feature, _, where = r.source[len("python: ") :].rpartition(" at ")
+        out.add((r.needed_by.rsplit("/", 1)[1][:-3], int(where.rsplit(":", 1)[1]), feature.split("(", 1)[0], r.name))
+    return out
+
+
+# Replacement fields whose format spec holds a quote or a bracket, and the other forms of a field.
+FIELDS = ["d:%b '%y", "v:'>10", "v:(>10", "v:[^10", 'v:">10', "v:{w}", "v:>{w}.{p}", "v!r:'^{w}", "v=!r:(>4", "v:{'>'}{w}", "v:{{w}}"]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_a_format_spec_is_text_up_to_its_brace(tmp_path, field):
+    q = "'" if '"' in field else '"'
+    t = tree(tmp_path, spec=f"label = f{q}{{{field}}}{q}\nctypes.CDLL('libz.so.1')\n")
+    result = find_libdeps(t, dlopen="required")
+    assert found(result) == {("spec", 2, "ctypes.CDLL", "libz.so.1")}
+    assert not result.warnings
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_line_endings_and_continuations_are_read_as_python_reads_them(tmp_path, ending):
+    # Line 1 starts a string that a backslash continues onto line 2, where it holds text that
+    # looks like a call; the call on line 3 goes on to line 4 after a backslash.
+    source = 'x = "a\\\nctypes.CDLL(\'libbz2.so.1.0\')"\nctypes.CDLL \\\n("libz.so.1")\n'
+    t = tree(tmp_path, endings=source.replace("\n", ending))
+    assert found(find_libdeps(t, dlopen="required")) == {("endings", 3, "ctypes.CDLL", "libz.so.1")}
+
+
+def test_no_limit_short_of_pythons_changes_the_answer(tmp_path):
+    t = tree(
+        tmp_path,
+        many="".join("ctypes.CDLL('libz.so.1')\n" for _ in range(5000)) + "ctypes.CDLL('libbz2.so.1.0')\n",
+        nested="ctypes.CDLL(" * 30 + "'libbz2.so.1.0'" + ")" * 30 + "\n",
+        names="ctypes.CDLL(" + ", ".join(f"'lib{n}.so'" for n in range(100)) + ", 'libz.so.1')\n",
+    )
+    got = found(find_libdeps(t, dlopen="required"))
+    assert ("many", 5001, "ctypes.CDLL", "libbz2.so.1.0") in got
+    assert ("nested", 1, "ctypes.CDLL", "libbz2.so.1.0") in got
+    assert ("names", 1, "ctypes.CDLL", "libz.so.1") in got  # the 101st name, the one that loads
+
+
+def test_nesting_deeper_than_python_allows_is_a_warning(tmp_path):
+    t = tree(tmp_path, deep="x = " + "(" * 250 + "1" + ")" * 250 + "\nctypes.CDLL('libz.so.1')\n")
+    result = find_libdeps(t, dlopen="required")
+    assert found(result) == {("deep", 2, "ctypes.CDLL", "libz.so.1")}
+    assert [w for w in result.warnings if "deep.py" in w] == [f"{t}/pkg/deep.py: brackets or f-strings nested deeper than Python allows: what lies deeper not scanned for library names"]
+
+
+def test_call_forms_python_accepts_and_the_callee_as_python_reads_it(tmp_path):
+    source = (
+        "ctypes.CDLL(('libz' '.so.1'))\n"  # 1: a literal in parentheses, concatenated
+        "(ctypes.CDLL)('libbz2.so.1.0')\n"  # 2: a callee in parentheses
+        "ctypes.ＣＤＬＬ('libz.so.1')\n"  # 3: NFKC makes it CDLL
+        "ctypes.util.ﬁnd_library('z')\n"  # 4: and this find_library
+        "(ctypes  # c.CDLL\n .CDLL)('libz.so.1')\n"  # 5: a comment inside the callee
+        "ctypes.CDLL(('libz.so.1', 'x'))\n"  # 7: a tuple is no literal
+        "f'{ctypes.CDLL(\"libbz2.so.1.0\")}'\n"  # 8: a call inside an f-string's field
+    )
+    t = tree(tmp_path, forms=b"\xef\xbb\xbf" + source.encode())  # 1: after a byte-order mark
+    assert found(find_libdeps(t, dlopen="required")) == {
+        ("forms", 1, "ctypes.CDLL", "libz.so.1"),
+        ("forms", 2, "ctypes.CDLL", "libbz2.so.1.0"),
+        ("forms", 3, "ctypes.CDLL", "libz.so.1"),
+        ("forms", 4, "ctypes.util.find_library", "z"),
+        ("forms", 5, "ctypes.CDLL", "libz.so.1"),
+        ("forms", 8, "ctypes.CDLL", "libbz2.so.1.0"),
+    }
+
+
+def test_a_source_read_short_is_reported_not_scanned(tmp_path):
+    # sysfs gives its files a size of 4096 bytes and fewer bytes to read: bound onto a module,
+    # such a file is read as a source that shrank while it was read, for real.
+    t = tree(tmp_path, short="")
+    module = t / "pkg" / "short.py"
+    script = 'mount --bind /sys/class/net/lo/address "$1" && exec "$2" --dlopen required "$3"'
+    r = run(["unshare", "--mount", "sh", "-c", script, "sh", module, tool("find-libdeps"), t])
+    assert r.returncode == 0, r.stderr
+    assert f"find-libdeps: warning: {module}: 18 of its 4096 bytes read (it shrank): not scanned for library names\n" in r.stderr
+
+
+def test_the_nfkc_table_is_what_the_unicode_database_makes():
+    r = run([sys.executable, Path(__file__).resolve().parent.parent / "scripts/gen-nfkc", "--check"])
+    assert r.returncode == 0, r.stderr
