@@ -70,9 +70,10 @@ typedef signed char v16 __attribute__((vector_size(16)));
 
 /* Returns the offset, from I on in steps of BLOCK, of the first block where a pair starts, with
  * *MASK its starts (bit k: offset + k); or of the last bytes, which do not fill a block, with
- * *MASK 0. */
-static size_t next_block(const char *buf, size_t len, size_t i, uint64_t *mask)
+ * *MASK 0. Sets *HIGH when a byte of the blocks it read is not ASCII. */
+static size_t next_block(const char *buf, size_t len, size_t i, uint64_t *mask, int *high)
 {
+    v16 bytes = {0};
     for (; i + BLOCK + 1 <= len; i += BLOCK) {
         v16 m[BLOCK / 16], all = {0};
 #pragma GCC unroll 4
@@ -81,6 +82,7 @@ static size_t next_block(const char *buf, size_t len, size_t i, uint64_t *mask)
             memcpy(&a, buf + i + 16 * k, 16);
             memcpy(&b, buf + i + 16 * k + 1, 16);
             all |= m[k] = PAIRS(a, b);
+            bytes |= a;
         }
         uint64_t w[2];
         memcpy(w, &all, sizeof w);
@@ -89,9 +91,13 @@ static size_t next_block(const char *buf, size_t len, size_t i, uint64_t *mask)
         *mask = 0;
         for (size_t k = 0; k < BLOCK; k++)
             *mask |= (uint64_t)(m[k / 16][k % 16] != 0) << k;
-        return i;
+        break;
     }
-    *mask = 0;
+    if (i + BLOCK + 1 > len)
+        *mask = 0;
+    uint64_t w[2];
+    memcpy(w, &bytes, sizeof w);
+    *high |= ((w[0] | w[1]) & 0x8080808080808080u) != 0;
     return i;
 }
 
@@ -100,46 +106,52 @@ static size_t next_block(const char *buf, size_t len, size_t i, uint64_t *mask)
 typedef signed char v32 __attribute__((vector_size(32)));
 
 __attribute__((target("avx2"))) static size_t next_block_avx2(const char *buf, size_t len,
-                                                              size_t i, uint64_t *mask)
+                                                              size_t i, uint64_t *mask, int *high)
 {
+    v32 bytes = {0};
+    *mask = 0;
     for (; i + BLOCK + 1 <= len; i += BLOCK) {
         v32 a, b, c, d;
         memcpy(&a, buf + i, 32);
         memcpy(&b, buf + i + 1, 32);
         memcpy(&c, buf + i + 32, 32);
         memcpy(&d, buf + i + 33, 32);
+        bytes |= a | c;
         v32 lo = PAIRS(a, b), hi = PAIRS(c, d);
         uint64_t bits = (uint32_t)_mm256_movemask_epi8((__m256i)lo) |
                         (uint64_t)(uint32_t)_mm256_movemask_epi8((__m256i)hi) << 32;
         if (bits) {
             *mask = bits;
-            return i;
+            break;
         }
     }
-    *mask = 0;
+    *high |= _mm256_movemask_epi8((__m256i)bytes) != 0;
     return i;
 }
 #endif
 
-/* Returns 1 when one of the names is in the LEN bytes at BUF. */
-static int has_name(const char *buf, size_t len)
+/* Returns 1 when one of the names is in the LEN bytes at BUF; else 0, with *HIGH set when a
+ * byte is not ASCII (the scan reads every byte once for both). */
+static int has_name(const char *buf, size_t len, int *high)
 {
 #if defined(__x86_64__)
-    size_t (*next)(const char *, size_t, size_t, uint64_t *) =
+    size_t (*next)(const char *, size_t, size_t, uint64_t *, int *) =
         __builtin_cpu_supports("avx2") ? next_block_avx2 : next_block;
 #else
-    size_t (*next)(const char *, size_t, size_t, uint64_t *) = next_block;
+    size_t (*next)(const char *, size_t, size_t, uint64_t *, int *) = next_block;
 #endif
     size_t i = 0;
     uint64_t mask;
-    while ((i = next(buf, len, i, &mask)), mask) {
+    while ((i = next(buf, len, i, &mask, high)), mask) {
         for (; mask; mask &= mask - 1) {
             if (name_at(buf, len, i + (size_t)__builtin_ctzll(mask)))
                 return 1;
         }
         i += BLOCK;
     }
-    for (; i + 1 < len; i++) { /* the last bytes */
+    for (size_t k = i; k < len; k++) /* the last bytes */
+        *high |= (unsigned char)buf[k] >= 0x80;
+    for (; i + 1 < len; i++) {
         if (PAIRS(buf[i], buf[i + 1]) && name_at(buf, len, i))
             return 1;
     }
@@ -200,8 +212,11 @@ static const char *nfkc_ascii(unsigned cp)
 
 int sp_pysrc_maybe(const char *buf, size_t len)
 {
-    if (has_name(buf, len))
+    int high = 0;
+    if (has_name(buf, len, &high))
         return 1;
+    if (!high)
+        return 0;
     /* A name may be spelt with characters that NFKC makes ASCII (ＣＤＬＬ): in the rare file
      * that has any character outside ASCII, any such character makes it worth lexing. */
     const unsigned char *p = (const unsigned char *)buf, *end = p + len;
