@@ -33,15 +33,17 @@ void sp_elf_free(struct sp_elf *e)
 }
 
 /* The Debian ABIs snakepack knows. cache_flags are ldconfig's FLAG_ELF_LIBC6 | FLAG_<arch>
- * (glibc sysdeps/generic/ldconfig.h); platform is the AT_PLATFORM string $PLATFORM expands to. */
+ * (glibc sysdeps/generic/ldconfig.h); platform is the AT_PLATFORM string $PLATFORM expands to.
+ * x32 (ELFCLASS32 on x86-64) is Debian's x32 port, and libc6-x32 on amd64 (in /libx32). */
 static const struct sp_abi abis[] = {
-    {ELFCLASS64, EM_X86_64, "x86_64-linux-gnu", "amd64", "x86_64", 0x0303},
-    {ELFCLASS32, EM_386, "i386-linux-gnu", "i386", "i686", 0x0003},
-    {ELFCLASS64, EM_AARCH64, "aarch64-linux-gnu", "arm64", "aarch64", 0x0a03},
-    {ELFCLASS32, EM_ARM, "arm-linux-gnueabihf", "armhf", "v7l", 0x0903},
-    {ELFCLASS64, EM_PPC64, "powerpc64le-linux-gnu", "ppc64el", "ppc64le", 0x0503},
-    {ELFCLASS64, EM_S390, "s390x-linux-gnu", "s390x", "z196", 0x0403},
-    {ELFCLASS64, EM_RISCV, "riscv64-linux-gnu", "riscv64", "riscv64", 0x1003},
+    {ELFCLASS64, EM_X86_64, "x86_64-linux-gnu", "amd64", "x86_64", 0x0303, NULL},
+    {ELFCLASS32, EM_X86_64, "x86_64-linux-gnux32", "x32", "x86_64", 0x0803, "/libx32"},
+    {ELFCLASS32, EM_386, "i386-linux-gnu", "i386", "i686", 0x0003, NULL},
+    {ELFCLASS64, EM_AARCH64, "aarch64-linux-gnu", "arm64", "aarch64", 0x0a03, NULL},
+    {ELFCLASS32, EM_ARM, "arm-linux-gnueabihf", "armhf", "v7l", 0x0903, NULL},
+    {ELFCLASS64, EM_PPC64, "powerpc64le-linux-gnu", "ppc64el", "ppc64le", 0x0503, NULL},
+    {ELFCLASS64, EM_S390, "s390x-linux-gnu", "s390x", "z196", 0x0403, NULL},
+    {ELFCLASS64, EM_RISCV, "riscv64-linux-gnu", "riscv64", "riscv64", 0x1003, NULL},
 };
 
 const struct sp_abi *sp_abi_of(const struct sp_elf *e)

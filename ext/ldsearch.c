@@ -494,12 +494,14 @@ static int search(struct search *s, size_t req, const char *name)
         if ((rc = try_dir(s, ld->conf_dirs.items[i], name)) != 0)
             return rc < 0 ? -1 : SP_HOW_LDCONF;
     }
-    /* Debian's ld.so system directories: multiarch first, then the plain ones. */
-    char multi[64], usrmulti[64];
+    /* Debian's ld.so system directories: multiarch first, then the plain ones; a biarch libc's
+     * loader (x32 on amd64) has its own instead. */
+    char multi[64], usrmulti[64], usrbiarch[64];
     snprintf(multi, sizeof multi, "/lib/%s", s->abi->triplet);
     snprintf(usrmulti, sizeof usrmulti, "/usr/lib/%s", s->abi->triplet);
-    const char *defaults[] = {multi, usrmulti, "/lib", "/usr/lib"};
-    for (size_t i = 0; i < 4; i++) {
+    snprintf(usrbiarch, sizeof usrbiarch, "/usr%s", s->abi->biarch ? s->abi->biarch : "");
+    const char *defaults[] = {multi, usrmulti, "/lib", "/usr/lib", s->abi->biarch, usrbiarch};
+    for (size_t i = 0; i < (s->abi->biarch ? 6 : 4); i++) {
         if ((rc = try_dir(s, defaults[i], name)) != 0)
             return rc < 0 ? -1 : SP_HOW_DEFAULT;
     }

@@ -222,6 +222,8 @@ struct sp_abi {
     const char *debarch;  /* dpkg architecture, e.g. amd64 */
     const char *platform; /* what $PLATFORM expands to */
     int cache_flags;      /* ld.so.cache entry flags the loader accepts */
+    const char *biarch;   /* the system directory of its biarch libc on another architecture's
+                             Debian (x32 on amd64: /libx32, and /usr/libx32), or NULL */
 };
 /* Returns the ABI of an ELF header, or NULL when snakepack does not know it. */
 const struct sp_abi *sp_abi_of(const struct sp_elf *e);

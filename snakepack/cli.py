@@ -58,6 +58,30 @@ def _reconfigure(stream: TextIO, **kwargs: str) -> None:
         reconfigure(**kwargs)
 
 
+def _write_out(text: str) -> OSError | None:
+    """Writes TEXT to standard output, straight to its descriptor: when stdout cannot take it
+    (closed, full, its reader gone) nothing stays buffered to fail again at exit, as a
+    traceback. Returns None, or the error (errno EPIPE when the reader is gone)."""
+    try:
+        if sys.stdout is None:  # descriptor 1 was closed when Python started
+            return OSError(errno.EBADF, "stdout is closed")
+        try:
+            fd = sys.stdout.fileno()
+        except io.UnsupportedOperation:  # a stream in memory
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return None
+        sys.stdout.flush()
+        data = text.encode(sys.stdout.encoding or "utf-8", "surrogateescape")
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError as err:
+        return err
+    except ValueError as err:  # a closed file object
+        return OSError(errno.EBADF, str(err))
+    return None
+
+
 def _env_number(name: str, default: N, kind: Callable[[str], N]) -> N:
     """The number in environment variable NAME (a fallback for a flag), or DEFAULT if unset."""
     value = os.environ.get(name)
@@ -115,6 +139,8 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
     )
     what.add_argument("--why", metavar="PKG", help="print the chains of libraries that pull PKG in")
     args = parser.parse_args(argv)
+    if args.why == "":
+        parser.error("--why needs a package name")
     # Paths and package names are bytes on Linux: undecodable ones go out as they came in.
     _reconfigure(sys.stdout, errors="surrogateescape")
     _reconfigure(sys.stderr, errors="surrogateescape")
@@ -154,28 +180,24 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             f"{prog}: {len(result.files)} ELF files, {len(result.package_names)} packages",
             file=sys.stderr,
         )
-    try:
-        if args.why:
-            from .libdeps import why
+    if args.why is not None:
+        from .libdeps import why
 
-            chains = why(result, args.why)
-            if not chains:
-                return _fail(prog, f"{args.why}: pulled in by nothing under {' '.join(args.paths) or sys.prefix}", 1)
-            for line in chains:
-                print(line)
-        elif args.json:
-            import json
+        chains = why(result, args.why)
+        if not chains:
+            return _fail(prog, f"{args.why}: pulled in by nothing under {' '.join(args.paths) or sys.prefix}", 1)
+        text = "".join(f"{line}\n" for line in chains)
+    elif args.json:
+        import json
 
-            json.dump(result.to_json(), sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        else:
-            for name in result.package_names:
-                print(name)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # the reader went away (find-libdeps --json | head): no traceback, no second error at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        text = json.dumps(result.to_json(), indent=2) + "\n"
+    else:
+        text = "".join(f"{name}\n" for name in result.package_names)
+    failed = _write_out(text)
+    if failed is not None and failed.errno == errno.EPIPE:
+        return 141  # the reader went away (find-libdeps --json | head): quiet, as SIGPIPE would be
+    if failed is not None:
+        return _fail(prog, f"cannot write the output: {failed.strerror}", 1)
     return 1 if args.missing == "error" and result.unresolved else 0
 
 
@@ -282,9 +304,7 @@ def _signal_error(signum: int) -> str:
 
 def _print_json(prog: str, results: list[EndpointResult], error: str | None = None) -> None:
     """wait-for-port --json: one document, every endpoint with what became of it, and ERROR when
-    the command did not wait to the end. Written straight to the descriptor: when stdout cannot
-    take it (closed, full, its reader gone) one line says so and nothing stays buffered to fail
-    again at exit."""
+    the command did not wait to the end; when stdout cannot take it, one line says so."""
     import json
 
     doc = {
@@ -301,23 +321,9 @@ def _print_json(prog: str, results: list[EndpointResult], error: str | None = No
             for r in results
         ],
     }
-    text = json.dumps(doc, indent=2) + "\n"  # ASCII: non-ASCII characters are escaped
-    try:
-        if sys.stdout is None:  # descriptor 1 was closed when Python started
-            raise OSError(errno.EBADF, "stdout is closed")
-        try:
-            fd = sys.stdout.fileno()
-        except io.UnsupportedOperation:  # a stream in memory
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            return
-        sys.stdout.flush()
-        data = text.encode()
-        while data:
-            data = data[os.write(fd, data) :]
-    except (OSError, ValueError) as err:
-        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        print(f"{prog}: cannot print the --json document: {why}", file=sys.stderr)
+    failed = _write_out(json.dumps(doc, indent=2) + "\n")
+    if failed is not None:
+        print(f"{prog}: cannot print the --json document: {failed.strerror}", file=sys.stderr)
 
 
 def _wait_for_port(argv: list[str]) -> int:

@@ -85,6 +85,7 @@ class LibdepsResult:
     def __init__(self, warnings: list[str]):
         self.files: list[ElfFile] = []
         self.defined: dict[str, tuple[str, ...]] = {}  # realpath -> versions it defines (DT_VERDEF)
+        self.requires: dict[str, tuple[tuple[str, str], ...]] = {}  # realpath -> (name, version) it needs (DT_VERNEED)
         self.version_errors: dict[str, str] = {}  # realpath -> why its versions could not be read
         self.packages: list[Package] = []  # sorted, unique
         self.bundled: list[str] = []  # inside the scanned trees and owned by no package
@@ -200,6 +201,8 @@ def find_libdeps(
                     (bundled if inside else unowned).add(real)
                 packages.update(pkgs)
                 result.defined[real] = tuple(files[fi][11])
+                pairs = files[fi][10]
+                result.requires[real] = tuple(zip(pairs[::2], pairs[1::2]))
                 damaged = files[fi][12]
                 if damaged:
                     result.version_errors[real] = damaged
@@ -242,26 +245,33 @@ def _newest(version: str, defined: tuple[str, ...]) -> str | None:
 
 def check(result: LibdepsResult) -> list[str]:
     """Why the scanned files would not load in the root, one line each: a library that does not
-    resolve anywhere in a file's load tree, or a symbol version (DT_VERNEED) that the library
-    a file's name resolves to does not define (DT_VERDEF). Empty when everything loads."""
+    resolve anywhere in a file's load tree, or a symbol version (DT_VERNEED) that an object of
+    the tree requires of a library it needs and that library, as resolved, does not define
+    (DT_VERDEF). Empty when everything loads."""
     failures: list[str] = []
     for f in result.files:
-        direct = {r.name: r for r in f.resolutions if r.needed_by == f.path and r.resolved}
+        # each object of the tree (by the path it is loaded as) with the libraries it loads
+        loads: dict[str, dict[str, Resolution]] = {}
         for r in f.resolutions:
-            if not r.resolved and r.source == "DT_NEEDED":
+            if r.resolved and r.source == "DT_NEEDED":
+                loads.setdefault(r.needed_by, {}).setdefault(r.name, r)
+            elif not r.resolved and r.source == "DT_NEEDED":
                 by = "" if r.needed_by == f.path else f" (needed by {r.needed_by})"
                 failures.append(f"{f.path}: {r.name}{by}: {r.error}")
-        for lib, version in f.versions:
-            found = direct.get(lib)
-            if found is None or found.realpath is None:
-                continue  # not resolved: said above
-            defined = result.defined.get(found.realpath, ())
-            if version in defined:
-                continue
-            damaged = result.version_errors.get(found.realpath)
-            newest = _newest(version, defined)
-            has = damaged or (f"this root has {newest}" if newest else "it defines no such version")
-            failures.append(f"{f.path}: {lib} ({found.path}): version {version} not found; {has}")
+        objects = [(f.path, f.versions)] + [(r.path, result.requires.get(r.realpath or "", ())) for rs in loads.values() for r in rs.values()]
+        for obj, versions in dict(objects).items():
+            for lib, version in versions:
+                found = loads.get(obj, {}).get(lib)
+                if found is None or found.realpath is None:
+                    continue  # not resolved: said above
+                defined = result.defined.get(found.realpath, ())
+                if version in defined:
+                    continue
+                damaged = result.version_errors.get(found.realpath)
+                newest = _newest(version, defined)
+                has = damaged or (f"this root has {newest}" if newest else "it defines no such version")
+                by = "" if obj == f.path else f" (needed by {obj})"
+                failures.append(f"{f.path}: {lib} ({found.path}){by}: version {version} not found; {has}")
     return list(dict.fromkeys(failures))
 
 

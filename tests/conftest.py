@@ -122,21 +122,21 @@ class ElfBuilder:
         self.workdir = workdir
         self.count = 0
 
-    def _stubs(self, needed, m32: bool) -> list[str]:
+    def _stubs(self, needed, mode: str) -> list[str]:
         args = []
         for name in needed:
             self.count += 1
             stub = self.workdir / f"stub{self.count}" / "libstub.so"
             stub.parent.mkdir(parents=True)
-            self._cc(["-shared", "-nostdlib", f"-Wl,-soname,{name}", "-o", stub], "int stub;\n", m32)
+            self._cc(["-shared", "-nostdlib", f"-Wl,-soname,{name}", "-o", stub], "int stub;\n", mode)
             args.append(stub)
         return args
 
-    def _cc(self, args, code: str, m32: bool = False):
+    def _cc(self, args, code: str, mode: str = ""):
         self.count += 1
         src = self.workdir / f"src{self.count}.c"
         src.write_text(code)
-        cmd = [CC, "-fPIC", *(["-m32"] if m32 else []), src, *args]
+        cmd = [CC, "-fPIC", *([mode] if mode else []), src, *args]
         r = run(cmd)
         assert r.returncode == 0, f"{cmd}: {r.stderr}"
 
@@ -149,7 +149,7 @@ class ElfBuilder:
         rpath: str | None = None,
         runpath: str | None = None,
         nodeflib: bool = False,
-        m32: bool = False,
+        mode: str = "",  # the compiler's ABI flag: -m32 (i386), -mx32 (x32)
     ) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,8 +162,8 @@ class ElfBuilder:
             args += ["-Wl,--enable-new-dtags", f"-Wl,-rpath,{runpath}"]
         if nodeflib:
             args.append("-Wl,-z,nodefaultlib")
-        args += self._stubs(needed, m32)
-        self._cc(args, f"int f{self.count}(void) {{ return {self.count}; }}\n", m32)
+        args += self._stubs(needed, mode)
+        self._cc(args, f"int f{self.count}(void) {{ return {self.count}; }}\n", mode)
         return path
 
     def program(self, path, *, needed=(), rpath: str | None = None) -> Path:

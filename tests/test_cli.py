@@ -208,3 +208,22 @@ def test_find_libdeps_without_a_linked_library_says_which_package_to_install(son
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"find-libdeps: cannot load snakepack's C extension: {path}: ")
     assert r.stderr.endswith(f": install the Debian package {package} ({package}t64 on Debian 13 and later)\n")
+
+
+@pytest.mark.parametrize("stdout, why", [("full", "No space left on device"), ("closed", "stdout is closed")])
+@pytest.mark.parametrize("mode", [[], ["--json"]])
+def test_find_libdeps_output_that_stdout_cannot_take_is_one_line(elf, tmp_path, stdout, why, mode):
+    elf.lib(tmp_path / "tree/a.so", needed=["libc.so.6"])
+    wrap = ["sh", "-c", 'exec "$@" >&-', "sh"] if stdout == "closed" else []
+    out = os.open("/dev/full", os.O_WRONLY) if stdout == "full" else subprocess.DEVNULL
+    try:
+        r = run([*wrap, tool("find-libdeps"), *mode, tmp_path / "tree"], stdout=out, capture_output=False, stderr=subprocess.PIPE)
+    finally:
+        if stdout == "full":
+            os.close(out)
+    assert (r.returncode, r.stderr) == (1, f"find-libdeps: cannot write the output: {why}\n")
+
+
+def test_find_libdeps_why_of_no_package_is_a_usage_error(tmp_path):
+    r = run([tool("find-libdeps"), "--why", "", tmp_path])
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", "find-libdeps: --why needs a package name\n")

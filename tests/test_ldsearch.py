@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import CC, EM_AARCH64, address_space_limit, by_name, run, write_status
+from conftest import CC, EM_AARCH64, address_space_limit, by_name, run, tool, write_status
 from snakepack import find_libdeps
 
 
@@ -67,7 +67,7 @@ def test_ld_library_path_only_when_given_and_between_rpath_and_runpath(elf, tmp_
 def test_wrong_class_and_machine_candidates_are_skipped(elf, tmp_path):
     t = tmp_path / "t"
     app = elf.lib(t / "app.so", rpath="$ORIGIN/i386:$ORIGIN/arm64:$ORIGIN/ok", needed=["libimp.so.1"])
-    elf.lib(t / "i386/libimp.so.1", soname="libimp.so.1", m32=True)
+    elf.lib(t / "i386/libimp.so.1", soname="libimp.so.1", mode="-m32")
     elf.set_machine(elf.lib(t / "arm64/libimp.so.1", soname="libimp.so.1"), EM_AARCH64)
     elf.lib(t / "ok/libimp.so.1", soname="libimp.so.1")
     res = by_name(find_libdeps(t), app)["libimp.so.1"]
@@ -314,3 +314,15 @@ def test_cost_is_linear_in_needed_names_and_search_directories(elf, tmp_path):
         assert sum(f'{root}{d}"' in line for line in opened) == 1, d
     # about one directory read and a few lookups per directory and per name: not one per pair
     assert len(calls) < 40 * len(dirs), len(calls)
+
+
+def test_x32_objects_load_the_x32_libc(elf, tmp_path):
+    # ELFCLASS32 on x86-64: Debian's x32 ABI, whose libc on amd64 is libc6-x32 in /libx32 (the
+    # test's packages install it; its ld.so.cache entries carry the x32 flag)
+    x32 = elf.lib(tmp_path / "t/x32.so", needed=["libc.so.6"], mode="-mx32")
+    result = find_libdeps(tmp_path / "t")
+    res = by_name(result, x32)["libc.so.6"]
+    assert (res.how, os.path.realpath(res.realpath)) == ("ld.so.cache", os.path.realpath("/libx32/libc.so.6"))
+    assert result.package_names == ["libc6-x32"] and not result.warnings
+    check = run([tool("find-libdeps"), "--check", tmp_path / "t"])
+    assert (check.returncode, check.stderr) == (0, "")
