@@ -163,9 +163,12 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
     for warning in result.warnings:
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     if args.check:
-        from .libdeps import check
+        from . import venvs
+        from .libdeps import _absolute, check
 
         failures = check(result)
+        for venv in venvs.find([_absolute(p, args.root) for p in args.paths or [sys.prefix]], args.root):
+            failures += venvs.problems(venv, args.root)
         for line in failures:
             print(f"{prog}: {line}", file=sys.stderr)
         return 1 if failures else 0
