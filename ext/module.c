@@ -320,14 +320,13 @@ struct wait_ctx {
 };
 
 /* Runs with the GIL re-acquired: calls on_event(index, event, elapsed, detail), index None
- * for an event of the whole wait (the deadline). */
+ * for an event of the whole wait (the deadline). Given to the wait only when there is an
+ * on_event: without one, no event costs the GIL or a change of the signal mask. */
 static int wait_event(void *arg, size_t index, int event, double elapsed, const char *detail)
 {
     static const char *const names[] = {"done", "unresolved", "crowded", "resolved", "attempt",
                                         "deadline"};
     struct wait_ctx *ctx = arg;
-    if (ctx->on_event == NULL)
-        return 0;
     PyEval_RestoreThread(ctx->ts);
     PyObject *i = index == (size_t)-1 ? Py_NewRef(Py_None) : PyLong_FromSize_t(index);
     PyObject *r = i ? PyObject_CallFunction(ctx->on_event, "NsdO&", i, names[event], elapsed,
@@ -469,7 +468,8 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     struct wait_ctx ctx = {NULL, on_event == Py_None ? NULL : on_event};
     ctx.ts = PyEval_SaveThread();
-    int rc = sp_wait_run(specs, (size_t)n, &opts, out, wait_event, wait_signal, &ctx, &err);
+    int rc = sp_wait_run(specs, (size_t)n, &opts, out, ctx.on_event ? wait_event : NULL,
+                         wait_signal, &ctx, &err);
     PyEval_RestoreThread(ctx.ts);
     if (rc == SP_WAIT_STOPPED || PyErr_Occurred())
         goto done;

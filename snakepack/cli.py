@@ -291,7 +291,6 @@ def wait_for_port_main(argv: list[str] | None = None) -> int:
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _on_signal)
         status = _wait_for_port(argv)
-        _signals["leaving"] = True
     except (_Terminated, KeyboardInterrupt) as stop:
         _signals["leaving"] = True
         status = stop.args[0] if isinstance(stop, _Terminated) else 130
@@ -377,13 +376,14 @@ def _wait_for_port(argv: list[str]) -> int:
     except SnakepackError as err:  # the C extension cannot load
         return fail(str(err))
 
+    ready = "stopped accepting" if args.invert else "is ready"
     offset = _running_for()  # verbose lines are timed from the start of the command
     held: dict[object, tuple[str, float, int]] = {}  # endpoint: its last attempt line, when, lines held back since
 
     def verbose_line(endpoint: object, event: str, elapsed: float, detail: str | None) -> None:
         at = offset + elapsed
         what = {
-            "done": "stopped accepting" if args.invert else "is ready",
+            "done": ready,
             "resolved": f"resolved: {detail}",
             "deadline": "deadline reached",
         }.get(event, detail)
@@ -408,8 +408,7 @@ def _wait_for_port(argv: list[str]) -> int:
         elif quiet:
             return
         elif event == "done":
-            state = "stopped accepting" if args.invert else "is ready"
-            print(f"{prog}: {endpoint} {state} after {elapsed:.3f} s", file=sys.stderr)
+            print(f"{prog}: {endpoint} {ready} after {elapsed:.3f} s", file=sys.stderr)
         elif event == "crowded":
             print(f"{prog}: {detail}", file=sys.stderr)
         elif event == "unresolved":
