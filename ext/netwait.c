@@ -183,7 +183,8 @@ struct ep {
     struct stat seen;    /* FILE: what the last attempt found */
     int said_unresolved;
     unsigned failures; /* attempts that failed or were given up */
-    char peer[64];     /* the address the current attempt's outcome came from, or "" */
+    size_t peer;       /* 1 + the index in addrs of the address the current attempt's outcome
+                          came from, or 0: formatted only when verbose says it */
     char *said_addrs;  /* verbose: the addresses last said, malloc'd */
 };
 
@@ -220,16 +221,14 @@ static void emit(struct waiter *w, size_t i, int event, double now, const char *
         w->stopped = 1;
 }
 
-/* Records in E->peer the numeric address of its K-th resolved address. */
-static void set_peer(struct ep *e, size_t k)
+/* Writes the numeric address of AI into HOST (LEN bytes); returns 0, or -1 with HOST "". */
+static int numeric_host(const struct addrinfo *ai, char *host, size_t len)
 {
-    struct addrinfo *ai = e->addrs;
-    for (size_t j = 0; ai && j < k; j++)
-        ai = ai->ai_next;
-    e->peer[0] = '\0';
-    if (ai && getnameinfo(ai->ai_addr, ai->ai_addrlen, e->peer, sizeof e->peer, NULL, 0,
-                          NI_NUMERICHOST) != 0)
-        e->peer[0] = '\0';
+    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, (socklen_t)len, NULL, 0,
+                    NI_NUMERICHOST) == 0)
+        return 0;
+    host[0] = '\0';
+    return -1;
 }
 
 static void close_fds(struct ep *e)
@@ -289,11 +288,16 @@ static void say_attempt(struct waiter *w, size_t i, double now)
     if (!w->o->verbose)
         return;
     struct ep *e = &w->eps[i];
-    char next[48] = "", line[320];
+    char next[48] = "", line[320], peer[64] = "";
+    struct addrinfo *ai = e->peer ? e->addrs : NULL;
+    for (size_t k = 1; ai && k < e->peer; k++)
+        ai = ai->ai_next;
+    if (ai)
+        numeric_host(ai, peer, sizeof peer);
     if (e->state == IDLE)
         snprintf(next, sizeof next, "; next attempt in %.0f ms", (e->next - now) * 1000);
     snprintf(line, sizeof line, "attempt %u%s%s: %s%s", w->out[i].attempts,
-             e->peer[0] ? " to " : "", e->peer, w->out[i].detail, next);
+             peer[0] ? " to " : "", peer, w->out[i].detail, next);
     sp_utf8_trim(line);
     emit(w, i, SP_WAIT_ATTEMPT, now, line);
 }
@@ -448,8 +452,7 @@ static void say_addresses(struct waiter *w, size_t i, double now)
     size_t at = 0;
     for (struct addrinfo *ai = e->addrs; ai && at < sizeof text; ai = ai->ai_next) {
         char host[64];
-        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0,
-                        NI_NUMERICHOST) != 0)
+        if (numeric_host(ai, host, sizeof host) < 0)
             continue;
         snprintf(text + at, sizeof text - at, "%s%s (%s)", at ? ", " : "", host,
                  ai->ai_family == AF_INET6 ? "IPv6" : "IPv4");
@@ -512,7 +515,7 @@ static void connect_all(struct waiter *w, size_t i, double now)
             continue;
         }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            set_peer(e, k);
+            e->peer = k + 1;
             connected(w, i, fd, now);
             return;
         }
@@ -523,7 +526,7 @@ static void connect_all(struct waiter *w, size_t i, double now)
             continue;
         }
         close(fd);
-        set_peer(e, k);
+        e->peer = k + 1;
         last = err;
         refused &= is_refusal(err);
     }
@@ -581,7 +584,7 @@ static void start_attempt(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
     e->started = now;
-    e->peer[0] = '\0';
+    e->peer = 0;
     w->out[i].attempts++;
     if (e->spec->kind == SP_EP_FILE) {
         check_file(w, i, now);
@@ -655,7 +658,7 @@ static void connect_done(struct waiter *w, size_t i, size_t k, double now)
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
-    set_peer(e, k);
+    e->peer = k + 1;
     if (err == 0) {
         connected(w, i, fd, now);
         return;
