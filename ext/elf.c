@@ -33,17 +33,42 @@ void sp_elf_free(struct sp_elf *e)
 }
 
 /* The Debian ABIs snakepack knows. cache_flags are ldconfig's FLAG_ELF_LIBC6 | FLAG_<arch>
- * (glibc sysdeps/generic/ldconfig.h); platform is the AT_PLATFORM string $PLATFORM expands to.
- * x32 (ELFCLASS32 on x86-64) is Debian's x32 port, and libc6-x32 on amd64 (in /libx32). */
+ * (glibc sysdeps/generic/ldconfig.h). x32 (ELFCLASS32 on x86-64) is Debian's x32 port, and
+ * libc6-x32 on amd64 (in /libx32). The hardware fields say what the loader may search on some
+ * CPU of the machine: the AT_PLATFORM values $PLATFORM expands to (the kernel's first, then
+ * those glibc sets itself: sysdeps/x86/cpu-features.c), the glibc-hwcaps subdirectories of
+ * glibc 2.33 and later (elf/dl-hwcaps-subdirs.c of each machine, best first) and the legacy
+ * hardware-capability names of glibc up to 2.36 (HWCAP_IMPORTANT of dl-hwcap.h: one that every
+ * CPU of the machine has, one that only some have). */
+static const char *const x86_64_platforms[] = {"x86_64", "haswell", "xeon_phi", NULL};
+static const char *const x86_64_levels[] = {"x86-64-v4", "x86-64-v3", "x86-64-v2", NULL};
+static const char *const i386_platforms[] = {"i686", "i586", NULL};
+static const char *const ppc64el_platforms[] = {"power8", "power9", "power10", NULL};
+static const char *const ppc64el_levels[] = {"power10", "power9", NULL};
+static const char *const s390x_platforms[] = {"z196", "zEC12", "z13", "z14", "z15", "z16", NULL};
+static const char *const s390x_levels[] = {"z16", "z15", "z14", "z13", NULL};
+static const char *const aarch64_platforms[] = {"aarch64", NULL};
+static const char *const armhf_platforms[] = {"v7l", "v8l", NULL};
+static const char *const riscv64_platforms[] = {"riscv64", NULL};
+static const char *const none[] = {NULL};
+
 static const struct sp_abi abis[] = {
-    {ELFCLASS64, EM_X86_64, "x86_64-linux-gnu", "amd64", "x86_64", 0x0303, NULL},
-    {ELFCLASS32, EM_X86_64, "x86_64-linux-gnux32", "x32", "x86_64", 0x0803, "/libx32"},
-    {ELFCLASS32, EM_386, "i386-linux-gnu", "i386", "i686", 0x0003, NULL},
-    {ELFCLASS64, EM_AARCH64, "aarch64-linux-gnu", "arm64", "aarch64", 0x0a03, NULL},
-    {ELFCLASS32, EM_ARM, "arm-linux-gnueabihf", "armhf", "v7l", 0x0903, NULL},
-    {ELFCLASS64, EM_PPC64, "powerpc64le-linux-gnu", "ppc64el", "ppc64le", 0x0503, NULL},
-    {ELFCLASS64, EM_S390, "s390x-linux-gnu", "s390x", "z196", 0x0403, NULL},
-    {ELFCLASS64, EM_RISCV, "riscv64-linux-gnu", "riscv64", "riscv64", 0x1003, NULL},
+    {ELFCLASS64, EM_X86_64, "x86_64-linux-gnu", "amd64", 0x0303, NULL,
+     "/lib64/ld-linux-x86-64.so.2", x86_64_platforms, x86_64_levels, "x86_64", "avx512_1"},
+    {ELFCLASS32, EM_X86_64, "x86_64-linux-gnux32", "x32", 0x0803, "/libx32",
+     "/libx32/ld-linux-x32.so.2", x86_64_platforms, x86_64_levels, "x86_64", "avx512_1"},
+    {ELFCLASS32, EM_386, "i386-linux-gnu", "i386", 0x0003, NULL, "/lib/ld-linux.so.2",
+     i386_platforms, none, NULL, "sse2"},
+    {ELFCLASS64, EM_AARCH64, "aarch64-linux-gnu", "arm64", 0x0a03, NULL,
+     "/lib/ld-linux-aarch64.so.1", aarch64_platforms, none, NULL, NULL},
+    {ELFCLASS32, EM_ARM, "arm-linux-gnueabihf", "armhf", 0x0903, NULL, "/lib/ld-linux-armhf.so.3",
+     armhf_platforms, none, NULL, NULL},
+    {ELFCLASS64, EM_PPC64, "powerpc64le-linux-gnu", "ppc64el", 0x0503, NULL, "/lib64/ld64.so.2",
+     ppc64el_platforms, ppc64el_levels, NULL, NULL},
+    {ELFCLASS64, EM_S390, "s390x-linux-gnu", "s390x", 0x0403, NULL, "/lib/ld64.so.1",
+     s390x_platforms, s390x_levels, NULL, NULL},
+    {ELFCLASS64, EM_RISCV, "riscv64-linux-gnu", "riscv64", 0x1003, NULL,
+     "/lib/ld-linux-riscv64-lp64d.so.1", riscv64_platforms, none, NULL, NULL},
 };
 
 const struct sp_abi *sp_abi_of(const struct sp_elf *e)
@@ -53,6 +78,11 @@ const struct sp_abi *sp_abi_of(const struct sp_elf *e)
             return &abis[i];
     }
     return NULL;
+}
+
+const struct sp_abi *sp_abi_each(size_t i)
+{
+    return i < sizeof abis / sizeof abis[0] ? &abis[i] : NULL;
 }
 
 const struct sp_abi *sp_abi_native(void)

@@ -26,7 +26,8 @@
 
 struct flagmap {
     int flags;
-    struct sp_map m; /* soname -> offset of the path string, from the first matching entry */
+    struct sp_map m;  /* soname -> offset of the path string, from the first matching entry */
+    struct sp_map hw; /* soname -> index + 1 of its first entry tied to a hardware subdirectory */
 };
 
 static uint32_t u32(const struct sp_ldcache *c, size_t off)
@@ -98,9 +99,9 @@ int sp_ldcache_load(struct sp_ldcache *c, const struct sp_root *r, struct sp_err
 }
 
 /* Indexes the entries of FLAGS: first entry per name wins, as in glibc's lookup, which walks
- * the equal keys in file order. Entries tied to a glibc-hwcaps subdirectory or to hardware
- * capabilities are left out: the base copy serves every CPU and has the same owner, so results
- * do not depend on the machine that runs the analysis. */
+ * the equal keys in file order. Entries tied to a glibc-hwcaps subdirectory or to legacy
+ * hardware capabilities (a nonzero hwcap field) are indexed apart: which one a loader takes
+ * depends on its CPU (sp_ldcache_hw_paths). */
 static struct flagmap *index_flags(struct sp_ldcache *c, int flags)
 {
     struct flagmap *fm = sp_vec_push(&c->maps);
@@ -108,40 +109,70 @@ static struct flagmap *index_flags(struct sp_ldcache *c, int flags)
         return NULL;
     fm->flags = flags;
     sp_map_init(&fm->m);
+    sp_map_init(&fm->hw);
     for (uint32_t i = 0; i < c->nlibs; i++) {
         size_t e = c->base + NEW_HEADER_SIZE + (size_t)i * NEW_ENTRY_SIZE;
         int32_t eflags = (int32_t)u32(c, e);
         uint32_t key = u32(c, e + 4), value = u32(c, e + 8);
-        if (eflags != flags || u64(c, e + 16) != 0)
-            continue;
-        if (!cache_str_ok(c, key) || !cache_str_ok(c, value))
+        if (eflags != flags || !cache_str_ok(c, key) || !cache_str_ok(c, value))
             continue;
         const char *name = (const char *)c->buf + c->base + key;
-        if (sp_map_get(&fm->m, name))
+        struct sp_map *m = u64(c, e + 16) != 0 ? &fm->hw : &fm->m;
+        if (sp_map_get(m, name))
             continue;
-        intptr_t *slot = sp_map_put(&fm->m, name);
+        intptr_t *slot = sp_map_put(m, name);
         if (slot == NULL)
             return NULL;
-        *slot = (intptr_t)value + 1;
+        *slot = m == &fm->hw ? (intptr_t)i + 1 : (intptr_t)value + 1;
     }
     return fm;
+}
+
+static struct flagmap *flagmap(struct sp_ldcache *c, int flags)
+{
+    for (size_t i = 0; i < c->maps.len; i++) {
+        if (SP_VEC_AT(&c->maps, struct flagmap, i).flags == flags)
+            return &SP_VEC_AT(&c->maps, struct flagmap, i);
+    }
+    return index_flags(c, flags);
 }
 
 const char *sp_ldcache_lookup(struct sp_ldcache *c, int flags, const char *name, int *enomem)
 {
     if (c->buf == NULL)
         return NULL;
-    struct flagmap *fm = NULL;
-    for (size_t i = 0; i < c->maps.len; i++) {
-        if (SP_VEC_AT(&c->maps, struct flagmap, i).flags == flags)
-            fm = &SP_VEC_AT(&c->maps, struct flagmap, i);
-    }
-    if (fm == NULL && (fm = index_flags(c, flags)) == NULL) {
+    struct flagmap *fm = flagmap(c, flags);
+    if (fm == NULL) {
         *enomem = 1;
         return NULL;
     }
     intptr_t *slot = sp_map_get(&fm->m, name);
     return slot ? (const char *)c->buf + c->base + (*slot - 1) : NULL;
+}
+
+size_t sp_ldcache_hw_paths(struct sp_ldcache *c, int flags, const char *name, const char **out,
+                           size_t max, int *enomem)
+{
+    if (c->buf == NULL)
+        return 0;
+    struct flagmap *fm = flagmap(c, flags);
+    if (fm == NULL) {
+        *enomem = 1;
+        return 0;
+    }
+    intptr_t *slot = sp_map_get(&fm->hw, name);
+    size_t n = 0;
+    /* ldconfig sorts the entries by name (glibc's lookup bisects them): the rest of NAME's
+     * entries follow its first. */
+    for (uint32_t i = slot ? (uint32_t)(*slot - 1) : c->nlibs; i < c->nlibs && n < max; i++) {
+        size_t e = c->base + NEW_HEADER_SIZE + (size_t)i * NEW_ENTRY_SIZE;
+        uint32_t key = u32(c, e + 4), value = u32(c, e + 8);
+        if (!cache_str_ok(c, key) || strcmp((const char *)c->buf + c->base + key, name) != 0)
+            break;
+        if ((int32_t)u32(c, e) == flags && u64(c, e + 16) != 0 && cache_str_ok(c, value))
+            out[n++] = (const char *)c->buf + c->base + value;
+    }
+    return n;
 }
 
 const char *sp_ldcache_find_library(const struct sp_ldcache *c, int flags, const char *name)
@@ -162,8 +193,10 @@ const char *sp_ldcache_find_library(const struct sp_ldcache *c, int flags, const
 
 void sp_ldcache_free(struct sp_ldcache *c)
 {
-    for (size_t i = 0; i < c->maps.len; i++)
+    for (size_t i = 0; i < c->maps.len; i++) {
         sp_map_free(&SP_VEC_AT(&c->maps, struct flagmap, i).m);
+        sp_map_free(&SP_VEC_AT(&c->maps, struct flagmap, i).hw);
+    }
     sp_vec_free(&c->maps);
     free(c->buf);
     c->buf = NULL;

@@ -39,6 +39,7 @@ enum match { MATCH, OTHER, BAD };
 /* What is known of one search directory. */
 struct sp_dirlist {
     int listed;         /* 1: NAMES holds every entry; 0: it could not be listed, probe */
+    int hw;             /* it may hold hardware subdirectories (sp_hw_dirname) */
     struct sp_map names;
 };
 
@@ -72,6 +73,7 @@ int sp_ld_init(struct sp_ld *ld, const char *root, struct sp_err *err)
     sp_vec_init(&ld->dirs, sizeof(struct sp_dirlist));
     sp_vec_init(&ld->files, sizeof(struct sp_file));
     sp_vec_init(&ld->trees, sizeof(struct sp_tree));
+    sp_vec_init(&ld->cpusets, sizeof(struct sp_cpus));
     if (sp_root_init(&ld->root, root, err) < 0)
         return -1;
     struct sp_err cache_err = {0};
@@ -110,6 +112,7 @@ void sp_ld_free(struct sp_ld *ld)
             free(e->name);
             free(e->error);
             free(e->feature);
+            free(e->cpu);
         }
         sp_vec_free(&t->nodes);
         sp_vec_free(&t->edges);
@@ -119,6 +122,9 @@ void sp_ld_free(struct sp_ld *ld)
     for (size_t i = 0; i < ld->dirs.len; i++)
         sp_map_free(&SP_VEC_AT(&ld->dirs, struct sp_dirlist, i).names);
     sp_vec_free(&ld->dirs);
+    for (size_t i = 0; i < ld->cpusets.len; i++)
+        sp_cpus_free(&SP_VEC_AT(&ld->cpusets, struct sp_cpus, i));
+    sp_vec_free(&ld->cpusets);
     sp_map_free(&ld->listings);
     sp_map_free(&ld->probes);
     sp_map_free(&ld->by_path);
@@ -236,6 +242,9 @@ struct search {
     struct sp_tree *tree;
     const struct sp_abi *abi;
     const struct sp_elf *want; /* the root's header: class, data, machine */
+    const struct sp_cpu *cpu;  /* the kind of CPU searched for */
+    int base;                  /* CPU is the abi's first platform: node dirs can be cached */
+    int hw;                    /* set when another kind of CPU might search otherwise */
     long found;                /* file index once found */
     char *path;                /* path it was found under */
     char *error;               /* set when a candidate stopped the search */
@@ -253,18 +262,19 @@ static char *origin_of(struct sp_ld *ld, struct sp_tree *t, size_t n)
     return slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
 }
 
-/* Expands $ORIGIN, $LIB and $PLATFORM (also in ${} form) in S (glibc _dl_dst_substitute). An
+/* Expands $ORIGIN, $LIB and $PLATFORM (also in ${} form) in S (glibc _dl_dst_substitute) for
+ * the CPU of search SR; sets sr->hw when $PLATFORM is met and the machine has several. An
  * unknown $NAME is kept as written. Returns NULL when out of memory. */
-static char *expand_dst(const char *s, const char *origin, const struct sp_abi *abi)
+static char *expand_dst(struct search *sr, const char *s, const char *origin)
 {
     static const char *const tokens[] = {"ORIGIN", "LIB", "PLATFORM"};
     char lib[64];
-    snprintf(lib, sizeof lib, "lib/%s", abi->triplet);
-    const char *values[] = {origin, lib, abi->platform};
+    snprintf(lib, sizeof lib, "lib/%s", sr->abi->triplet);
+    const char *values[] = {origin, lib, sr->cpu->platform};
     size_t cap = strlen(s) + 1, len = 0;
     for (const char *p = s; *p; p++)
         if (*p == '$')
-            cap += strlen(origin) + strlen(lib) + strlen(abi->platform);
+            cap += strlen(origin) + strlen(lib) + strlen(sr->cpu->platform);
     char *out = malloc(cap);
     if (out == NULL)
         return NULL;
@@ -284,6 +294,8 @@ static char *expand_dst(const char *s, const char *origin, const struct sp_abi *
                     break;
             }
             if (i < 3) {
+                if (i == 2 && sr->abi->platforms[1])
+                    sr->hw = 1;
                 size_t vl = strlen(values[i]);
                 memcpy(out + len, values[i], vl);
                 len += vl;
@@ -333,9 +345,13 @@ static int list_dir(const char *host, struct sp_dirlist *dl)
     }
     struct dirent *de;
     int rc = 0;
-    while (rc == 0 && (errno = 0, de = readdir(d)) != NULL)
+    while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
         rc = sp_map_put(&dl->names, de->d_name) ? 0 : -1;
+        if (!dl->hw && (de->d_type == DT_DIR || de->d_type == DT_LNK || de->d_type == DT_UNKNOWN))
+            dl->hw = sp_hw_dirname(de->d_name);
+    }
     dl->listed = rc == 0 && errno == 0;
+    dl->hw |= !dl->listed;
     closedir(d);
     return rc;
 }
@@ -357,6 +373,7 @@ static int listing(struct sp_ld *ld, const char *dir, struct sp_dirlist **out)
             return -1;
         }
         *slot = (intptr_t)ld->dirs.len;
+        dl->listed = dl->hw = 0;
         sp_map_init(&dl->names);
         int rc = list_dir(host, dl);
         free(host);
@@ -367,12 +384,31 @@ static int listing(struct sp_ld *ld, const char *dir, struct sp_dirlist **out)
     return 0;
 }
 
-static int try_dir(struct search *s, const char *dir, const char *name)
+/* Tries NAME in DIR itself; HW: in its hardware subdirectories for the CPU first. */
+static int try_dir_as(struct search *s, const char *dir, const char *name, int hw)
 {
     struct sp_dirlist *dl;
     if (listing(s->ld, dir, &dl) < 0)
         return -1;
-    if (dl == NULL || (dl->listed && sp_map_get(&dl->names, name) == NULL))
+    if (dl == NULL)
+        return 0;
+    if (hw && dl->hw) {
+        s->hw = 1;
+        for (size_t i = 0; i < s->cpu->subdirs.len; i++) {
+            const char *sub = s->cpu->subdirs.items[i];
+            char top[32]; /* its first component: glibc-hwcaps, tls, haswell... */
+            snprintf(top, sizeof top, "%.*s", (int)strcspn(sub, "/"), sub);
+            if (dl->listed && sp_map_get(&dl->names, top) == NULL)
+                continue;
+            char *subdir = sp_path_join(dir, sub);
+            int rc = subdir ? try_dir_as(s, subdir, name, 0) : -1;
+            free(subdir);
+            /* listing the subdirectory may have moved ld->dirs */
+            if (rc != 0 || listing(s->ld, dir, &dl) < 0)
+                return rc != 0 ? rc : -1;
+        }
+    }
+    if (dl->listed && sp_map_get(&dl->names, name) == NULL)
         return 0; /* nothing of that name there: no need to look closer */
     char *path = sp_path_join(dir, name);
     if (path == NULL)
@@ -382,15 +418,18 @@ static int try_dir(struct search *s, const char *dir, const char *name)
     return rc;
 }
 
-/* Returns the expanded RPATH or RUNPATH (KIND) of node OWNER, computed on first use: DSTs
- * substituted, empty and relative elements dropped with a warning. NULL when out of memory. */
-static const struct sp_strs *node_dirs(struct search *s, size_t owner, const char *paths,
-                                       const char *kind)
+static int try_dir(struct search *s, const char *dir, const char *name)
+{
+    return try_dir_as(s, dir, name, 1);
+}
+
+/* Expands the RPATH or RUNPATH (PATHS, named KIND) of node OWNER into OUT: DSTs substituted,
+ * empty and relative elements dropped with a warning. Returns -1 when out of memory. */
+static int expand_dirs(struct search *s, size_t owner, const char *paths, const char *kind,
+                       struct sp_strs *out)
 {
     struct sp_ld *ld = s->ld;
     struct sp_node *node = &SP_VEC_AT(&s->tree->nodes, struct sp_node, owner);
-    if (node->dirs_ready)
-        return &node->dirs;
     const char *who = SP_VEC_AT(&ld->files, struct sp_file, node->file).path;
     char *origin = origin_of(ld, s->tree, owner);
     char *copy = strdup(paths);
@@ -406,7 +445,7 @@ static const struct sp_strs *node_dirs(struct search *s, size_t owner, const cha
                                       who, kind));
             continue;
         }
-        char *dir = expand_dst(p, origin, s->abi);
+        char *dir = expand_dst(s, p, origin);
         if (dir == NULL)
             rc = -1;
         else if (dir[0] != '/')
@@ -414,30 +453,73 @@ static const struct sp_strs *node_dirs(struct search *s, size_t owner, const cha
                                       "directory: ignored",
                                       who, kind, p));
         else {
-            rc = sp_strs_take(&node->dirs, dir);
+            rc = sp_strs_take(out, dir);
             dir = NULL; /* taken, or freed on failure */
         }
         free(dir);
     }
     free(origin);
     free(copy);
-    node->dirs_ready = rc == 0;
-    return rc == 0 ? &node->dirs : NULL;
+    return rc;
 }
 
-/* Searches the directories of node OWNER's RPATH or RUNPATH (PATHS, named KIND). */
+/* Searches the directories of node OWNER's RPATH or RUNPATH (PATHS, named KIND). They are
+ * expanded once per node; again for a CPU whose $PLATFORM is not the first one, when they
+ * name $PLATFORM. */
 static int try_dirlist(struct search *s, size_t owner, const char *paths, const char *kind,
                        const char *name)
 {
-    const struct sp_strs *dirs = node_dirs(s, owner, paths, kind);
-    if (dirs == NULL)
-        return -1;
-    for (size_t i = 0; i < dirs->len; i++) {
-        int rc = try_dir(s, dirs->items[i], name);
-        if (rc != 0)
-            return rc;
+    struct sp_node *node = &SP_VEC_AT(&s->tree->nodes, struct sp_node, owner);
+    struct sp_strs scratch = {0};
+    const struct sp_strs *dirs = &node->dirs;
+    if (!node->dirs_ready || (node->dirs_platform && !s->base)) {
+        int hw = s->hw;
+        s->hw = 0;
+        dirs = s->base ? &node->dirs : &scratch;
+        int rc = expand_dirs(s, owner, paths, kind, (struct sp_strs *)dirs);
+        node = &SP_VEC_AT(&s->tree->nodes, struct sp_node, owner);
+        if (s->base) {
+            node->dirs_ready = rc == 0;
+            node->dirs_platform = s->hw;
+        }
+        s->hw |= hw;
+        if (rc < 0) {
+            sp_strs_free(&scratch);
+            return -1;
+        }
     }
-    return 0;
+    s->hw |= node->dirs_platform;
+    int rc = 0;
+    for (size_t i = 0; i < dirs->len && rc == 0; i++)
+        rc = try_dir(s, dirs->items[i], name);
+    sp_strs_free(&scratch);
+    return rc;
+}
+
+/* Tries what ld.so.cache gives for NAME: the entry of the best hardware subdirectory the CPU
+ * searches (ldconfig records a library of D/SUB under D/SUB/file, so SUB is in its path), else
+ * the plain entry (glibc elf/dl-cache.c _dl_load_cache_lookup). */
+static int try_cache(struct search *s, const char *name)
+{
+    struct sp_ld *ld = s->ld;
+    const char *hw[32];
+    int enomem = 0;
+    size_t n = sp_ldcache_hw_paths(&ld->cache, s->abi->cache_flags, name, hw, 32, &enomem);
+    const char *cached = sp_ldcache_lookup(&ld->cache, s->abi->cache_flags, name, &enomem);
+    if (enomem)
+        return -1;
+    s->hw |= n > 0;
+    for (size_t i = 0; i < s->cpu->subdirs.len && n > 0; i++) {
+        const char *sub = s->cpu->subdirs.items[i];
+        for (size_t j = 0; j < n; j++) {
+            const char *slash = strrchr(hw[j], '/');
+            size_t sl = strlen(sub);
+            if (slash && (size_t)(slash - hw[j]) > sl && slash[-(long)sl - 1] == '/' &&
+                memcmp(slash - sl, sub, sl) == 0)
+                return try_path(s, hw[j]); /* missing: the loader goes on to the directories */
+        }
+    }
+    return cached && cached[0] == '/' ? try_path(s, cached) : 0;
 }
 
 /* Runs the search of NAME needed by node REQ. Sets s->found/s->path or s->error; returns the
@@ -454,7 +536,7 @@ static int search(struct search *s, size_t req, const char *name)
 
     if (strchr(name, '/')) {
         char *origin = origin_of(ld, s->tree, req);
-        char *path = origin ? expand_dst(name, origin, s->abi) : NULL;
+        char *path = origin ? expand_dst(s, name, origin) : NULL;
         free(origin);
         if (path == NULL)
             return -1;
@@ -484,11 +566,7 @@ static int search(struct search *s, size_t req, const char *name)
         return rc < 0 ? -1 : SP_HOW_RUNPATH;
     if (nodeflib)
         return SP_HOW_NOT_FOUND;
-    int enomem = 0;
-    const char *cached = sp_ldcache_lookup(&ld->cache, s->abi->cache_flags, name, &enomem);
-    if (enomem)
-        return -1;
-    if (cached && cached[0] == '/' && (rc = try_path(s, cached)) != 0)
+    if ((rc = try_cache(s, name)) != 0)
         return rc < 0 ? -1 : SP_HOW_LDCACHE;
     for (size_t i = 0; i < ld->conf_dirs.len; i++) {
         if ((rc = try_dir(s, ld->conf_dirs.items[i], name)) != 0)
@@ -542,49 +620,146 @@ static long add_node(struct sp_ld *ld, struct sp_tree *t, size_t f, char *opened
     return index;
 }
 
-/* Resolves NAME needed by node REQ and appends the edge (and a node when a new object is
- * loaded). Returns -1 when out of memory. */
+/* The kinds of CPU the loader of the root's glibc tells apart for ABI, found on first use.
+ * NULL when out of memory. */
+static const struct sp_cpus *cpus_of(struct sp_ld *ld, const struct sp_abi *abi)
+{
+    for (size_t i = 0; i < ld->cpusets.len; i++) {
+        if (SP_VEC_AT(&ld->cpusets, struct sp_cpus, i).abi == abi)
+            return &SP_VEC_AT(&ld->cpusets, struct sp_cpus, i);
+    }
+    int glibc = sp_glibc_version(&ld->root, abi);
+    struct sp_cpus *c = glibc < 0 ? NULL : sp_vec_push(&ld->cpusets);
+    if (c == NULL)
+        return NULL;
+    if (sp_cpus_init(c, abi, glibc) < 0) {
+        sp_cpus_free(c);
+        ld->cpusets.len--;
+        return NULL;
+    }
+    return c;
+}
+
+/* One answer of a search, and the first (least capable) kind of CPU that gets it. */
+struct outcome {
+    int how;
+    long found;
+    char *path, *error;
+    const struct sp_cpu *cpu;
+};
+
+/* Appends the edge of NAME needed by node REQ that outcome O answers (taking its strings), and
+ * a node when it loads a new object. LABEL names the kinds of CPU it holds for, or NULL for
+ * all. Returns -1 when out of memory. */
+static int add_edge(struct sp_ld *ld, struct sp_tree *t, size_t req, const char *name,
+                    struct outcome *o, const char *label)
+{
+    struct sp_edge *e = sp_vec_push(&t->edges);
+    if (e == NULL || (e->name = strdup(name)) == NULL || (label && !(e->cpu = strdup(label))))
+        return -1;
+    e->requester = req;
+    e->node = -1;
+    e->how = o->how;
+    if (o->error || o->found < 0) {
+        e->how = o->how == SP_HOW_NOT_FOUND || !o->error ? SP_HOW_NOT_FOUND : SP_HOW_ERROR;
+        e->error = o->error;
+        o->error = NULL;
+        return 0;
+    }
+    /* The same file under another name is the object already loaded (_dl_file_id_match_p). */
+    struct sp_file *file = &SP_VEC_AT(&ld->files, struct sp_file, o->found);
+    if (file->tree_mark == t->mark) {
+        e->node = file->tree_node;
+    } else {
+        long node = add_node(ld, t, (size_t)o->found, o->path, (long)req);
+        o->path = NULL; /* taken */
+        e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
+        if ((e->node = node) < 0)
+            return -1;
+    }
+    return answers_to(t, (size_t)e->node, name);
+}
+
+/* Resolves NAME needed by node REQ and appends its edge (and a node when a new object is
+ * loaded). Where the answer depends on the CPU (hardware subdirectories, $PLATFORM), the search
+ * is made for each kind of CPU and each different answer is an edge, labelled with the first
+ * kind that gets it; a kind that finds nothing where others find the library is a warning.
+ * Returns -1 when out of memory. */
 static int resolve_edge(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi *abi,
                         const struct sp_elf *want, size_t req, const char *name)
 {
-    struct sp_edge *e = sp_vec_push(&t->edges);
-    if (e == NULL || (e->name = strdup(name)) == NULL)
-        return -1;
-    e->requester = req;
     intptr_t *loaded = sp_map_get(&t->answers, name);
     if (loaded) {
+        struct sp_edge *e = sp_vec_push(&t->edges);
+        if (e == NULL || (e->name = strdup(name)) == NULL)
+            return -1;
+        e->requester = req;
         e->node = (long)*loaded - 1;
         e->how = SP_HOW_LOADED;
         return 0;
     }
-    e->node = -1;
-    struct search s = {ld, t, abi, want, -1, NULL, NULL};
-    int how = search(&s, req, name); /* grows ld->files and t->nodes, never t->edges */
-    if (how < 0) {
-        free(s.path);
-        free(s.error);
+    const struct sp_cpus *cpus = cpus_of(ld, abi);
+    struct outcome *out = cpus ? calloc(cpus->cpus.len, sizeof *out) : NULL;
+    if (out == NULL)
         return -1;
+    size_t n = 0, c;
+    int rc = 0, found_some = 0;
+    for (c = 0; c < cpus->cpus.len; c++) {
+        const struct sp_cpu *cpu = &SP_VEC_AT(&cpus->cpus, struct sp_cpu, c);
+        struct search s = {ld, t, abi, want, cpu, strcmp(cpu->platform, abi->platforms[0]) == 0,
+                           0, -1, NULL, NULL};
+        int how = search(&s, req, name); /* grows ld->files, never t->nodes or t->edges */
+        size_t k = 0;
+        while (how >= 0 && k < n &&
+               !(s.error ? out[k].error && strcmp(out[k].error, s.error) == 0
+                         : !out[k].error && out[k].found == s.found))
+            k++;
+        if (how < 0 || k < n) {
+            free(s.path);
+            free(s.error);
+            if (how < 0) {
+                rc = -1;
+                break;
+            }
+        } else {
+            out[n++] = (struct outcome){how, s.found, s.path, s.error, cpu};
+            found_some |= s.found >= 0 && !s.error;
+        }
+        if (c == 0 && !s.hw)
+            break; /* no kind of CPU searches otherwise */
     }
-    if (s.error) {
-        e->how = how == SP_HOW_NOT_FOUND ? SP_HOW_NOT_FOUND : SP_HOW_ERROR;
-        e->error = s.error;
-        free(s.path);
-        return 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        if (n > 1 && found_some && out[k].found < 0 && !out[k].error) {
+            size_t fi = SP_VEC_AT(&t->nodes, struct sp_node, req).file, f = 0;
+            while (out[f].found < 0 || out[f].error)
+                f++;
+            const struct outcome *some = &out[f];
+            rc = warnf(ld, sp_aprintf("%s: %s is not found on a CPU such as %s (it is on %s)",
+                                      SP_VEC_AT(&ld->files, struct sp_file, fi).path, name,
+                                      out[k].cpu->label, some->cpu->label));
+            continue;
+        }
+        rc = add_edge(ld, t, req, name, &out[k], n > 1 ? out[k].cpu->label : NULL);
     }
-    if (s.found < 0) {
-        e->how = SP_HOW_NOT_FOUND;
-        return 0;
+    for (size_t k = 0; k < n; k++) {
+        free(out[k].path);
+        free(out[k].error);
     }
-    e->how = how;
-    /* The same file under another name is the object already loaded (_dl_file_id_match_p). */
-    struct sp_file *file = &SP_VEC_AT(&ld->files, struct sp_file, s.found);
-    if (file->tree_mark == t->mark) {
-        free(s.path);
-        e->node = file->tree_node;
-    } else if ((e->node = add_node(ld, t, (size_t)s.found, s.path, (long)req)) < 0) {
-        return -1;
+    free(out);
+    return rc;
+}
+
+/* Forgets the edges of T from FIRST on (a failed search adds no node). */
+static void drop_edges(struct sp_tree *t, size_t first)
+{
+    for (size_t i = first; i < t->edges.len; i++) {
+        struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, i);
+        free(e->name);
+        free(e->error);
+        free(e->feature);
+        free(e->cpu);
     }
-    return answers_to(t, (size_t)e->node, name);
+    t->edges.len = first;
 }
 
 /* Resolves the DT_NEEDED names of node N. Returns -1 when out of memory. */
@@ -632,23 +807,25 @@ static int resolve_dlopen(struct sp_ld *ld, struct sp_tree *t, const struct sp_a
         for (size_t a = 0; a < names.len && rc == 0; a++) {
             if ((rc = resolve_edge(ld, t, abi, want, n, names.items[a])) < 0)
                 break;
-            struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
+            struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, first);
             if (e->node >= 0 || a + 1 == names.len) {
                 if (e->node < 0 && names.len > 1) { /* report it on the first name */
+                    drop_edges(t, first + 1);
                     free(e->name);
                     free(e->error);
+                    free(e->cpu);
+                    e->cpu = NULL;
                     e->name = strdup(names.items[0]);
                     e->error = sp_aprintf("none of the %zu alternatives found", names.len);
                     rc = e->name && e->error ? 0 : -1;
                 }
-                e->feature = feature;
-                feature = NULL;
+                for (size_t i = first; i < t->edges.len && rc == 0; i++) {
+                    e = &SP_VEC_AT(&t->edges, struct sp_edge, i);
+                    rc = (e->feature = strdup(feature)) ? 0 : -1;
+                }
                 break;
             }
-            /* not this alternative: forget its edge (a failed search adds no node) */
-            free(e->name);
-            free(e->error);
-            t->edges.len = first;
+            drop_edges(t, first); /* not this alternative */
         }
         free(feature);
         sp_strs_free(&names);
@@ -750,14 +927,11 @@ static int try_name(struct sp_ld *ld, struct sp_tree *t, const char *name, int w
     size_t first = t->edges.len;
     if (resolve_edge(ld, t, ld->abi, &ld->want, 0, name) < 0)
         return -1;
-    struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, first);
-    if (e->node >= 0) {
+    if (SP_VEC_AT(&t->edges, struct sp_edge, first).node >= 0) {
         *soname = name;
         return 1;
     }
-    free(e->name);
-    free(e->error);
-    t->edges.len = first;
+    drop_edges(t, first);
     return 0;
 }
 
@@ -787,6 +961,7 @@ static int load_call(struct sp_ld *ld, struct sp_tree *t, const struct sp_pycall
     const char *soname = NULL, *literal = NULL;
     char *vsoname = NULL, *base = NULL;
     int found = 0, rc = 0;
+    size_t first = t->edges.len; /* the call's edges: one, or one per answer a CPU gets */
     for (size_t a = 0; a < c->names.len && !found && rc >= 0; a++) {
         literal = c->names.items[a];
         if (c->kind == SP_PYCALL_LOAD || (c->kind == SP_PYCALL_DLOPEN && strpbrk(literal, "./")))
@@ -805,29 +980,27 @@ static int load_call(struct sp_ld *ld, struct sp_tree *t, const struct sp_pycall
         if (!found && rc >= 0 && base)
             rc = found = try_name(ld, t, base, FIND_LIBRARY, &soname);
     }
-    struct sp_edge *e = NULL;
     if (rc >= 0 && !found) { /* reported on the first name */
         literal = c->names.items[0];
-        if ((e = sp_vec_push(&t->edges)) != NULL) {
+        struct sp_edge *e = sp_vec_push(&t->edges);
+        if (e != NULL) {
             e->node = -1;
             e->how = SP_HOW_NOT_FOUND;
             e->error = c->names.len > 1 ? sp_aprintf("none of its %zu names loads", c->names.len)
                                         : strdup("not found");
         }
-    } else if (rc >= 0) {
-        e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
-        free(e->name);
+        rc = e && e->error ? 0 : -1;
     }
-    if (e) {
+    for (size_t i = first; i < t->edges.len && rc >= 0; i++) {
+        struct sp_edge *e = &SP_VEC_AT(&t->edges, struct sp_edge, i);
+        free(e->name);
         e->name = strdup(literal);
         e->line = c->line;
         e->feature = found && strcmp(soname, literal) != 0
                          ? sp_aprintf("%s(), as %s%s", c->func, soname, varied ? " (a name variant)" : "")
                          : sp_aprintf("%s()", c->func);
-        if (e->name == NULL || e->feature == NULL || (!found && e->error == NULL))
+        if (e->name == NULL || e->feature == NULL)
             rc = -1;
-    } else {
-        rc = -1;
     }
     free(vsoname);
     free(base);

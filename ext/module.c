@@ -146,9 +146,15 @@ static PyObject *make_node(const void *ctx, size_t i)
 static PyObject *make_edge(const void *ctx, size_t i)
 {
     const struct sp_edge *e = &SP_VEC_AT(&((const struct sp_tree *)ctx)->edges, struct sp_edge, i);
-    return Py_BuildValue("(nO&snO&O&n)", (Py_ssize_t)e->requester, fsdecode, e->name,
+    return Py_BuildValue("(nO&snO&O&nO&)", (Py_ssize_t)e->requester, fsdecode, e->name,
                          sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode, e->error,
-                         fsdecode, e->feature, (Py_ssize_t)e->line);
+                         fsdecode, e->feature, (Py_ssize_t)e->line, fsdecode, e->cpu);
+}
+
+static PyObject *make_glibc(const void *ctx, size_t i)
+{
+    const struct sp_cpus *c = &SP_VEC_AT((const struct sp_vec *)ctx, struct sp_cpus, i);
+    return Py_BuildValue("(si)", c->abi->triplet, c->glibc);
 }
 
 static PyObject *make_tree(const void *ctx, size_t i)
@@ -158,11 +164,13 @@ static PyObject *make_tree(const void *ctx, size_t i)
                          build_list(t->edges.len, make_edge, t));
 }
 
-/* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1) -> (files, trees, warnings)
+/* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1)
+ *     -> (files, trees, warnings, glibc)
  * Walks every path (inside root) for ELF files, builds each one's load tree (following dlopen
  * notes up to priority dlopen: 0 required, 1 recommended, 2 suggested; with dlopen >= 0 the
  * Python sources that name libraries are trees too) and, with dpkg, finds the packages owning
- * what they load. Raises OSError (with .kind) when a path, the root or the
+ * what they load; glibc gives, per ABI met, the root's glibc version (100 * major + minor, 0
+ * when unknown) whose loader rules were followed. Raises OSError (with .kind) when a path, the root or the
  * dpkg database cannot be read. */
 static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
 {
@@ -191,9 +199,10 @@ static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs
         raise_err(module, &err);
         goto out;
     }
-    result = Py_BuildValue("(NNN)", build_list(job.ld.files.len, make_file, &job),
+    result = Py_BuildValue("(NNNN)", build_list(job.ld.files.len, make_file, &job),
                            build_list(job.ld.trees.len, make_tree, &job.ld.trees),
-                           build_strs(&job.ld.warnings));
+                           build_strs(&job.ld.warnings),
+                           build_list(job.ld.cpusets.len, make_glibc, &job.ld.cpusets));
 out:
     sp_libdeps_free(&job);
     Py_DECREF(root);

@@ -220,16 +220,50 @@ struct sp_abi {
     int elfclass, machine;
     const char *triplet;  /* multiarch directory name, e.g. x86_64-linux-gnu */
     const char *debarch;  /* dpkg architecture, e.g. amd64 */
-    const char *platform; /* what $PLATFORM expands to */
     int cache_flags;      /* ld.so.cache entry flags the loader accepts */
     const char *biarch;   /* the system directory of its biarch libc on another architecture's
                              Debian (x32 on amd64: /libx32, and /usr/libx32), or NULL */
+    const char *loader;   /* the dynamic loader's path (PT_INTERP of its programs) */
+    /* What differs between CPUs of the machine (see hwcaps.c): */
+    const char *const *platforms; /* AT_PLATFORM values ($PLATFORM), the kernel's first */
+    const char *const *levels;    /* glibc-hwcaps subdirectory names, best first */
+    const char *legacy_all;       /* legacy hwcap name every CPU has (glibc <= 2.36), or NULL */
+    const char *legacy_some;      /* legacy hwcap name some CPUs have, or NULL */
 };
 /* Returns the ABI of an ELF header, or NULL when snakepack does not know it. */
 const struct sp_abi *sp_abi_of(const struct sp_elf *e);
 
 /* The ABI snakepack itself was built for, or NULL. */
 const struct sp_abi *sp_abi_native(void);
+/* The I-th ABI snakepack knows, or NULL past the last. */
+const struct sp_abi *sp_abi_each(size_t i);
+
+/* ---- the CPUs an image may meet (hwcaps.c) ----------------------------------------------- */
+
+/* One kind of CPU, as the loader tells them apart. */
+struct sp_cpu {
+    char *label;            /* "x86-64-v3, AT_PLATFORM haswell": its level and platform */
+    const char *platform;   /* what $PLATFORM expands to */
+    struct sp_strs subdirs; /* tried in each search directory before it, best first */
+};
+
+struct sp_cpus {
+    const struct sp_abi *abi;
+    int glibc;          /* the root's glibc for ABI, 100 * major + minor (236); 0: unknown */
+    struct sp_vec cpus; /* struct sp_cpu, least capable first; never empty */
+};
+
+/* Returns the version of glibc of ABI in root R as 100 * major + minor, read from the banner
+ * of its dynamic loader ("release version 2.36"); 0 when the root has no such loader or it
+ * names no version; -1 when out of memory. */
+int sp_glibc_version(const struct sp_root *r, const struct sp_abi *abi);
+/* Lists the kinds of CPU of ABI that the loader of GLIBC (0: unknown, taken as current) tells
+ * apart. Returns -1 when out of memory. */
+int sp_cpus_init(struct sp_cpus *c, const struct sp_abi *abi, int glibc);
+void sp_cpus_free(struct sp_cpus *c);
+/* Returns 1 when a directory entry NAME may begin a hardware subdirectory of some kind of CPU
+ * of some ABI: a search directory without one searches the same for every CPU. */
+int sp_hw_dirname(const char *name);
 
 /* ---- the loader's configuration: ld.so.cache and ld.so.conf (ldconfig.c) ----------------- */
 
@@ -250,6 +284,11 @@ int sp_ldcache_parse(struct sp_ldcache *c, unsigned char *buf, size_t size, stru
 /* Returns the path the cache gives for NAME among entries of FLAGS, or NULL. Memory owned by C.
  * Sets *ENOMEM_OUT on allocation failure. */
 const char *sp_ldcache_lookup(struct sp_ldcache *c, int flags, const char *name, int *enomem_out);
+/* Stores in OUT (at most MAX) the paths the cache gives for NAME among entries of FLAGS tied to
+ * a hardware subdirectory (glibc-hwcaps/x86-64-v3, haswell...), which a loader prefers to the
+ * plain entry on a CPU that has it. Returns how many; memory owned by C. */
+size_t sp_ldcache_hw_paths(struct sp_ldcache *c, int flags, const char *name, const char **out,
+                           size_t max, int *enomem);
 /* ctypes.util.find_library(NAME) on Linux: the first entry of FLAGS, in file order, named
  * libNAME.something (what it finds in `ldconfig -p`), or NULL. Memory owned by C. */
 const char *sp_ldcache_find_library(const struct sp_ldcache *c, int flags, const char *name);
@@ -297,6 +336,8 @@ struct sp_edge {
     char *feature;    /* for a name from a dlopen note: the note's feature ("" if none); for
                        * one from a Python call: the callee, and the name it was found under */
     size_t line;      /* for a name from a Python call: its line, else 0 */
+    char *cpu;        /* when which file loads depends on the CPU: the first kind of CPU that
+                       * loads this one ("x86-64-v3, AT_PLATFORM haswell"); else NULL */
 };
 
 struct sp_node {
@@ -305,6 +346,7 @@ struct sp_node {
     long loader;  /* node that caused it to be loaded, -1 for the root */
     struct sp_strs dirs;  /* its RPATH or RUNPATH, expanded, once dirs_ready */
     int dirs_ready;
+    int dirs_platform;    /* they name $PLATFORM: another CPU may search others */
 };
 
 /* The load tree of one ELF file found under a scanned path. */
@@ -327,6 +369,7 @@ struct sp_ld {
     struct sp_vec dirs;       /* struct sp_dirlist: each search directory, listed once */
     struct sp_vec files;      /* struct sp_file */
     struct sp_vec trees;      /* struct sp_tree */
+    struct sp_vec cpusets;    /* struct sp_cpus: per ABI met, the kinds of CPU it tells apart */
     struct sp_strs warnings;
     struct sp_map warned;     /* warnings already given */
     int dlopen;               /* follow dlopen notes up to this enum sp_dlopen_priority; -1: no */

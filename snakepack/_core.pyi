@@ -26,10 +26,11 @@ _File = tuple[
     str | None,
 ]
 _Node = tuple[int, str, int]  # (file index, path opened, loader node or -1)
-# (requester node, name, how, node or -1, error, feature, line): feature is None for DT_NEEDED,
-# a dlopen note's feature, or for a Python call (line > 0) the callee and the name it was found
-# under; line is 0 unless the name comes from a Python source
-_Edge = tuple[int, str, str, int, str | None, str | None, int]
+# (requester node, name, how, node or -1, error, feature, line, cpu): feature is None for
+# DT_NEEDED, a dlopen note's feature, or for a Python call (line > 0) the callee and the name it
+# was found under; line is 0 unless the name comes from a Python source; cpu is None unless
+# which file loads depends on the CPU, then the first kind of CPU that loads this one
+_Edge = tuple[int, str, str, int, str | None, str | None, int, str | None]
 _Tree = tuple[str, list[_Node], list[_Edge]]  # (path, nodes, edges)
 
 class Error(OSError):
@@ -43,7 +44,7 @@ def resolve(
     ld_library_path: Iterable[_Path] | None = None,
     dpkg: bool = True,
     dlopen: int = -1,
-) -> tuple[list[_File], list[_Tree], list[str]]: ...
+) -> tuple[list[_File], list[_Tree], list[str], list[tuple[str, int]]]: ...
 def dpkg_owners(root: _Path, paths: Iterable[_Path]) -> list[list[_Owner]]: ...
 def dpkg_installed(status_file: _Path, /) -> list[_Owner]: ...
 def python_calls(source: bytes, /) -> tuple[bool, list[tuple[int, str, int, list[str]]]]: ...

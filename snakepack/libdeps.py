@@ -34,8 +34,8 @@ class Package(namedtuple("Package", "name arch")):
 class Resolution(
     namedtuple(
         "Resolution",
-        "name needed_by how path realpath bundled packages error source",
-        defaults=(None, None, False, (), None, "DT_NEEDED"),
+        "name needed_by how path realpath bundled packages error source cpu",
+        defaults=(None, None, False, (), None, "DT_NEEDED", None),
     )
 ):
     """How one library name that one object of a load tree loads was answered.
@@ -47,7 +47,11 @@ class Resolution(
     says why a name is not resolved. source says where the name comes from: DT_NEEDED,
     "dlopen note: FEATURE" for a library an FDO dlopen note names, or "python: CALL at
     FILE:LINE" for a string literal a Python source passes to ctypes or cffi (CALL says the
-    callee and, when it differs from the literal, the name the library was found under).
+    callee and, when it differs from the literal, the name the library was found under). cpu
+    is None when every CPU loads the same file for the name; where that depends on the CPU
+    (hardware subdirectories such as glibc-hwcaps/x86-64-v3, or $PLATFORM), the name has one
+    resolution per file some CPU loads, and cpu names the least capable kind of CPU that loads
+    this one ("x86-64-v3, AT_PLATFORM haswell").
     """
 
     __slots__ = ()
@@ -92,6 +96,7 @@ class LibdepsResult:
         self.unresolved: list[Resolution] = []  # not found, or a candidate stops the loader
         self.unowned: list[str] = []  # resolved system libraries no installed package owns
         self.warnings = warnings  # files skipped and search paths ignored, one line each
+        self.glibc: dict[str, str | None] = {}  # per ABI (triplet): the root's glibc whose rules were followed
 
     @property
     def package_names(self) -> list[str]:
@@ -114,6 +119,7 @@ class LibdepsResult:
             "unresolved": [r.to_json() for r in self.unresolved],
             "unowned": self.unowned,
             "warnings": self.warnings,
+            "glibc": self.glibc,
         }
 
 
@@ -164,7 +170,7 @@ def find_libdeps(
     llp = [_absolute(d, root) for d in ld_library_path or [] if d]
     try:
         level = -1 if dlopen is None else DLOPEN_PRIORITIES.index(dlopen)
-        files, trees, warnings = _core.resolve(root, scan, llp, dlopen=level)
+        files, trees, warnings, glibc = _core.resolve(root, scan, llp, dlopen=level)
         there = None if exclude_installed is None else _core.dpkg_installed(os.path.abspath(exclude_installed))
     except OSError as err:
         raise _translate(err) from err
@@ -174,6 +180,7 @@ def find_libdeps(
     owners = {i: tuple(sorted(Package(*o) for o in f[8])) for i, f in enumerate(files) if f[8] is not None}
 
     result = LibdepsResult(list(warnings))
+    result.glibc = {triplet: f"{v // 100}.{v % 100}" if v else None for triplet, v in glibc}
     packages: set[Package] = set()
     bundled: set[str] = set()
     unowned: set[str] = set()
@@ -183,20 +190,20 @@ def find_libdeps(
         elf = ElfFile(path, tuple(top[6]), tuple(zip(pairs[::2], pairs[1::2])))
         if dlopen is not None and top[13]:
             result.warnings.append(f"{top[13]}: ignored")
-        for requester, name, how, node, error, feature, line in edges:
+        for requester, name, how, node, error, feature, line, cpu in edges:
             needed_by = nodes[requester][1]
             if line:
                 source = f"python: {feature} at {needed_by}:{line}"
             else:
                 source = "DT_NEEDED" if feature is None else f"dlopen note: {feature}".rstrip(": ")
             if node < 0:
-                r = Resolution(name, needed_by, how, error=error or "not found", source=source)
+                r = Resolution(name, needed_by, how, error=error or "not found", source=source, cpu=cpu)
                 if not line:  # a literal no file answers to is mostly another platform's name
                     result.unresolved.append(r)
             else:
                 fi, opened, _ = nodes[node]
                 real, inside, pkgs = files[fi][0], files[fi][9], owners.get(fi, ())
-                r = Resolution(name, needed_by, how, opened, real, inside and not pkgs, pkgs, None, source)
+                r = Resolution(name, needed_by, how, opened, real, inside and not pkgs, pkgs, None, source, cpu)
                 if not pkgs:
                     (bundled if inside else unowned).add(real)
                 packages.update(pkgs)
@@ -247,31 +254,38 @@ def check(result: LibdepsResult) -> list[str]:
     """Why the scanned files would not load in the root, one line each: a library that does not
     resolve anywhere in a file's load tree, or a symbol version (DT_VERNEED) that an object of
     the tree requires of a library it needs and that library, as resolved, does not define
-    (DT_VERDEF). Empty when everything loads."""
+    (DT_VERDEF). Where the file a name resolves to depends on the CPU, each one is checked.
+    Empty when everything loads."""
     failures: list[str] = []
     for f in result.files:
-        # each object of the tree (by the path it is loaded as) with the libraries it loads
-        loads: dict[str, dict[str, Resolution]] = {}
+        # each object of the tree (by the path it is loaded as) with the libraries it loads:
+        # one per name, or one per kind of CPU that loads another file for it
+        loads: dict[str, dict[str, list[Resolution]]] = {}
         for r in f.resolutions:
-            if r.resolved and r.source == "DT_NEEDED":
-                loads.setdefault(r.needed_by, {}).setdefault(r.name, r)
-            elif not r.resolved and r.source == "DT_NEEDED":
+            if r.source != "DT_NEEDED":
+                continue
+            if r.resolved:
+                found = loads.setdefault(r.needed_by, {}).setdefault(r.name, [])
+                if r.how != "loaded" or not found:
+                    found.append(r)
+            else:
                 by = "" if r.needed_by == f.path else f" (needed by {r.needed_by})"
-                failures.append(f"{f.path}: {r.name}{by}: {r.error}")
-        objects = [(f.path, f.versions)] + [(r.path, result.requires.get(r.realpath or "", ())) for rs in loads.values() for r in rs.values()]
+                on = f" on a CPU such as {r.cpu}" if r.cpu else ""
+                failures.append(f"{f.path}: {r.name}{by}: {r.error}{on}")
+        objects = [(f.path, f.versions)] + [
+            (r.path, result.requires.get(r.realpath or "", ())) for rs in loads.values() for each in rs.values() for r in each
+        ]
         for obj, versions in dict(objects).items():
             for lib, version in versions:
-                found = loads.get(obj, {}).get(lib)
-                if found is None or found.realpath is None:
-                    continue  # not resolved: said above
-                defined = result.defined.get(found.realpath, ())
-                if version in defined:
-                    continue
-                damaged = result.version_errors.get(found.realpath)
-                newest = _newest(version, defined)
-                has = damaged or (f"this root has {newest}" if newest else "it defines no such version")
-                by = "" if obj == f.path else f" (needed by {obj})"
-                failures.append(f"{f.path}: {lib} ({found.path}){by}: version {version} not found; {has}")
+                for to in loads.get(obj, {}).get(lib, []):
+                    defined = result.defined.get(to.realpath or "", ())
+                    if version in defined:
+                        continue
+                    damaged = result.version_errors.get(to.realpath or "")
+                    newest = _newest(version, defined)
+                    has = damaged or (f"this root has {newest}" if newest else "it defines no such version")
+                    by = "" if obj == f.path else f" (needed by {obj})"
+                    failures.append(f"{f.path}: {lib} ({to.path}){by}: version {version} not found; {has}")
     return list(dict.fromkeys(failures))
 
 

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,25 @@ def cached_trixie() -> Path:
 @pytest.fixture(scope="session")
 def trixie_root():
     return cached_trixie()
+
+
+@pytest.fixture
+def in_root(tmp_path):
+    """Copies files (and directories, whole) into a fresh directory of a root for one test, and
+    takes it away after."""
+    made = []
+
+    def put(root, *files):
+        where = root / "opt" / f"check-{uuid.uuid4().hex}"
+        where.mkdir(parents=True)
+        made.append(where)
+        for f in map(Path, files):
+            if f.is_dir():
+                shutil.copytree(f, where / f.name, symlinks=True)
+            else:
+                shutil.copy(f, where)
+        return "/" + str(where.relative_to(root))
+
+    yield put
+    for where in made:
+        shutil.rmtree(where)

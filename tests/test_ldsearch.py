@@ -206,24 +206,6 @@ def test_vendored_auditwheel_tree(elf, tmp_path):
     assert by_name(result, ext)["libfoo-1a2b3c4d.so.1.2.3"].packages == ()
 
 
-def test_hwcaps_copies_do_not_depend_on_the_cpu(elf, tmp_path):
-    """A cache made by the real ldconfig that lists a glibc-hwcaps copy: the base copy wins."""
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc/ld.so.conf").write_text("/opt/l\n")
-    elf.lib(root / "opt/l/libhw.so.1", soname="libhw.so.1")
-    for level in ("x86-64-v2", "x86-64-v3"):
-        elf.lib(root / f"opt/l/glibc-hwcaps/{level}/libhw.so.1", soname="libhw.so.1")
-    elf.lib(root / "app/x.so", needed=["libhw.so.1"])
-    r = run(["ldconfig", "-r", root])
-    assert r.returncode == 0, r.stderr
-    listing = run(["ldconfig", "-p", "-C", root / "etc/ld.so.cache"]).stdout
-    assert "glibc-hwcaps" in listing
-    write_status(root, {})
-    res = by_name(find_libdeps("/app", root=root), "/app/x.so")["libhw.so.1"]
-    assert (res.how, res.realpath) == ("ld.so.cache", "/opt/l/libhw.so.1")
-
-
 def test_ld_so_conf_when_there_is_no_cache(elf, tmp_path):
     root = tmp_path / "root"
     conf = root / "etc/ld.so.conf.d"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import uuid
 
 import pytest
 
@@ -18,24 +17,6 @@ USES_STRLCPY = """
 size_t strlcpy(char *, const char *, size_t);
 size_t copy8(char *d, const char *s) { return strlcpy(d, s, 8); }
 """
-
-
-@pytest.fixture
-def in_root(tmp_path):
-    """Copies files into a fresh directory of a root for one test, and takes it away after."""
-    made = []
-
-    def put(root, *files):
-        where = root / "opt" / f"check-{uuid.uuid4().hex}"
-        where.mkdir(parents=True)
-        made.append(where)
-        for f in files:
-            shutil.copy(f, where)
-        return "/" + str(where.relative_to(root))
-
-    yield put
-    for where in made:
-        shutil.rmtree(where)
 
 
 @pytest.fixture
