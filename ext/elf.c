@@ -274,7 +274,7 @@ static const char *read_notes(const unsigned char *p, size_t size, size_t align,
     return NULL;
 }
 
-int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err)
+int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, struct sp_err *err)
 {
     unsigned char ident[EI_NIDENT];
     struct load *loads = NULL;
@@ -347,7 +347,7 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
             dyn = ph;
         else if (ph.p_type == PT_INTERP)
             interp = ph;
-        else if (ph.p_type == PT_NOTE && out->dlopen_error == NULL) {
+        else if (ph.p_type == PT_NOTE && (what & SP_ELF_NOTES) && out->dlopen_error == NULL) {
             Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_BYTE);
             const char *why = d ? read_notes(d->d_buf, d->d_size, ph.p_align == 8 ? 8 : 4,
                                              out->data == ELFDATA2MSB, out)
@@ -423,14 +423,14 @@ int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err
                 break;
             case DT_VERNEED:
                 v.need = entry.d_un.d_ptr;
-                v.has_need = 1;
+                v.has_need = (what & SP_ELF_VERSIONS) != 0;
                 break;
             case DT_VERNEEDNUM:
                 v.neednum = entry.d_un.d_val;
                 break;
             case DT_VERDEF:
                 v.def = entry.d_un.d_ptr;
-                v.has_def = 1;
+                v.has_def = (what & SP_ELF_VERSIONS) != 0;
                 break;
             case DT_VERDEFNUM:
                 v.defnum = entry.d_un.d_val;

@@ -140,6 +140,7 @@ int sp_libdeps_run(struct sp_libdeps *job, struct sp_err *err)
     job->ld_ready = 1;
     if (rc == 0) {
         job->ld.dlopen = job->dlopen;
+        job->ld.versions = job->versions;
         sp_strs_free(&job->ld.ld_library_path);
         job->ld.ld_library_path = job->ld_library_path;
         job->ld_library_path = (struct sp_strs){0};

@@ -164,29 +164,31 @@ static PyObject *make_tree(const void *ctx, size_t i)
                          build_list(t->edges.len, make_edge, t));
 }
 
-/* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1)
+/* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1, versions=True)
  *     -> (files, trees, warnings, glibc)
  * Walks every path (inside root) for ELF files, builds each one's load tree (following dlopen
  * notes up to priority dlopen: 0 required, 1 recommended, 2 suggested; with dlopen >= 0 the
- * Python sources that name libraries are trees too) and, with dpkg, finds the packages owning
- * what they load; glibc gives, per ABI met, the root's glibc version (100 * major + minor, 0
+ * Python sources that name libraries are trees too; with versions, each object's symbol
+ * versions are read) and, with dpkg, finds the packages owning what they load; glibc gives, per ABI met, the root's glibc version (100 * major + minor, 0
  * when unknown) whose loader rules were followed. Raises OSError (with .kind) when a path, the root or the
  * dpkg database cannot be read. */
 static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"root", "paths", "ld_library_path", "dpkg", "dlopen", NULL};
+    static char *kwlist[] = {"root", "paths", "ld_library_path", "dpkg", "dlopen", "versions", NULL};
     PyObject *root = NULL, *paths = NULL, *llp = NULL, *result = NULL;
     struct sp_libdeps job;
     struct sp_err err = {0};
-    int dpkg = 1, dlopen = -1, rc;
+    int dpkg = 1, dlopen = -1, versions = 1, rc;
 
     memset(&job, 0, sizeof job);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|Opi:resolve", kwlist,
-                                     PyUnicode_FSConverter, &root, &paths, &llp, &dpkg, &dlopen))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|Opip:resolve", kwlist,
+                                     PyUnicode_FSConverter, &root, &paths, &llp, &dpkg, &dlopen,
+                                     &versions))
         return NULL;
     job.root = PyBytes_AS_STRING(root);
     job.dpkg = dpkg;
     job.dlopen = dlopen < -1 ? -1 : dlopen;
+    job.versions = versions;
     if (copy_paths(paths, &job.scan) < 0 ||
         (llp && llp != Py_None && copy_paths(llp, &job.ld_library_path) < 0))
         goto out;
@@ -501,10 +503,12 @@ done:
  * mypy's stubtest see the real parameters. */
 static PyMethodDef core_methods[] = {
     {"resolve", (PyCFunction)(void (*)(void))core_resolve, METH_VARARGS | METH_KEYWORDS,
-     "resolve($module, /, root, paths, ld_library_path=None, dpkg=True, dlopen=-1)\n--\n\n"
-     "-> (files, trees, warnings): every ELF file under PATHS inside ROOT, resolved; dlopen\n"
-     "notes followed up to priority DLOPEN (0 required, 1 recommended, 2 suggested; -1 never),\n"
-     "and with any priority the library names Python sources pass to ctypes and cffi."},
+     "resolve($module, /, root, paths, ld_library_path=None, dpkg=True, dlopen=-1,\n"
+     "        versions=True)\n--\n\n"
+     "-> (files, trees, warnings, glibc): every ELF file under PATHS inside ROOT, resolved;\n"
+     "dlopen notes followed up to priority DLOPEN (0 required, 1 recommended, 2 suggested; -1\n"
+     "never), and with any priority the library names Python sources pass to ctypes and cffi;\n"
+     "symbol versions read when VERSIONS; per ABI the root's glibc (100 * major + minor)."},
     {"dpkg_owners", (PyCFunction)(void (*)(void))core_dpkg_owners, METH_VARARGS | METH_KEYWORDS,
      "dpkg_owners($module, /, root, paths)\n--\n\n"
      "-> [[(package, arch), ...], ...]: the installed owners of each canonical path."},

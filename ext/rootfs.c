@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "snakepack.h"
@@ -15,15 +17,40 @@
 /* The kernel's limit on symlinks followed in one lookup (fs/namei.c MAXSYMLINKS). */
 #define MAX_SYMLINKS 40
 
+static int open_in_root(const struct sp_root *r, const char *path, int flags,
+                        unsigned long long extra);
+static char *fd_path(const struct sp_root *r, int fd);
+
 int sp_root_init(struct sp_root *r, const char *root, struct sp_err *err)
 {
     sp_map_init(&r->canon);
+    r->fd = -1;
+    r->real = NULL;
     size_t n = strlen(root);
     while (n > 0 && root[n - 1] == '/')
         n--; /* "/" becomes "", the real root */
     r->root = strndup(root, n);
     if (r->root == NULL)
         return sp_fail(err, ENOMEM, "out of memory");
+    const char *off = getenv("SNAKEPACK_NO_OPENAT2");
+    if (off && *off)
+        return 0; /* the switch that tests the fallback */
+    r->real = realpath(n ? r->root : "/", NULL);
+    if (r->real == NULL)
+        return errno == ENOMEM ? sp_fail(err, ENOMEM, "out of memory") : 0;
+    if (strcmp(r->real, "/") == 0)
+        r->real[0] = '\0'; /* a prefix of nothing */
+    r->fd = open(n ? r->root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* Try it once: a kernel before 5.6, a seccomp filter or a missing /proc means user space. */
+    int fd = open_in_root(r, "/", O_PATH, 0);
+    char *named = fd >= 0 ? fd_path(r, fd) : NULL;
+    if (named == NULL && r->fd >= 0) {
+        close(r->fd);
+        r->fd = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(named);
     return 0;
 }
 
@@ -40,7 +67,54 @@ void sp_root_free(struct sp_root *r)
     sp_map_each(&r->canon, free_canon, NULL);
     sp_map_free(&r->canon);
     free(r->root);
-    r->root = NULL;
+    free(r->real);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    r->root = r->real = NULL;
+}
+
+/* Opens PATH inside the root with openat2(RESOLVE_IN_ROOT | extra RESOLVE): the kernel walks it
+ * as after chroot(2), in one call, and no rename during the walk can lead out. Returns the
+ * descriptor; -1 with errno set; or -2 when the kernel cannot do it (openat2 missing or
+ * forbidden: the caller falls back to user space). */
+static int open_in_root(const struct sp_root *r, const char *path, int flags,
+                        unsigned long long extra)
+{
+    struct open_how how = {.flags = (unsigned long long)(flags | O_CLOEXEC),
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra};
+    const char *rel = path + strspn(path, "/");
+    for (int tries = 0; r->fd >= 0 && tries < 8; tries++) {
+        int fd = (int)syscall(SYS_openat2, r->fd, *rel ? rel : ".", &how, sizeof how);
+        if (fd >= 0 || (errno != EAGAIN && errno != ENOSYS && errno != EPERM && errno != E2BIG))
+            return fd;
+        if (errno != EAGAIN) /* EAGAIN: a rename raced a "..": the kernel asks to try again */
+            break;
+    }
+    return -2;
+}
+
+/* The canonical path inside the root of what FD (from open_in_root) is, as the kernel names it.
+ * NULL with errno set, or with errno 0 when /proc cannot tell (the caller falls back). */
+static char *fd_path(const struct sp_root *r, int fd)
+{
+    char proc[64], host[PATH_MAX + 1];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(proc, host, sizeof host - 1);
+    size_t rootlen = strlen(r->real);
+    if (n < 0 || (size_t)n >= sizeof host - 1) {
+        errno = 0;
+        return NULL;
+    }
+    host[n] = '\0';
+    if (strncmp(host, r->real, rootlen) != 0 || (host[rootlen] != '/' && host[rootlen] != '\0')) {
+        errno = 0; /* deleted while open ("... (deleted)"), or a bind mount named otherwise */
+        return NULL;
+    }
+    char *canon = strdup(host[rootlen] ? host + rootlen : "/");
+    if (canon == NULL)
+        errno = ENOMEM;
+    return canon;
 }
 
 char *sp_root_host(const struct sp_root *r, const char *path)
@@ -48,7 +122,31 @@ char *sp_root_host(const struct sp_root *r, const char *path)
     return sp_aprintf("%s%s%s", r->root, path[0] == '/' ? "" : "/", path);
 }
 
+/* sp_root_resolve by the kernel. Returns 0, -1 with errno set, or -2 to fall back. */
+static int resolve_in_root(const struct sp_root *r, const char *path, int follow_last, char **out)
+{
+    int fd = open_in_root(r, path, O_PATH | (follow_last ? 0 : O_NOFOLLOW), 0);
+    if (fd < 0)
+        return fd == -2 || errno == ELOOP ? -2 : -1; /* ELOOP: a magic link, walked as text */
+    *out = fd_path(r, fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return *out ? 0 : errno == 0 ? -2 : -1;
+}
+
+static int resolve_walk(const struct sp_root *r, const char *path, int follow_last, char **out);
+
 int sp_root_resolve(const struct sp_root *r, const char *path, int follow_last, char **out)
+{
+    int rc = path[0] == '/' ? resolve_in_root(r, path, follow_last, out) : -2;
+    if (rc != -2)
+        return rc;
+    return resolve_walk(r, path, follow_last, out);
+}
+
+/* sp_root_resolve component by component in user space. */
+static int resolve_walk(const struct sp_root *r, const char *path, int follow_last, char **out)
 {
     size_t rootlen = strlen(r->root);
     char host[PATH_MAX + PATH_MAX]; /* root + resolved part; res points into it */
@@ -78,7 +176,9 @@ int sp_root_resolve(const struct sp_root *r, const char *path, int follow_last, 
         char *after = p;
         while (*after == '/')
             after++;
-        int last = *after == '\0';
+        /* A trailing slash makes the last component a directory to look through, as in the
+         * kernel: a symlink there is followed even without FOLLOW_LAST. */
+        int last = *after == '\0' && after == p;
 
         if (complen == 1 && comp[0] == '.')
             continue;
@@ -113,7 +213,8 @@ int sp_root_resolve(const struct sp_root *r, const char *path, int follow_last, 
                 return -1;
             target[n] = '\0';
             /* The rest of the path goes after the link's target. */
-            int len = snprintf(tmp, sizeof tmp, "%s/%s", target, after);
+            int len = snprintf(tmp, sizeof tmp, "%s%s%s", target, *after || after != p ? "/" : "",
+                               after); /* a trailing slash stays: the target must be a directory */
             if (len < 0 || (size_t)len >= sizeof tmp) {
                 errno = ENAMETOOLONG;
                 return -1;
@@ -137,10 +238,43 @@ int sp_root_resolve(const struct sp_root *r, const char *path, int follow_last, 
     return 0;
 }
 
+/* open_canonical by the kernel: CANON is opened with O_PATH, where no symlink may be met (it is
+ * canonical: one there now was put there since), its type looked at, and the very same file
+ * opened again for reading through /proc/self/fd. Returns the descriptor, -1 (ERR set), or -2
+ * to fall back. */
+static int open_canonical_in_root(const struct sp_root *r, const char *canon, const char *path,
+                                  int directory, int kind, struct sp_err *err)
+{
+    int pfd = open_in_root(r, canon, O_PATH | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+    if (pfd == -2)
+        return -2;
+    if (pfd < 0)
+        return sp_fail_at(err, kind, path, errno == ELOOP ? 0 : errno, "%s",
+                          errno == ELOOP ? "replaced while it was being opened" : strerror(errno));
+    struct stat st;
+    char proc[64];
+    int fd = -1;
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    if (fstat(pfd, &st) < 0) {
+        sp_fail_at(err, kind, path, errno, "%s", strerror(errno));
+    } else if (directory ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+        sp_fail_at(err, kind, path, directory ? ENOTDIR : 0, "%s",
+                   directory ? strerror(ENOTDIR) : "not a regular file");
+    } else if ((fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
+                                    (directory ? O_DIRECTORY : 0))) < 0) {
+        sp_fail_at(err, kind, path, errno, "%s", strerror(errno));
+    }
+    close(pfd);
+    return fd;
+}
+
 /* Opens CANON, a canonical path inside the root, as sp_root_open does; messages name PATH. */
 static int open_canonical(const struct sp_root *r, const char *canon, const char *path,
                           int directory, int kind, struct sp_err *err)
 {
+    int kfd = open_canonical_in_root(r, canon, path, directory, kind, err);
+    if (kfd != -2)
+        return kfd;
     struct stat before, after;
     int fd = -1;
     char *host = sp_root_host(r, canon);

@@ -89,10 +89,15 @@ char *sp_aprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- paths inside a root filesystem (rootfs.c) ------------------------------------------- */
 
 /* A root filesystem: ROOT is the host directory ("" for the real root). Canonical directories
- * are cached because the loader search and the dpkg index ask for the same few many times. */
+ * are cached because the loader search and the dpkg index ask for the same few many times.
+ * Paths are resolved by the kernel, openat2(RESOLVE_IN_ROOT) on FD, where it can; else (an older
+ * kernel, no /proc, or SNAKEPACK_NO_OPENAT2 set in the environment) component by component in
+ * user space, with the same answers. */
 struct sp_root {
     char *root;
     struct sp_map canon; /* directory as written -> malloc'd canonical path, or 0 if missing */
+    int fd;              /* the root directory (O_PATH) while openat2 serves, else -1 */
+    char *real;          /* the root's real host path, as /proc/self/fd names what is in it */
 };
 
 int sp_root_init(struct sp_root *r, const char *root, struct sp_err *err);
@@ -207,10 +212,12 @@ enum { SP_PYSRC_TRUNCATED = 1 };
 int sp_pysrc_calls(const char *buf, size_t len, struct sp_vec *calls);
 void sp_pycalls_free(struct sp_vec *calls);
 
-/* Reads the ELF file open on FD. NAME is used in messages only. Returns an sp_elf_status; on
- * SP_ELF_BAD, ERR says why (naming the file and the libelf call). OUT is always initialised and
- * must be released with sp_elf_free. */
-int sp_elf_read(int fd, const char *name, struct sp_elf *out, struct sp_err *err);
+/* Reads the ELF file open on FD: its header and dynamic section, and what WHAT asks for beyond
+ * them (work no option asks for is not done). NAME is used in messages only. Returns an
+ * sp_elf_status; on SP_ELF_BAD, ERR says why (naming the file and the libelf call). OUT is
+ * always initialised and must be released with sp_elf_free. */
+enum { SP_ELF_NOTES = 1, SP_ELF_VERSIONS = 2 }; /* dlopen notes; DT_VERNEED and DT_VERDEF */
+int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, struct sp_err *err);
 void sp_elf_free(struct sp_elf *e);
 /* Returns 1 when the first bytes in BUF (LEN of them) carry the ELF magic. */
 int sp_elf_magic(const unsigned char *buf, size_t len);
@@ -373,6 +380,7 @@ struct sp_ld {
     struct sp_strs warnings;
     struct sp_map warned;     /* warnings already given */
     int dlopen;               /* follow dlopen notes up to this enum sp_dlopen_priority; -1: no */
+    int versions;             /* read each object's symbol versions (for --check) */
     const struct sp_abi *abi; /* of the first ELF file resolved: Python sources load for it */
     struct sp_elf want;       /* its class, byte order and machine */
 };
@@ -505,6 +513,7 @@ struct sp_libdeps {
     struct sp_strs ld_library_path; /* given explicitly, never taken from the environment */
     int dpkg;                       /* look up owners in the dpkg database */
     int dlopen;                     /* follow dlopen notes up to this priority; -1: never */
+    int versions;                   /* read symbol versions */
     /* output */
     struct sp_ld ld;
     int ld_ready;

@@ -108,24 +108,51 @@ static int check_file(struct walk *w, int dfd, const char *name, const char *pat
     return 0;
 }
 
+/* A directory's entries, read with getdents64(2) straight from its descriptor: fdopendir(3)
+ * costs three more system calls per directory (fstat, two fcntl), a third of a walk's. */
+struct listing {
+    int fd;
+    char *buf;
+    size_t len, pos;
+};
+
+enum { LISTING_BUF = 32768 };
+
+/* Returns the next entry, or NULL at the end (errno 0) or on an error (errno set). */
+static const struct dirent64 *next_entry(struct listing *l)
+{
+    if (l->pos >= l->len) {
+        ssize_t n = getdents64(l->fd, l->buf, LISTING_BUF);
+        if (n <= 0) {
+            errno = n < 0 ? errno : 0;
+            return NULL;
+        }
+        l->len = (size_t)n;
+        l->pos = 0;
+    }
+    const struct dirent64 *de = (const struct dirent64 *)(l->buf + l->pos);
+    l->pos += de->d_reclen;
+    return de;
+}
+
 /* Walks the directory open on DFD (taking ownership of it) whose root-relative path is REL. */
 static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 {
-    DIR *d = fdopendir(dfd);
-    if (d == NULL) {
+    struct listing l = {dfd, malloc(LISTING_BUF), 0, 0};
+    if (l.buf == NULL) {
         close(dfd);
-        return sp_strs_pushf(w->warnings, "%s: %s: skipped", rel, strerror(errno));
+        return -1;
     }
     int rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
+    const struct dirent64 *de;
+    while (rc == 0 && (errno = 0, de = next_entry(&l)) != NULL) {
         const char *name = de->d_name;
         if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
             continue;
         unsigned char type = de->d_type;
         if (type == DT_UNKNOWN) { /* some filesystems do not fill d_type */
             struct stat st;
-            if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 continue;
             type = S_ISDIR(st.st_mode)   ? DT_DIR
                    : S_ISREG(st.st_mode) ? DT_REG
@@ -144,12 +171,12 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
             break;
         }
         if (type == DT_REG) {
-            rc = check_file(w, dirfd(d), name, path);
+            rc = check_file(w, dfd, name, path);
         } else if (depth >= MAX_DEPTH) {
             rc = sp_strs_pushf(w->warnings, "%s: nested deeper than %d: skipped", path,
                                MAX_DEPTH);
         } else {
-            int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (cfd < 0)
                 rc = sp_strs_pushf(w->warnings, "%s: %s: skipped", path, strerror(errno));
             else
@@ -159,7 +186,8 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
     }
     if (rc == 0 && errno != 0)
         rc = sp_strs_pushf(w->warnings, "%s: %s: listing stopped", rel, strerror(errno));
-    closedir(d);
+    free(l.buf);
+    close(dfd);
     return rc;
 }
 

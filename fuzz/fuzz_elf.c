@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct sp_elf e;
     struct sp_err err = {0};
-    int status = sp_elf_read(fd, "input", &e, &err);
+    int status = sp_elf_read(fd, "input", SP_ELF_NOTES | SP_ELF_VERSIONS, &e, &err);
     if (status == SP_ELF_OK) {
         (void)sp_abi_of(&e);
         /* Every string comes from the file, so none can be longer than it. */

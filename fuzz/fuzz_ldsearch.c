@@ -25,7 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct sp_ld ld;
     struct sp_err err = {0};
-    if (sp_ld_init(&ld, root, &err) == 0 && sp_ld_resolve_root(&ld, "/app/x.so", &err) == 0) {
+    int ok = sp_ld_init(&ld, root, &err) == 0;
+    ld.versions = 1; /* every reader: versions and dlopen notes too */
+    ld.dlopen = SP_DLOPEN_SUGGESTED;
+    if (ok && sp_ld_resolve_root(&ld, "/app/x.so", &err) == 0) {
         for (size_t t = 0; t < ld.trees.len; t++) {
             struct sp_tree *tree = &SP_VEC_AT(&ld.trees, struct sp_tree, t);
             for (size_t e = 0; e < tree->edges.len; e++) {

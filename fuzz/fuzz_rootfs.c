@@ -73,22 +73,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = split_parts(data, size, parts, 2);
     if (n == 2) {
         make_links(root, parts[0].text);
-        struct sp_root r;
+        /* The kernel's resolution (openat2) and the user-space walk must give the same answer. */
+        struct sp_root r, walked;
         struct sp_err err = {0};
+        unsetenv("SNAKEPACK_NO_OPENAT2");
         if (sp_root_init(&r, root, &err) < 0)
             abort();
-        char *canon = NULL;
+        setenv("SNAKEPACK_NO_OPENAT2", "1", 1);
+        if (sp_root_init(&walked, root, &err) < 0 || walked.fd >= 0)
+            abort();
+        char *canon = NULL, *canon2 = NULL;
         int follow = parts[1].len && (parts[1].text[0] & 1);
         char path[PATH_MAX];
         snprintf(path, sizeof path, "/%s", parts[1].text);
-        if (sp_root_resolve(&r, path, follow, &canon) == 0) {
+        int rc = sp_root_resolve(&r, path, follow, &canon);
+        int rc2 = sp_root_resolve(&walked, path, follow, &canon2);
+        if (rc != rc2 || (rc == 0 && strcmp(canon, canon2) != 0))
+            abort();
+        if (rc == 0)
             check(root, canon);
-            free(canon);
+        free(canon);
+        free(canon2);
+        for (int i = 0; i < 2; i++) {
+            int fd = sp_root_open(i ? &walked : &r, path, 0, SP_ERR_INPUT, &err);
+            if (fd >= 0)
+                close(fd);
         }
-        int fd = sp_root_open(&r, path, 0, SP_ERR_INPUT, &err);
-        if (fd >= 0)
-            close(fd);
         sp_root_free(&r);
+        sp_root_free(&walked);
     }
     for (size_t i = 0; i < nmade; i++) {
         char p[512];

@@ -35,12 +35,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}\n")
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Measures the terminal as shutil.get_terminal_size does, without importing shutil:
+    argparse makes a formatter for every option added, and the import alone was a twentieth of
+    a find-libdeps run."""
+
+    def __init__(self, prog: str) -> None:
+        stdout = sys.__stdout__
+        try:
+            columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(stdout.fileno() if stdout else -1).columns
+        except (ValueError, OSError):
+            columns = 80
+        super().__init__(prog, width=columns - 2)
+
+
 def _parser(prog: str, description: str, example: str) -> _Parser:
     parser = _Parser(
         prog=prog,
         description=description,
         epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"{prog} (snakepack) {__version__}")
     return parser
@@ -157,6 +171,7 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             ld_library_path=args.ld_library_path.split(":") if args.ld_library_path else None,
             exclude_installed=args.exclude_installed,
             dlopen=args.dlopen,
+            versions=args.check or args.json,  # the package list and --why need none
         )
     except SnakepackError as err:
         return _fail(prog, str(err))

@@ -96,6 +96,7 @@ class LibdepsResult:
         self.unresolved: list[Resolution] = []  # not found, or a candidate stops the loader
         self.unowned: list[str] = []  # resolved system libraries no installed package owns
         self.warnings = warnings  # files skipped and search paths ignored, one line each
+        self.versions_read = True  # the versions above were read (find_libdeps(versions=True))
         self.glibc: dict[str, str | None] = {}  # per ABI (triplet): the root's glibc whose rules were followed
 
     @property
@@ -149,12 +150,15 @@ def find_libdeps(
     ld_library_path: list[str] | None = None,
     exclude_installed: str | os.PathLike[str] | None = None,
     dlopen: str | None = None,
+    versions: bool = True,
 ) -> LibdepsResult:
     """Resolves every ELF file under PATHS (default: sys.prefix) inside ROOT.
 
     dlopen: also the libraries that FDO dlopen notes name, of that priority (required,
     recommended or suggested) and above, and those that the Python sources under PATHS name
     with string literals in calls of ctypes and cffi (at every priority); None: DT_NEEDED only.
+    versions: read each object's symbol versions (DT_VERNEED, DT_VERDEF), which check() needs;
+    without them the result's versions are empty and check() refuses it.
 
     Raises UsageError when a path or the root cannot be read, LibdepsError when the dpkg
     database cannot be.
@@ -170,7 +174,7 @@ def find_libdeps(
     llp = [_absolute(d, root) for d in ld_library_path or [] if d]
     try:
         level = -1 if dlopen is None else DLOPEN_PRIORITIES.index(dlopen)
-        files, trees, warnings, glibc = _core.resolve(root, scan, llp, dlopen=level)
+        files, trees, warnings, glibc = _core.resolve(root, scan, llp, dlopen=level, versions=versions)
         there = None if exclude_installed is None else _core.dpkg_installed(os.path.abspath(exclude_installed))
     except OSError as err:
         raise _translate(err) from err
@@ -180,6 +184,7 @@ def find_libdeps(
     owners = {i: tuple(sorted(Package(*o) for o in f[8])) for i, f in enumerate(files) if f[8] is not None}
 
     result = LibdepsResult(list(warnings))
+    result.versions_read = versions
     result.glibc = {triplet: f"{v // 100}.{v % 100}" if v else None for triplet, v in glibc}
     packages: set[Package] = set()
     bundled: set[str] = set()
@@ -256,6 +261,8 @@ def check(result: LibdepsResult) -> list[str]:
     the tree requires of a library it needs and that library, as resolved, does not define
     (DT_VERDEF). Where the file a name resolves to depends on the CPU, each one is checked.
     Empty when everything loads."""
+    if not result.versions_read:
+        raise ValueError("check() needs a result made with find_libdeps(versions=True)")
     failures: list[str] = []
     for f in result.files:
         # each object of the tree (by the path it is loaded as) with the libraries it loads:

@@ -36,7 +36,8 @@ def traced(root, names: list[str], tmp_path) -> dict[str, tuple[int, int]]:
     counts = {}
     for name in names:
         path = re.escape(str(root / name))
-        opens = sum(1 for line in lines if re.search(rf'openat\(.*"{path}".* = \d+', line))
+        # by the descriptor it returns: opened by name, or reopened through /proc/self/fd
+        opens = sum(1 for line in lines if re.search(rf"openat\(.* = \d+<{path}>$", line))
         reads = sum(1 for line in lines if re.search(rf"read\(\d+<{path}>.* = [1-9]\d*$", line))
         counts[name] = (opens, reads)
     return counts

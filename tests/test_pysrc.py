@@ -226,9 +226,9 @@ def test_sources_are_read_the_same_where_openat2_is_refused(tmp_path):
     assert normal.returncode == refused.returncode == 0, normal.stderr + refused.stderr
     assert json.loads(normal.stdout) == json.loads(refused.stdout)
     assert {"libmagic1", "zlib1g", "libbz2-1.0"} <= {p["name"] for p in json.loads(normal.stdout)["packages"]}
-    # openat2 was tried, refused once, and the sources were opened component by component
+    # openat2 was tried, refused each time, and every path was resolved component by component
     trace = (tmp_path / "trace").read_text()
-    assert "ENOSYS" in trace and trace.count("openat2(") == 1
+    assert 1 <= trace.count("openat2(") == trace.count("ENOSYS")
 
 
 def found(result) -> set[tuple[str, int, str, str]]:

@@ -20,6 +20,17 @@ from snakepack import LibdepsError, UsageError, find_libdeps
 MARK = "/snakepack-test-analysis-starts-here"
 
 
+@pytest.fixture(autouse=True, params=["openat2", "user space"])
+def resolver(request, monkeypatch):
+    """Every test here runs twice: paths resolved by the kernel (openat2 RESOLVE_IN_ROOT) and by
+    the component-by-component walk that stands in where it cannot (SNAKEPACK_NO_OPENAT2)."""
+    if request.param == "user space":
+        monkeypatch.setenv("SNAKEPACK_NO_OPENAT2", "1")
+    else:
+        monkeypatch.delenv("SNAKEPACK_NO_OPENAT2", raising=False)
+    return request.param
+
+
 def traced_opens(script: str, tmp_path: Path) -> list[str]:
     """Runs SCRIPT in a Python child under strace; returns the paths of every file descriptor
     that open/openat returned after the child opened MARK (everything before is the interpreter
@@ -51,6 +62,19 @@ def loader_escape_root(elf, tmp_path: Path) -> Path:
     (root / "host").symlink_to("/etc/ld.so.conf.d")
     write_status(root, {"zlib1g": ("amd64", ["/opt/zlib/libz.so.1"])})
     return root
+
+
+def test_the_kernel_resolves_unless_switched_off(elf, tmp_path, resolver):
+    """openat2 is the resolver where the kernel has it, and the switch turns it off; either way
+    the same packages come out of a root whose configuration points at the host."""
+    root = loader_escape_root(elf, tmp_path)
+    log = tmp_path / "strace.log"
+    code = f"import snakepack\nprint(snakepack.find_libdeps('/app', root={str(root)!r}).package_names)"
+    r = run(["strace", "-f", "-qq", "-e", "trace=openat2", "-o", log, sys.executable, "-c", code])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["['zlib1g']"]
+    calls = log.read_text().count("openat2(")
+    assert (calls > 0) == (resolver == "openat2"), calls
 
 
 def test_loader_configuration_is_read_inside_the_root(elf, tmp_path):
