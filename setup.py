@@ -33,8 +33,9 @@ class BuildExt(build_ext):
 
 core = Extension(
     "snakepack._core",
-    sources=sorted(glob.glob("ext/*.c")),
-    depends=sorted(glob.glob("ext/*.h")),
+    sources=sorted(glob.glob("ext/**/*.c", recursive=True)),
+    depends=sorted(glob.glob("ext/**/*.h", recursive=True)),
+    include_dirs=["ext"],
     libraries=["elf", "ssl", "crypto"],
     extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden", "-pthread"],
     extra_link_args=["-pthread"],

@@ -6,7 +6,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "snakepack.h"
+#include "libdeps/dpkg.h"
+#include "libdeps/hwcaps.h"
+#include "libdeps/libdeps.h"
+#include "libdeps/pysrc.h"
+#include "wait/endpoint.h"
+#include "wait/netwait.h"
 
 typedef struct {
     PyObject *error; /* snakepack._core.Error: a core failure that has no errno */

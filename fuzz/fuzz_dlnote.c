@@ -2,6 +2,7 @@
  * returns is a well-formed list (priorities in range, names NUL-terminated inside what was
  * read) or, for a damaged note, nothing; reading the same bytes twice gives the same answer. */
 #include "harness.h"
+#include "libdeps/dlnote.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

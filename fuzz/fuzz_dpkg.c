@@ -3,6 +3,7 @@
  * four), and query paths one per line (at most sixteen). Paths are matched inside a scratch
  * root that has the usrmerge layout (lib -> usr/lib). */
 #include "harness.h"
+#include "libdeps/dpkg.h"
 
 struct fill {
     struct sp_dpkg *db;

@@ -1,6 +1,8 @@
 /* libFuzzer harness: the ELF reader (ext/elf.c) on arbitrary bytes, read from a memfd as the
  * real code reads files: headers, dynamic section, symbol versions and FDO dlopen notes. */
 #include "harness.h"
+#include "libdeps/dlnote.h"
+#include "libdeps/elf.h"
 
 #include <sys/mman.h>
 

@@ -3,6 +3,7 @@
  * its host or HTTP path, no path for tls:// (nothing but the handshake happens there); a
  * refusal says why in one line. */
 #include "harness.h"
+#include "wait/endpoint.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -2,6 +2,7 @@
  * byte by byte as a slow server would send it. The oracle: a status is from 100 to 599; a
  * verdict, once given for a prefix, is the one given for the whole answer. */
 #include "harness.h"
+#include "wait/endpoint.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

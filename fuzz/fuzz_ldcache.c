@@ -2,6 +2,7 @@
  * cache file; names are looked up for every ABI snakepack knows, and for the first string of
  * the file. */
 #include "harness.h"
+#include "libdeps/ldconfig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

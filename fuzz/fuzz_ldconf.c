@@ -4,6 +4,8 @@
  * directory outside the root. The oracle is the kernel's: inotify reports any open of that
  * directory or the file in it, and there must be none. */
 #include "harness.h"
+#include "libdeps/ldconfig.h"
+#include "libdeps/rootfs.h"
 
 #include <sys/inotify.h>
 

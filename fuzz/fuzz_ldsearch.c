@@ -3,6 +3,8 @@
  * usr/lib/x86_64-linux-gnu/libb.so.1, and etc/ld.so.conf (there is no ld.so.cache). The oracle:
  * every edge names a node of its tree, every loaded file has a canonical path. */
 #include "harness.h"
+#include "libdeps/dlnote.h"
+#include "libdeps/ldsearch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

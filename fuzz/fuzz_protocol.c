@@ -3,6 +3,7 @@
  * why in one line of printable ASCII within its buffer; an answer judged complete is judged
  * the same when the connection ends there; the same bytes give the same verdict. */
 #include "harness.h"
+#include "wait/protocol.h"
 
 typedef int (*reader)(const char *, size_t, int, char *, size_t);
 

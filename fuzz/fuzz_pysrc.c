@@ -4,6 +4,7 @@
  * within the bounds, a line inside the file (lines as Python counts them: LF, CR LF, CR), and
  * lexing the same bytes twice gives the same calls. */
 #include "harness.h"
+#include "libdeps/pysrc.h"
 
 static int plain_search(const uint8_t *data, size_t size)
 {

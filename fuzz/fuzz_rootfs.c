@@ -6,6 +6,7 @@
  * nothing ever leads out. sp_root_open must also come back at once, even for the FIFO that
  * the root holds. */
 #include "harness.h"
+#include "libdeps/rootfs.h"
 
 #include <limits.h>
 

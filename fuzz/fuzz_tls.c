@@ -6,6 +6,7 @@
  * a wait, and a failure says why in one line of printable ASCII. Certificates are not trusted
  * (--insecure), so that they are parsed whatever signs them. */
 #include "harness.h" /* first: it defines _GNU_SOURCE */
+#include "wait/tls.h"
 
 #include <signal.h>
 #include <sys/socket.h>

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../ext/snakepack.h"
+#include "common/util.h"
 
 /* Inputs made of several texts separate them with this line; scripts/fuzz writes seeds so. */
 #define PART_SEPARATOR "\n@@\n"

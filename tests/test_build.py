@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import CC, run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,3 +45,29 @@ def test_sdist_carries_the_sources_and_no_half_test_suite(tmp_path):
     tracked = run(["git", "ls-files", "ext", "snakepack", "LICENSE", "README.md", "setup.py", "pyproject.toml"], cwd=REPO).stdout.split()
     assert tracked and set(tracked) <= names
     assert not [n for n in names if n.startswith("tests/")]
+
+
+HEADERS = sorted(str(p.relative_to(REPO / "ext")) for p in (REPO / "ext").rglob("*.h"))
+
+
+@pytest.mark.parametrize("header", HEADERS)
+def test_each_header_compiles_alone(tmp_path, header):
+    """A header includes what it uses, and twice is once (its guard)."""
+    if CC is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / "alone.c"
+    src.write_text(f'#include "{header}"\n#include "{header}"\n')
+    # a table header's static data is for its one user: unused here, and no fault of the header
+    r = run([CC, "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-const-variable", "-fsyntax-only", f"-I{REPO / 'ext'}", src])
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_wings_include_only_the_common_code_and_their_own():
+    """ext/libdeps (find-libdeps) and ext/wait (wait-for-port) stand apart: the fuzz harnesses
+    build each against one of them; only the bindings (ext/module.c) see both."""
+    crossing = []
+    for wing, other in (("libdeps", "wait"), ("wait", "libdeps"), ("common", "libdeps"), ("common", "wait")):
+        for f in sorted((REPO / "ext" / wing).iterdir()):
+            crossing += [f"{f.name}: {line}" for line in f.read_text().splitlines() if line.startswith(f'#include "{other}/')]
+    assert not crossing
+    assert HEADERS and all("/" in h for h in HEADERS)  # no umbrella header at the top

@@ -19,7 +19,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "snakepack.h"
+#include "libdeps/srcscan.h"
+#include "libdeps/pysrc.h"
 
 #define CLAIM 16                          /* files claimed at once */
 #define MAX_SOURCE ((size_t)32 << 20)     /* far above any real module */

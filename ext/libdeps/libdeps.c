@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snakepack.h"
+#include "libdeps/libdeps.h"
+#include "libdeps/pysrc.h"
+#include "libdeps/walk.h"
 
 static void *load_db(void *arg)
 {

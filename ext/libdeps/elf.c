@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "snakepack.h"
+#include "libdeps/elf.h"
+#include "libdeps/dlnote.h"
 
 int sp_elf_magic(const unsigned char *buf, size_t len)
 {

@@ -26,8 +26,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "nfkc.h"
-#include "snakepack.h"
+#include "libdeps/pysrc.h"
+#include "libdeps/nfkc.h"
 
 
 /* ---- the prefilter -------------------------------------------------------------------- */

@@ -16,7 +16,7 @@
 
 #include <elf.h>
 
-#include "snakepack.h"
+#include "libdeps/hwcaps.h"
 
 #define GLIBC_HWCAPS 233 /* first glibc with glibc-hwcaps subdirectories */
 #define GLIBC_LEGACY 236 /* last glibc with the legacy ones */

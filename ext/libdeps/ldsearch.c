@@ -27,7 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snakepack.h"
+#include "libdeps/ldsearch.h"
+#include "libdeps/dlnote.h"
+#include "libdeps/hwcaps.h"
+#include "libdeps/pysrc.h"
 
 const char *const sp_how_names[] = {
     "path",    "rpath",  "ld_library_path", "runpath",   "ld.so.cache",

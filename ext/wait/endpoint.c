@@ -7,7 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "snakepack.h"
+#include "wait/endpoint.h"
+#include "common/util.h"
 
 void sp_ep_spec_free(struct sp_ep_spec *spec)
 {

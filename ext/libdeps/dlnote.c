@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snakepack.h"
+#include "libdeps/dlnote.h"
 
 #define MAX_DEPTH 32
 

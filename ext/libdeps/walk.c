@@ -16,7 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snakepack.h"
+#include "libdeps/walk.h"
+#include "libdeps/elf.h"
 
 #define MAX_DEPTH 256
 

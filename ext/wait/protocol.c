@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snakepack.h"
+#include "wait/protocol.h"
+#include "common/util.h"
+#include "wait/endpoint.h"
 
 #define PG_PROTOCOL_3 196608 /* 3 << 16 */
 #define PG_ROLE "wait-for-port"

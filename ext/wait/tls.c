@@ -18,7 +18,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "snakepack.h"
+#include "wait/tls.h"
 
 /* OpenSSL writes to a socket with write(), not send(MSG_NOSIGNAL): a server that has gone
  * raises SIGPIPE. The waiting thread blocks it (sp_wait_run), so such a SIGPIPE is pending on

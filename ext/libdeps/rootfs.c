@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "snakepack.h"
+#include "libdeps/rootfs.h"
 
 /* The kernel's limit on symlinks followed in one lookup (fs/namei.c MAXSYMLINKS). */
 #define MAX_SYMLINKS 40

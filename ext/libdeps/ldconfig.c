@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snakepack.h"
+#include "libdeps/ldconfig.h"
 
 /* glibc sysdeps/generic/dl-cache.h: the new format's header and entries. */
 #define CACHE_MAGIC_NEW "glibc-ld.so.cache1.1"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snakepack.h"
+#include "common/util.h"
 
 void sp_utf8_trim(char *s)
 {

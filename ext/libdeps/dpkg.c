@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snakepack.h"
+#include "libdeps/dpkg.h"
 
 #define INFO_DIR "/var/lib/dpkg/info"
 

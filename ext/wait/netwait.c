@@ -44,7 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "snakepack.h"
+#include "wait/netwait.h"
+#include "wait/protocol.h"
+#include "wait/tls.h"
 
 #define FAST_RETRY 0.010     /* seconds between attempts on an endpoint that refuses */
 #define TURN_BUDGET 0.010    /* seconds of attempts started per turn of the loop */
