@@ -15,6 +15,7 @@
 
 typedef struct {
     PyObject *error; /* snakepack._core.Error: a core failure that has no errno */
+    PyTypeObject *file_type, *node_type, *edge_type; /* File, Node, Edge: named results */
 } module_state;
 
 static module_state *get_state(PyObject *module)
@@ -123,37 +124,107 @@ static int copy_paths(PyObject *iterable, struct sp_strs *strs)
 
 /* ---- find-libdeps ---- */
 
-/* One tuple per file read: (path, error, soname, links, class, machine, needed, interp,
- * owners, inside, verneed, verdef, versions_error, dlopen_error). owners is None for a file no
- * tree loads (a scanned file only), else the installed packages owning it; inside says whether
- * it lies inside a scanned tree; verneed is a flat list of (file, version) pairs. */
+/* Results cross into Python as struct sequences, as os.stat does: read by name, so a field
+ * added at the end breaks no reader. */
+static PyStructSequence_Field file_fields[] = {
+    {"path", "canonical path inside the root"},
+    {"error", "why it could not be read as an ELF object, or None"},
+    {"soname", "DT_SONAME, or None"},
+    {"links", "the canonical-directory spellings it was opened under"},
+    {"elfclass", "EI_CLASS: 1 for 32-bit objects, 2 for 64-bit ones"},
+    {"machine", "e_machine"},
+    {"needed", "its DT_NEEDED names"},
+    {"interp", "PT_INTERP, or None"},
+    {"owners", "the installed packages owning it, (package, arch) each; None when no tree "
+               "loads it (a scanned file only)"},
+    {"inside", "it lies inside a scanned tree"},
+    {"verneed", "DT_VERNEED, flat: file, version, file, version..."},
+    {"verdef", "DT_VERDEF: the versions it defines"},
+    {"versions_error", "why its version sections could not be read, or None"},
+    {"dlopen_error", "why its FDO dlopen note could not be read, or None"},
+    {NULL, NULL},
+};
+static PyStructSequence_Desc file_desc = {"snakepack._core.File", "A file the search read.",
+                                          file_fields, 14};
+
+static PyStructSequence_Field node_fields[] = {
+    {"file", "index of its file"},
+    {"opened", "the path the loader opened it under"},
+    {"loader", "the node that caused it to be loaded, -1 for the root"},
+    {NULL, NULL},
+};
+static PyStructSequence_Desc node_desc = {"snakepack._core.Node", "An object of a load tree.",
+                                          node_fields, 3};
+
+static PyStructSequence_Field edge_fields[] = {
+    {"requester", "the node that needs the name"},
+    {"name", "the name needed"},
+    {"how", "how it was answered: path, rpath, ..., loaded, not_found, error"},
+    {"node", "the node that answers, or -1"},
+    {"error", "why it is not resolved, or None"},
+    {"feature", "None for DT_NEEDED; a dlopen note's feature; for a Python call the callee "
+                "and the name it was found under"},
+    {"line", "the line of the Python call, else 0"},
+    {"cpu", "None, or when which file loads depends on the CPU the first kind that loads "
+            "this one"},
+    {NULL, NULL},
+};
+static PyStructSequence_Desc edge_desc = {"snakepack._core.Edge",
+                                          "A name one object of a load tree needs, answered.",
+                                          edge_fields, 8};
+
+/* A struct sequence of TYPE holding the items of TUPLE (taken; NULL passes through). */
+static PyObject *named(PyTypeObject *type, PyObject *tuple)
+{
+    if (tuple == NULL)
+        return NULL;
+    PyObject *rec = PyStructSequence_New(type);
+    for (Py_ssize_t i = 0; rec && i < PyTuple_GET_SIZE(tuple); i++)
+        PyStructSequence_SetItem(rec, i, Py_NewRef(PyTuple_GET_ITEM(tuple, i)));
+    Py_DECREF(tuple);
+    return rec;
+}
+
+/* What the MAKE functions of one resolve() call read: the module's types and the job. */
+struct records {
+    const module_state *st;
+    const struct sp_libdeps *job;
+    const struct sp_tree *tree; /* make_node and make_edge: the tree */
+};
+
 static PyObject *make_file(const void *ctx, size_t i)
 {
-    const struct sp_libdeps *job = ctx;
+    const struct records *r = ctx;
+    const struct sp_libdeps *job = r->job;
     const struct sp_file *f = &SP_VEC_AT(&job->ld.files, struct sp_file, i);
     int loaded = job->loaded && job->loaded[i];
-    return Py_BuildValue("(O&O&O&NiiNO&NONNO&O&)", fsdecode, f->path, fsdecode, f->error, fsdecode,
-                         f->elf.soname, build_strs(&f->links), f->elf.elfclass, f->elf.machine,
-                         build_strs(&f->elf.needed), fsdecode, f->elf.interp,
-                         loaded ? build_owners(&job->owners[i]) : Py_NewRef(Py_None),
-                         loaded && job->inside[i] ? Py_True : Py_False,
-                         build_strs(&f->elf.verneed), build_strs(&f->elf.verdef), fsdecode,
-                         f->elf.versions_error, fsdecode, f->elf.dlopen_error);
+    return named(r->st->file_type,
+                 Py_BuildValue("(O&O&O&NiiNO&NONNO&O&)", fsdecode, f->path, fsdecode, f->error,
+                               fsdecode, f->elf.soname, build_strs(&f->links), f->elf.elfclass,
+                               f->elf.machine, build_strs(&f->elf.needed), fsdecode,
+                               f->elf.interp,
+                               loaded ? build_owners(&job->owners[i]) : Py_NewRef(Py_None),
+                               loaded && job->inside[i] ? Py_True : Py_False,
+                               build_strs(&f->elf.verneed), build_strs(&f->elf.verdef), fsdecode,
+                               f->elf.versions_error, fsdecode, f->elf.dlopen_error));
 }
 
 static PyObject *make_node(const void *ctx, size_t i)
 {
-    const struct sp_node *n = &SP_VEC_AT(&((const struct sp_tree *)ctx)->nodes, struct sp_node, i);
-    return Py_BuildValue("(nO&n)", (Py_ssize_t)n->file, fsdecode, n->opened,
-                         (Py_ssize_t)n->loader);
+    const struct records *r = ctx;
+    const struct sp_node *n = &SP_VEC_AT(&r->tree->nodes, struct sp_node, i);
+    return named(r->st->node_type, Py_BuildValue("(nO&n)", (Py_ssize_t)n->file, fsdecode,
+                                                 n->opened, (Py_ssize_t)n->loader));
 }
 
 static PyObject *make_edge(const void *ctx, size_t i)
 {
-    const struct sp_edge *e = &SP_VEC_AT(&((const struct sp_tree *)ctx)->edges, struct sp_edge, i);
-    return Py_BuildValue("(nO&snO&O&nO&)", (Py_ssize_t)e->requester, fsdecode, e->name,
-                         sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode, e->error,
-                         fsdecode, e->feature, (Py_ssize_t)e->line, fsdecode, e->cpu);
+    const struct records *r = ctx;
+    const struct sp_edge *e = &SP_VEC_AT(&r->tree->edges, struct sp_edge, i);
+    return named(r->st->edge_type,
+                 Py_BuildValue("(nO&snO&O&nO&)", (Py_ssize_t)e->requester, fsdecode, e->name,
+                               sp_how_names[e->how], (Py_ssize_t)e->node, fsdecode, e->error,
+                               fsdecode, e->feature, (Py_ssize_t)e->line, fsdecode, e->cpu));
 }
 
 static PyObject *make_glibc(const void *ctx, size_t i)
@@ -164,9 +235,11 @@ static PyObject *make_glibc(const void *ctx, size_t i)
 
 static PyObject *make_tree(const void *ctx, size_t i)
 {
-    const struct sp_tree *t = &SP_VEC_AT((const struct sp_vec *)ctx, struct sp_tree, i);
-    return Py_BuildValue("(O&NN)", fsdecode, t->path, build_list(t->nodes.len, make_node, t),
-                         build_list(t->edges.len, make_edge, t));
+    const struct records *r = ctx;
+    struct records in = {r->st, r->job, &SP_VEC_AT(&r->job->ld.trees, struct sp_tree, i)};
+    return Py_BuildValue("(O&NN)", fsdecode, in.tree->path,
+                         build_list(in.tree->nodes.len, make_node, &in),
+                         build_list(in.tree->edges.len, make_edge, &in));
 }
 
 /* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1, versions=True)
@@ -206,8 +279,9 @@ static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs
         raise_err(module, &err);
         goto out;
     }
-    result = Py_BuildValue("(NNNN)", build_list(job.ld.files.len, make_file, &job),
-                           build_list(job.ld.trees.len, make_tree, &job.ld.trees),
+    struct records records = {get_state(module), &job, NULL};
+    result = Py_BuildValue("(NNNN)", build_list(job.ld.files.len, make_file, &records),
+                           build_list(job.ld.trees.len, make_tree, &records),
                            build_strs(&job.ld.warnings),
                            build_list(job.ld.cpusets.len, make_glibc, &job.ld.cpusets));
 out:
@@ -547,18 +621,34 @@ static int core_exec(PyObject *module)
         return -1;
     if (PyModule_AddObjectRef(module, "Error", st->error) < 0)
         return -1;
+    if ((st->file_type = PyStructSequence_NewType(&file_desc)) == NULL ||
+        (st->node_type = PyStructSequence_NewType(&node_desc)) == NULL ||
+        (st->edge_type = PyStructSequence_NewType(&edge_desc)) == NULL)
+        return -1;
+    if (PyModule_AddObjectRef(module, "File", (PyObject *)st->file_type) < 0 ||
+        PyModule_AddObjectRef(module, "Node", (PyObject *)st->node_type) < 0 ||
+        PyModule_AddObjectRef(module, "Edge", (PyObject *)st->edge_type) < 0)
+        return -1;
     return 0;
 }
 
 static int core_traverse(PyObject *module, visitproc visit, void *arg)
 {
-    Py_VISIT(get_state(module)->error);
+    module_state *st = get_state(module);
+    Py_VISIT(st->error);
+    Py_VISIT(st->file_type);
+    Py_VISIT(st->node_type);
+    Py_VISIT(st->edge_type);
     return 0;
 }
 
 static int core_clear(PyObject *module)
 {
-    Py_CLEAR(get_state(module)->error);
+    module_state *st = get_state(module);
+    Py_CLEAR(st->error);
+    Py_CLEAR(st->file_type);
+    Py_CLEAR(st->node_type);
+    Py_CLEAR(st->edge_type);
     return 0;
 }
 

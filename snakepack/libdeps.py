@@ -179,9 +179,9 @@ def find_libdeps(
     except OSError as err:
         raise _translate(err) from err
 
-    # files[i][8]: the owners of a file some tree loads, else None; files[i][9]: it lies inside
-    # a scanned tree. Bundled: inside, and owned by no installed package.
-    owners = {i: tuple(sorted(Package(*o) for o in f[8])) for i, f in enumerate(files) if f[8] is not None}
+    # owners: of a file some tree loads, else None. Bundled: inside a scanned tree, and owned by
+    # no installed package.
+    owners = {i: tuple(sorted(Package(*o) for o in f.owners)) for i, f in enumerate(files) if f.owners is not None}
 
     result = LibdepsResult(list(warnings))
     result.versions_read = versions
@@ -190,34 +190,33 @@ def find_libdeps(
     bundled: set[str] = set()
     unowned: set[str] = set()
     for path, nodes, edges in trees:
-        top = files[nodes[0][0]]
-        pairs = top[10]
-        elf = ElfFile(path, tuple(top[6]), tuple(zip(pairs[::2], pairs[1::2])))
-        if dlopen is not None and top[13]:
-            result.warnings.append(f"{top[13]}: ignored")
-        for requester, name, how, node, error, feature, line, cpu in edges:
-            needed_by = nodes[requester][1]
-            if line:
-                source = f"python: {feature} at {needed_by}:{line}"
+        top = files[nodes[0].file]
+        pairs = top.verneed
+        elf = ElfFile(path, tuple(top.needed), tuple(zip(pairs[::2], pairs[1::2])))
+        if dlopen is not None and top.dlopen_error:
+            result.warnings.append(f"{top.dlopen_error}: ignored")
+        for e in edges:
+            needed_by = nodes[e.requester].opened
+            if e.line:
+                source = f"python: {e.feature} at {needed_by}:{e.line}"
             else:
-                source = "DT_NEEDED" if feature is None else f"dlopen note: {feature}".rstrip(": ")
-            if node < 0:
-                r = Resolution(name, needed_by, how, error=error or "not found", source=source, cpu=cpu)
-                if not line:  # a literal no file answers to is mostly another platform's name
+                source = "DT_NEEDED" if e.feature is None else f"dlopen note: {e.feature}".rstrip(": ")
+            if e.node < 0:
+                r = Resolution(e.name, needed_by, e.how, error=e.error or "not found", source=source, cpu=e.cpu)
+                if not e.line:  # a literal no file answers to is mostly another platform's name
                     result.unresolved.append(r)
             else:
-                fi, opened, _ = nodes[node]
-                real, inside, pkgs = files[fi][0], files[fi][9], owners.get(fi, ())
-                r = Resolution(name, needed_by, how, opened, real, inside and not pkgs, pkgs, None, source, cpu)
+                node = nodes[e.node]
+                f, pkgs = files[node.file], owners.get(node.file, ())
+                r = Resolution(e.name, needed_by, e.how, node.opened, f.path, f.inside and not pkgs, pkgs, None, source, e.cpu)
                 if not pkgs:
-                    (bundled if inside else unowned).add(real)
+                    (bundled if f.inside else unowned).add(f.path)
                 packages.update(pkgs)
-                result.defined[real] = tuple(files[fi][11])
-                pairs = files[fi][10]
-                result.requires[real] = tuple(zip(pairs[::2], pairs[1::2]))
-                damaged = files[fi][12]
-                if damaged:
-                    result.version_errors[real] = damaged
+                result.defined[f.path] = tuple(f.verdef)
+                pairs = f.verneed
+                result.requires[f.path] = tuple(zip(pairs[::2], pairs[1::2]))
+                if f.versions_error:
+                    result.version_errors[f.path] = f.versions_error
             elf.resolutions.append(r)
         result.files.append(elf)
 
