@@ -275,6 +275,15 @@ static const char *read_notes(const unsigned char *p, size_t size, size_t align,
     return NULL;
 }
 
+/* Records in ERR that libelf's CALL failed on NAME, with libelf's reason. */
+static void fail_libelf(struct sp_err *err, const char *name, const char *call)
+{
+    /* elf_errno() clears the error: read it once. 0 would print as "no error". */
+    int libelf_errno = elf_errno();
+    sp_fail(err, 0, "%s: %s: %s", name, call,
+            libelf_errno ? elf_errmsg(libelf_errno) : "invalid or truncated data");
+}
+
 int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, struct sp_err *err)
 {
     unsigned char ident[EI_NIDENT];
@@ -506,12 +515,8 @@ int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, str
     status = SP_ELF_OK;
     goto done;
 
-libelf_error: {
-    /* elf_errno() clears the error: read it once. 0 would print as "no error". */
-    int libelf_errno = elf_errno();
-    sp_fail(err, 0, "%s: %s: %s", name, call,
-            libelf_errno ? elf_errmsg(libelf_errno) : "invalid or truncated data");
-}
+libelf_error:
+    fail_libelf(err, name, call);
 done:
     free(loads);
     free(needed);

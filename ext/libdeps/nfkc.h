@@ -3,6 +3,7 @@
 #ifndef SNAKEPACK_NFKC_H
 #define SNAKEPACK_NFKC_H
 
+/* clang-format off */
 #define SP_NFKC_MAX 4 /* bytes of ASCII one character may become */
 
 static const struct {
@@ -940,5 +941,6 @@ static const struct {
     {0x1FBF8, "8"},
     {0x1FBF9, "9"},
 };
+/* clang-format on */
 
 #endif
