@@ -64,8 +64,7 @@ static PyObject *raise_err(PyObject *module, const struct sp_err *err)
  * The MAKE functions build tuples with Py_BuildValue; its "N" steals the reference whether the
  * call succeeds or fails, and a NULL argument (with an exception set) just fails the call, so
  * they never release an argument themselves. */
-static PyObject *build_list(size_t n, PyObject *(*make)(const void *ctx, size_t i),
-                            const void *ctx)
+static PyObject *build_list(size_t n, PyObject *(*make)(const void *ctx, size_t i), const void *ctx)
 {
     PyObject *list = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; list && i < n; i++) {
@@ -169,9 +168,8 @@ static PyStructSequence_Field edge_fields[] = {
             "this one"},
     {NULL, NULL},
 };
-static PyStructSequence_Desc edge_desc = {"snakepack._core.Edge",
-                                          "A name one object of a load tree needs, answered.",
-                                          edge_fields, 8};
+static PyStructSequence_Desc edge_desc = {
+    "snakepack._core.Edge", "A name one object of a load tree needs, answered.", edge_fields, 8};
 
 /* A struct sequence of TYPE holding the items of TUPLE (taken; NULL passes through). */
 static PyObject *named(PyTypeObject *type, PyObject *tuple)
@@ -201,8 +199,7 @@ static PyObject *make_file(const void *ctx, size_t i)
     return named(r->st->file_type,
                  Py_BuildValue("(O&O&O&NiiNO&NONNO&O&)", fsdecode, f->path, fsdecode, f->error,
                                fsdecode, f->elf.soname, build_strs(&f->links), f->elf.elfclass,
-                               f->elf.machine, build_strs(&f->elf.needed), fsdecode,
-                               f->elf.interp,
+                               f->elf.machine, build_strs(&f->elf.needed), fsdecode, f->elf.interp,
                                loaded ? build_owners(&job->owners[i]) : Py_NewRef(Py_None),
                                loaded && job->inside[i] ? Py_True : Py_False,
                                build_strs(&f->elf.verneed), build_strs(&f->elf.verdef), fsdecode,
@@ -213,8 +210,8 @@ static PyObject *make_node(const void *ctx, size_t i)
 {
     const struct records *r = ctx;
     const struct sp_node *n = &SP_VEC_AT(&r->tree->nodes, struct sp_node, i);
-    return named(r->st->node_type, Py_BuildValue("(nO&n)", (Py_ssize_t)n->file, fsdecode,
-                                                 n->opened, (Py_ssize_t)n->loader));
+    return named(r->st->node_type, Py_BuildValue("(nO&n)", (Py_ssize_t)n->file, fsdecode, n->opened,
+                                                 (Py_ssize_t)n->loader));
 }
 
 static PyObject *make_edge(const void *ctx, size_t i)
@@ -247,12 +244,14 @@ static PyObject *make_tree(const void *ctx, size_t i)
  * Walks every path (inside root) for ELF files, builds each one's load tree (following dlopen
  * notes up to priority dlopen: 0 required, 1 recommended, 2 suggested; with dlopen >= 0 the
  * Python sources that name libraries are trees too; with versions, each object's symbol
- * versions are read) and, with dpkg, finds the packages owning what they load; glibc gives, per ABI met, the root's glibc version (100 * major + minor, 0
- * when unknown) whose loader rules were followed. Raises OSError (with .kind) when a path, the root or the
- * dpkg database cannot be read. */
+ * versions are read) and, with dpkg, finds the packages owning what they load; glibc gives, per ABI
+ * met, the root's glibc version (100 * major + minor, 0 when unknown) whose loader rules were
+ * followed. Raises OSError (with .kind) when a path, the root or the dpkg database cannot be read.
+ */
 static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"root", "paths", "ld_library_path", "dpkg", "dlopen", "versions", NULL};
+    static char *kwlist[] = {"root",     "paths", "ld_library_path", "dpkg", "dlopen",
+                             "versions", NULL};
     PyObject *root = NULL, *paths = NULL, *llp = NULL, *result = NULL;
     struct sp_libdeps job;
     struct sp_err err = {0};
@@ -271,11 +270,11 @@ static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs
         (llp && llp != Py_None && copy_paths(llp, &job.ld_library_path) < 0))
         goto out;
 
-    Py_BEGIN_ALLOW_THREADS
-    rc = sp_libdeps_run(&job, &err);
+    Py_BEGIN_ALLOW_THREADS rc = sp_libdeps_run(&job, &err);
     Py_END_ALLOW_THREADS
 
-    if (rc < 0) {
+        if (rc < 0)
+    {
         raise_err(module, &err);
         goto out;
     }
@@ -309,8 +308,8 @@ static PyObject *core_dpkg_owners(PyObject *module, PyObject *args, PyObject *kw
     struct sp_err err = {0};
     int rc = -1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O:dpkg_owners", kwlist,
-                                     PyUnicode_FSConverter, &root, &paths))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O:dpkg_owners", kwlist, PyUnicode_FSConverter,
+                                     &root, &paths))
         return NULL;
     if (copy_paths(paths, &want) < 0)
         goto out;
@@ -318,11 +317,10 @@ static PyObject *core_dpkg_owners(PyObject *module, PyObject *args, PyObject *kw
         PyErr_NoMemory();
         goto out;
     }
-    Py_BEGIN_ALLOW_THREADS
-    rc = sp_dpkg_owners(PyBytes_AS_STRING(root), (const char *const *)want.items, want.len,
-                        owners, &err);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
+    Py_BEGIN_ALLOW_THREADS rc = sp_dpkg_owners(
+        PyBytes_AS_STRING(root), (const char *const *)want.items, want.len, owners, &err);
+    Py_END_ALLOW_THREADS if (rc < 0)
+    {
         raise_err(module, &err);
         goto out;
     }
@@ -359,10 +357,9 @@ static PyObject *core_dpkg_installed(PyObject *module, PyObject *arg)
 
     if (!PyUnicode_FSConverter(arg, &path))
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    rc = sp_dpkg_installed(PyBytes_AS_STRING(path), collect_installed, &pairs, &err);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
+    Py_BEGIN_ALLOW_THREADS rc =
+        sp_dpkg_installed(PyBytes_AS_STRING(path), collect_installed, &pairs, &err);
+    Py_END_ALLOW_THREADS Py_DECREF(path);
     if (rc < 0)
         raise_err(module, &err);
     else
@@ -391,10 +388,8 @@ static PyObject *core_python_calls(PyObject *module, PyObject *arg)
     struct sp_vec calls;
     sp_vec_init(&calls, sizeof(struct sp_pycall));
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = sp_pysrc_calls(view.buf, (size_t)view.len, &calls);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
+    Py_BEGIN_ALLOW_THREADS rc = sp_pysrc_calls(view.buf, (size_t)view.len, &calls);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
     PyObject *result = rc < 0 ? PyErr_NoMemory()
                               : Py_BuildValue("(ON)", rc == SP_PYSRC_TRUNCATED ? Py_True : Py_False,
                                               build_list(calls.len, make_pycall, &calls));
@@ -414,8 +409,8 @@ struct wait_ctx {
  * on_event: without one, no event costs the GIL or a change of the signal mask. */
 static int wait_event(void *arg, size_t index, int event, double elapsed, const char *detail)
 {
-    static const char *const names[] = {"done", "unresolved", "crowded", "resolved", "attempt",
-                                        "deadline"};
+    static const char *const names[] = {"done",     "unresolved", "crowded",
+                                        "resolved", "attempt",    "deadline"};
     struct wait_ctx *ctx = arg;
     PyEval_RestoreThread(ctx->ts);
     PyObject *i = index == (size_t)-1 ? Py_NewRef(Py_None) : PyLong_FromSize_t(index);
@@ -427,8 +422,8 @@ static int wait_event(void *arg, size_t index, int event, double elapsed, const 
     return r ? 0 : -1;
 }
 
-/* A signal interrupted ppoll() (or the wait starts): run the Python handlers now (Ctrl-C raises KeyboardInterrupt),
- * keeping their exception for when the wait returns. */
+/* A signal interrupted ppoll() (or the wait starts): run the Python handlers now (Ctrl-C raises
+ * KeyboardInterrupt), keeping their exception for when the wait returns. */
 static int wait_signal(void *arg)
 {
     struct wait_ctx *ctx = arg;
@@ -506,9 +501,8 @@ static PyObject *make_result(const void *ctx, size_t i)
  * from on_event or signal handlers propagate. */
 static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"endpoints", "timeout", "period", "stable", "invert",
-                             "cancel_fd", "on_event", "probe", "cacert", "insecure", "verbose",
-                             NULL};
+    static char *kwlist[] = {"endpoints", "timeout", "period", "stable",   "invert",  "cancel_fd",
+                             "on_event",  "probe",   "cacert", "insecure", "verbose", NULL};
     PyObject *endpoints, *on_event = Py_None, *seq = NULL, *result = NULL, *cacert = Py_None;
     struct sp_wait_opts opts = {.cancel_fd = -1};
     struct sp_ep_spec *specs = NULL;
@@ -550,8 +544,8 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
             goto done;
         int kind = specs[i].kind, local = kind == SP_EP_UNIX || kind == SP_EP_FILE;
         if ((!local && (!specs[i].host || !specs[i].port)) ||
-            ((local || kind == SP_EP_HTTP || kind == SP_EP_HTTPS) && !specs[i].path) ||
-            kind < 0 || kind > SP_EP_TLS) {
+            ((local || kind == SP_EP_HTTP || kind == SP_EP_HTTPS) && !specs[i].path) || kind < 0 ||
+            kind > SP_EP_TLS) {
             PyErr_Format(PyExc_ValueError, "endpoint %zd is incomplete", i);
             goto done;
         }

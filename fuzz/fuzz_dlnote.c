@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (x->sonames.len != y->sonames.len)
             abort();
         for (size_t j = 0; j < x->sonames.len; j++) {
-            if (strlen(x->sonames.items[j]) > size || strcmp(x->sonames.items[j], y->sonames.items[j]))
+            if (strlen(x->sonames.items[j]) > size ||
+                strcmp(x->sonames.items[j], y->sonames.items[j]))
                 abort();
         }
     }

@@ -1,7 +1,7 @@
 /* libFuzzer harness: the endpoint parser (ext/endpoint.c). The oracle: a parsed endpoint has
- * the parts its kind needs (an absolute path for unix: and file:), a port of ASCII digits from 1 to 65535, no blank or control byte in
- * its host or HTTP path, no path for tls:// (nothing but the handshake happens there); a
- * refusal says why in one line. */
+ * the parts its kind needs (an absolute path for unix: and file:), a port of ASCII digits from 1 to
+ * 65535, no blank or control byte in its host or HTTP path, no path for tls:// (nothing but the
+ * handshake happens there); a refusal says why in one line. */
 #include "harness.h"
 #include "wait/endpoint.h"
 

@@ -13,7 +13,8 @@ static void check(reader read, const char *buf, size_t len)
         char a[160], b[160];
         memset(a, 'x', sizeof a);
         int va = read(buf, len, end, a, sizeof a), vb = read(buf, len, end, b, sizeof b);
-        if (va != vb || va < SP_ANSWER_MORE || va > SP_ANSWER_NOT_READY || (end && va == SP_ANSWER_MORE))
+        if (va != vb || va < SP_ANSWER_MORE || va > SP_ANSWER_NOT_READY ||
+            (end && va == SP_ANSWER_MORE))
             abort();
         if (va == SP_ANSWER_NOT_READY) {
             if (memchr(a, '\0', sizeof a) == NULL || strcmp(a, b) != 0)

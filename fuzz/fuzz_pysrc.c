@@ -38,8 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const struct sp_pycall *y = &SP_VEC_AT(&b, struct sp_pycall, i);
         if (x->line < 1 || x->line > lines || x->line != y->line || x->kind != y->kind)
             abort();
-        if (strcmp(x->func, y->func) || x->names.len == 0 ||
-            x->names.len != y->names.len)
+        if (strcmp(x->func, y->func) || x->names.len == 0 || x->names.len != y->names.len)
             abort();
         for (size_t j = 0; j < x->names.len; j++) {
             size_t n = strlen(x->names.items[j]);

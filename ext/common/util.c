@@ -110,8 +110,7 @@ void sp_map_init(struct sp_map *m)
     m->len = m->cap = 0;
 }
 
-static struct sp_map_slot *find_slot(const struct sp_map *m, const char *key, size_t n,
-                                     uint64_t h)
+static struct sp_map_slot *find_slot(const struct sp_map *m, const char *key, size_t n, uint64_t h)
 {
     size_t mask = m->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {

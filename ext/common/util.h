@@ -17,10 +17,10 @@ enum sp_err_kind {
 };
 
 struct sp_err {
-    int errnum;     /* errno value, 0 when the failure is not an OS error */
-    int kind;       /* enum sp_err_kind */
+    int errnum;      /* errno value, 0 when the failure is not an OS error */
+    int kind;        /* enum sp_err_kind */
     char path[4096]; /* the file concerned (inside the root), "" when none */
-    char msg[512];  /* one line naming the problem, never cut inside a UTF-8 character */
+    char msg[512];   /* one line naming the problem, never cut inside a UTF-8 character */
 };
 
 /* Records a failure of kind SP_ERR_SYSTEM and returns -1, so callers can write
@@ -53,7 +53,8 @@ void sp_map_init(struct sp_map *m);
 /* Returns the value slot for KEY or NULL when absent. */
 intptr_t *sp_map_get(const struct sp_map *m, const char *key);
 intptr_t *sp_map_getn(const struct sp_map *m, const char *key, size_t keylen);
-/* Inserts KEY (if absent) and returns its value slot (new slots hold 0); NULL when out of memory. */
+/* Inserts KEY (if absent) and returns its value slot (new slots hold 0); NULL when out of memory.
+ */
 intptr_t *sp_map_put(struct sp_map *m, const char *key);
 /* Calls FN on every key; iteration order is unspecified. */
 void sp_map_each(const struct sp_map *m, void (*fn)(const char *key, intptr_t *value, void *arg),

@@ -11,8 +11,8 @@ enum sp_dlopen_priority { SP_DLOPEN_REQUIRED = 0, SP_DLOPEN_RECOMMENDED, SP_DLOP
 /* One object of a .note.dlopen descriptor: libraries the program may dlopen() for a feature;
  * its sonames are alternatives (one of them is enough). */
 struct sp_dlopen {
-    char *feature;        /* or NULL */
-    int priority;         /* enum sp_dlopen_priority */
+    char *feature; /* or NULL */
+    int priority;  /* enum sp_dlopen_priority */
     struct sp_strs sonames;
 };
 

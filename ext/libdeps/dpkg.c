@@ -135,8 +135,8 @@ static const char *installed_arch(struct sp_dpkg *db, char *name)
 
 /* Reads one list, the entry DE of the info directory open on DFD. Regular files are opened
  * right there; a symlink is followed inside the root; anything else is skipped. */
-static int read_list(struct sp_dpkg *db, int dfd, const struct dirent *de,
-                     struct sp_dpkg_list *l, struct sp_err *err)
+static int read_list(struct sp_dpkg *db, int dfd, const struct dirent *de, struct sp_dpkg_list *l,
+                     struct sp_err *err)
 {
     char *path = sp_path_join(INFO_DIR, de->d_name);
     if (path == NULL)
@@ -215,8 +215,8 @@ int sp_dpkg_load(struct sp_dpkg *db, const char *root, struct sp_err *err)
 {
     if (sp_dpkg_init(db, root, err) < 0)
         return -1;
-    if (sp_root_slurp(&db->root, "/var/lib/dpkg/status", SP_MAX_DPKG_FILE, SP_ERR_DPKG,
-                      &db->status, &db->status_len, err) < 0)
+    if (sp_root_slurp(&db->root, "/var/lib/dpkg/status", SP_MAX_DPKG_FILE, SP_ERR_DPKG, &db->status,
+                      &db->status_len, err) < 0)
         return -1;
     if (sp_dpkg_index(db, err) < 0)
         return -1;

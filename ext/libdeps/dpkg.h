@@ -28,10 +28,10 @@ struct sp_dpkg {
     struct sp_root root;
     char *status, *diversions;
     size_t status_len, diversions_len;
-    struct sp_map full;     /* "pkg:arch" of installed packages -> 1 */
-    struct sp_map byname;   /* "pkg" -> index + 1 into strings (its architecture) */
-    struct sp_strs strings; /* architectures and diverting packages, owned */
-    struct sp_vec lists;    /* struct sp_dpkg_list of the installed packages */
+    struct sp_map full;      /* "pkg:arch" of installed packages -> 1 */
+    struct sp_map byname;    /* "pkg" -> index + 1 into strings (its architecture) */
+    struct sp_strs strings;  /* architectures and diverting packages, owned */
+    struct sp_vec lists;     /* struct sp_dpkg_list of the installed packages */
     struct sp_strs warnings; /* files of the database skipped, one line each */
 };
 

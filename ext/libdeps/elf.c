@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "libdeps/elf.h"
 #include "libdeps/dlnote.h"
+#include "libdeps/elf.h"
 
 int sp_elf_magic(const unsigned char *buf, size_t len)
 {
@@ -177,9 +177,8 @@ struct versions {
  * bytes, to the end of their segment). Entries never overlap in a real file, so at most
  * SIZE / 8 of them are read: a hostile chain that loops costs no more. */
 static const char *read_versions(const unsigned char *need, size_t needsize,
-                                 const unsigned char *def, size_t defsize,
-                                 const struct versions *v, const Elf_Data *strtab, int msb,
-                                 struct sp_elf *out)
+                                 const unsigned char *def, size_t defsize, const struct versions *v,
+                                 const Elf_Data *strtab, int msb, struct sp_elf *out)
 {
     int bad = 0;
     size_t budget = needsize / 8 + defsize / 8;
@@ -370,8 +369,8 @@ int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, str
     }
 
     if (interp.p_type == PT_INTERP) {
-        Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)interp.p_offset, interp.p_filesz,
-                                           ELF_T_BYTE);
+        Elf_Data *d =
+            elf_getdata_rawchunk(elf, (int64_t)interp.p_offset, interp.p_filesz, ELF_T_BYTE);
         if (d == NULL || d->d_size == 0 || memchr(d->d_buf, '\0', d->d_size) == NULL) {
             sp_fail(err, 0, "%s: PT_INTERP lies outside the file or is not a string", name);
             goto done;
@@ -453,8 +452,7 @@ int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, str
         if (nneeded || has_soname || has_rpath || has_runpath || v.has_need || v.has_def) {
             GElf_Off stroff;
             if (!has_strtab || vaddr_to_offset(loads, nloads, strtab_addr, &stroff, NULL) < 0) {
-                sp_fail(err, 0, "%s: DT_STRTAB is missing or outside every PT_LOAD segment",
-                        name);
+                sp_fail(err, 0, "%s: DT_STRTAB is missing or outside every PT_LOAD segment", name);
                 goto done;
             }
             Elf_Data *strtab = elf_getdata_rawchunk(elf, (int64_t)stroff, strsz, ELF_T_BYTE);
@@ -495,7 +493,8 @@ int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, str
                     continue;
                 if (vaddr_to_offset(loads, nloads, addr[k], &off, &avail) < 0 ||
                     (d = elf_getdata_rawchunk(elf, (int64_t)off, avail, ELF_T_BYTE)) == NULL)
-                    why = k ? "DT_VERDEF lies outside the file" : "DT_VERNEED lies outside the file";
+                    why =
+                        k ? "DT_VERDEF lies outside the file" : "DT_VERNEED lies outside the file";
                 else
                     chunk[k] = d->d_buf, size[k] = d->d_size;
             }

@@ -25,10 +25,10 @@ struct sp_elf {
     /* DT_VERNEED: symbol versions required, as pairs: verneed.items[2i] is the needed file's
      * name, [2i+1] the version (GLIBC_2.38); weak requirements are left out */
     struct sp_strs verneed;
-    struct sp_strs verdef;  /* DT_VERDEF: the versions this object defines, its own name not */
-    char *versions_error;   /* why the version sections could not be read, or NULL */
-    struct sp_vec dlopen;   /* struct sp_dlopen, from its FDO dlopen notes (PT_NOTE) */
-    char *dlopen_error;     /* why a dlopen note could not be read, or NULL */
+    struct sp_strs verdef; /* DT_VERDEF: the versions this object defines, its own name not */
+    char *versions_error;  /* why the version sections could not be read, or NULL */
+    struct sp_vec dlopen;  /* struct sp_dlopen, from its FDO dlopen notes (PT_NOTE) */
+    char *dlopen_error;    /* why a dlopen note could not be read, or NULL */
 };
 
 /* Reads the ELF file open on FD: its header and dynamic section, and what WHAT asks for beyond
@@ -44,12 +44,12 @@ int sp_elf_magic(const unsigned char *buf, size_t len);
 /* What the loader needs to know about one ABI (ELF class + machine) on a Debian system. */
 struct sp_abi {
     int elfclass, machine;
-    const char *triplet;  /* multiarch directory name, e.g. x86_64-linux-gnu */
-    const char *debarch;  /* dpkg architecture, e.g. amd64 */
-    int cache_flags;      /* ld.so.cache entry flags the loader accepts */
-    const char *biarch;   /* the system directory of its biarch libc on another architecture's
-                             Debian (x32 on amd64: /libx32, and /usr/libx32), or NULL */
-    const char *loader;   /* the dynamic loader's path (PT_INTERP of its programs) */
+    const char *triplet; /* multiarch directory name, e.g. x86_64-linux-gnu */
+    const char *debarch; /* dpkg architecture, e.g. amd64 */
+    int cache_flags;     /* ld.so.cache entry flags the loader accepts */
+    const char *biarch;  /* the system directory of its biarch libc on another architecture's
+                            Debian (x32 on amd64: /libx32, and /usr/libx32), or NULL */
+    const char *loader;  /* the dynamic loader's path (PT_INTERP of its programs) */
     /* What differs between CPUs of the machine (see hwcaps.c): */
     const char *const *platforms; /* AT_PLATFORM values ($PLATFORM), the kernel's first */
     const char *const *levels;    /* glibc-hwcaps subdirectory names, best first */

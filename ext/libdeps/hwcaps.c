@@ -126,9 +126,9 @@ static int same(const struct sp_cpu *a, const struct sp_cpu *b)
 static const struct kind {
     const char *level; /* NULL: baseline */
     const char *platform;
-    int some;          /* has abi->legacy_some */
+    int some; /* has abi->legacy_some */
 } x86_64_kinds[] = {
-    {NULL, "x86_64", 0},        {"x86-64-v2", "x86_64", 0},  {"x86-64-v3", "x86_64", 0},
+    {NULL, "x86_64", 0},         {"x86-64-v2", "x86_64", 0},   {"x86-64-v3", "x86_64", 0},
     {"x86-64-v3", "haswell", 0}, {"x86-64-v3", "xeon_phi", 0}, {"x86-64-v4", "x86_64", 0},
     {"x86-64-v4", "haswell", 1},
 };

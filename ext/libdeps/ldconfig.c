@@ -91,8 +91,8 @@ int sp_ldcache_load(struct sp_ldcache *c, const struct sp_root *r, struct sp_err
     size_t size = 0;
     memset(c, 0, sizeof *c);
     sp_vec_init(&c->maps, sizeof(struct flagmap));
-    if (sp_root_slurp(r, "/etc/ld.so.cache", SP_MAX_LOADER_FILE, SP_ERR_INPUT, &buf, &size,
-                      err) < 0)
+    if (sp_root_slurp(r, "/etc/ld.so.cache", SP_MAX_LOADER_FILE, SP_ERR_INPUT, &buf, &size, err) <
+        0)
         /* No cache is no error: the loader goes straight to the default directories. */
         return err->errnum == ENOENT ? 0 : -1;
     return sp_ldcache_parse(c, (unsigned char *)buf, size, err);
@@ -289,8 +289,8 @@ static int include(struct conf *c, const char *file, const char *pattern, int de
     if (pattern[0] == '/')
         return expand(c, "/", pattern, depth);
     const char *slash = strrchr(file, '/');
-    char *dir = slash == NULL || slash == file ? strdup("/")
-                                               : strndup(file, (size_t)(slash - file));
+    char *dir =
+        slash == NULL || slash == file ? strdup("/") : strndup(file, (size_t)(slash - file));
     int rc = dir ? expand(c, dir, pattern, depth) : -1;
     free(dir);
     return rc;

@@ -11,9 +11,9 @@
 struct sp_ldcache {
     unsigned char *buf; /* the whole cache file, or NULL when there is none */
     size_t size;
-    size_t base;       /* offset of the new-format header; string offsets count from it */
+    size_t base; /* offset of the new-format header; string offsets count from it */
     uint32_t nlibs;
-    int swap;          /* the file's byte order differs from ours */
+    int swap;           /* the file's byte order differs from ours */
     struct sp_vec maps; /* per flags value: struct { int flags; struct sp_map m; } */
 };
 

@@ -27,22 +27,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "libdeps/ldsearch.h"
 #include "libdeps/dlnote.h"
 #include "libdeps/hwcaps.h"
+#include "libdeps/ldsearch.h"
 #include "libdeps/pysrc.h"
 
 const char *const sp_how_names[] = {
-    "path",    "rpath",  "ld_library_path", "runpath",   "ld.so.cache",
-    "ld.so.conf", "default", "loaded",       "not_found", "error",
+    "path",       "rpath",   "ld_library_path", "runpath",   "ld.so.cache",
+    "ld.so.conf", "default", "loaded",          "not_found", "error",
 };
 
 enum match { MATCH, OTHER, BAD };
 
 /* What is known of one search directory. */
 struct sp_dirlist {
-    int listed;         /* 1: NAMES holds every entry; 0: it could not be listed, probe */
-    int hw;             /* it may hold hardware subdirectories (sp_hw_dirname) */
+    int listed; /* 1: NAMES holds every entry; 0: it could not be listed, probe */
+    int hw;     /* it may hold hardware subdirectories (sp_hw_dirname) */
     struct sp_map names;
 };
 
@@ -86,8 +86,7 @@ int sp_ld_init(struct sp_ld *ld, const char *root, struct sp_err *err)
         if (warnf(ld, sp_aprintf("%s; using ld.so.conf instead", cache_err.msg)) < 0)
             return sp_fail(err, ENOMEM, "out of memory");
     }
-    if (ld->cache.buf == NULL &&
-        sp_ldconf_dirs(&ld->root, &ld->conf_dirs, &ld->warnings, err) < 0)
+    if (ld->cache.buf == NULL && sp_ldconf_dirs(&ld->root, &ld->conf_dirs, &ld->warnings, err) < 0)
         return -1;
     return 0;
 }
@@ -292,9 +291,9 @@ static char *expand_dst(struct search *sr, const char *s, const char *origin)
                 if (strncmp(name, tokens[i], tl) != 0)
                     continue;
                 char next = name[tl];
-                if (braced ? next == '}' : !(next == '_' || (next >= 'A' && next <= 'Z') ||
-                                             (next >= 'a' && next <= 'z') ||
-                                             (next >= '0' && next <= '9')))
+                if (braced ? next == '}'
+                           : !(next == '_' || (next >= 'A' && next <= 'Z') ||
+                               (next >= 'a' && next <= 'z') || (next >= '0' && next <= '9')))
                     break;
             }
             if (i < 3) {
@@ -710,8 +709,8 @@ static int resolve_edge(struct sp_ld *ld, struct sp_tree *t, const struct sp_abi
     int rc = 0, found_some = 0;
     for (c = 0; c < cpus->cpus.len; c++) {
         const struct sp_cpu *cpu = &SP_VEC_AT(&cpus->cpus, struct sp_cpu, c);
-        struct search s = {ld, t, abi, want, cpu, strcmp(cpu->platform, abi->platforms[0]) == 0,
-                           0, -1, NULL, NULL};
+        struct search s = {ld, t,  abi,  want, cpu, strcmp(cpu->platform, abi->platforms[0]) == 0,
+                           0,  -1, NULL, NULL};
         int how = search(&s, req, name); /* grows ld->files, never t->nodes or t->edges */
         size_t k = 0;
         while (how >= 0 && k < n &&
@@ -791,8 +790,8 @@ static int resolve_dlopen(struct sp_ld *ld, struct sp_tree *t, const struct sp_a
 {
     size_t fi = SP_VEC_AT(&t->nodes, struct sp_node, n).file;
     for (size_t k = 0; k < SP_VEC_AT(&ld->files, struct sp_file, fi).elf.dlopen.len; k++) {
-        const struct sp_dlopen *d = &SP_VEC_AT(&SP_VEC_AT(&ld->files, struct sp_file, fi).elf.dlopen,
-                                               struct sp_dlopen, k);
+        const struct sp_dlopen *d =
+            &SP_VEC_AT(&SP_VEC_AT(&ld->files, struct sp_file, fi).elf.dlopen, struct sp_dlopen, k);
         if (d->priority > ld->dlopen || d->sonames.len == 0)
             continue;
         struct sp_strs names = {0};
@@ -948,7 +947,8 @@ static char *variant(const char *name, char **soname)
     const char *b = strncmp(name, "lib", 3) == 0 ? name + 3 : name;
     const char *dash = strrchr(b, '-');
     *soname = NULL;
-    if (*b == '\0' || strchr(b, '/') || strstr(b, ".dll") || strstr(b, ".dylib") || strstr(b, ".so"))
+    if (*b == '\0' || strchr(b, '/') || strstr(b, ".dll") || strstr(b, ".dylib") ||
+        strstr(b, ".so"))
         return NULL;
     if (dash && dash > b && dash[1] && strspn(dash + 1, "0123456789") == strlen(dash + 1)) {
         *soname = sp_aprintf("lib%.*s.so.%s", (int)(dash - b), b, dash + 1);
@@ -1000,9 +1000,10 @@ static int load_call(struct sp_ld *ld, struct sp_tree *t, const struct sp_pycall
         free(e->name);
         e->name = strdup(literal);
         e->line = c->line;
-        e->feature = found && strcmp(soname, literal) != 0
-                         ? sp_aprintf("%s(), as %s%s", c->func, soname, varied ? " (a name variant)" : "")
-                         : sp_aprintf("%s()", c->func);
+        e->feature =
+            found && strcmp(soname, literal) != 0
+                ? sp_aprintf("%s(), as %s%s", c->func, soname, varied ? " (a name variant)" : "")
+                : sp_aprintf("%s()", c->func);
         if (e->name == NULL || e->feature == NULL)
             rc = -1;
     }

@@ -10,7 +10,7 @@
 #include "libdeps/rootfs.h"
 
 enum sp_how {
-    SP_HOW_PATH = 0,  /* the name contains a slash */
+    SP_HOW_PATH = 0, /* the name contains a slash */
     SP_HOW_RPATH,
     SP_HOW_LD_LIBRARY_PATH,
     SP_HOW_RUNPATH,
@@ -38,31 +38,31 @@ struct sp_file {
 struct sp_edge {
     size_t requester; /* index into the tree's nodes */
     char *name;
-    int how;          /* enum sp_how */
-    long node;        /* index of the node that answers, or -1 */
-    char *error;      /* for SP_HOW_ERROR and SP_HOW_NOT_FOUND with a reason, else NULL */
-    char *feature;    /* for a name from a dlopen note: the note's feature ("" if none); for
-                       * one from a Python call: the callee, and the name it was found under */
-    size_t line;      /* for a name from a Python call: its line, else 0 */
-    char *cpu;        /* when which file loads depends on the CPU: the first kind of CPU that
-                       * loads this one ("x86-64-v3, AT_PLATFORM haswell"); else NULL */
+    int how;       /* enum sp_how */
+    long node;     /* index of the node that answers, or -1 */
+    char *error;   /* for SP_HOW_ERROR and SP_HOW_NOT_FOUND with a reason, else NULL */
+    char *feature; /* for a name from a dlopen note: the note's feature ("" if none); for
+                    * one from a Python call: the callee, and the name it was found under */
+    size_t line;   /* for a name from a Python call: its line, else 0 */
+    char *cpu;     /* when which file loads depends on the CPU: the first kind of CPU that
+                    * loads this one ("x86-64-v3, AT_PLATFORM haswell"); else NULL */
 };
 
 struct sp_node {
-    size_t file;  /* index into the context's files */
-    char *opened; /* path the loader opened it under */
-    long loader;  /* node that caused it to be loaded, -1 for the root */
-    struct sp_strs dirs;  /* its RPATH or RUNPATH, expanded, once dirs_ready */
+    size_t file;         /* index into the context's files */
+    char *opened;        /* path the loader opened it under */
+    long loader;         /* node that caused it to be loaded, -1 for the root */
+    struct sp_strs dirs; /* its RPATH or RUNPATH, expanded, once dirs_ready */
     int dirs_ready;
-    int dirs_platform;    /* they name $PLATFORM: another CPU may search others */
+    int dirs_platform; /* they name $PLATFORM: another CPU may search others */
 };
 
 /* The load tree of one ELF file found under a scanned path. */
 struct sp_tree {
-    char *path;       /* the root object as found */
-    size_t mark;      /* its index in the context's trees + 1 */
-    struct sp_vec nodes; /* struct sp_node */
-    struct sp_vec edges; /* struct sp_edge */
+    char *path;            /* the root object as found */
+    size_t mark;           /* its index in the context's trees + 1 */
+    struct sp_vec nodes;   /* struct sp_node */
+    struct sp_vec edges;   /* struct sp_edge */
     struct sp_map answers; /* every name a node answers to -> node index + 1 */
 };
 

@@ -56,7 +56,8 @@ static int inside(const struct sp_strs *trees, const char *path)
     for (size_t i = 0; i < trees->len; i++) {
         const char *t = trees->items[i];
         size_t n = strlen(t);
-        if (strcmp(t, "/") == 0 || (strncmp(path, t, n) == 0 && (path[n] == '\0' || path[n] == '/')))
+        if (strcmp(t, "/") == 0 ||
+            (strncmp(path, t, n) == 0 && (path[n] == '\0' || path[n] == '/')))
             return 1;
     }
     return 0;

@@ -18,10 +18,10 @@ struct sp_libdeps {
     /* output */
     struct sp_ld ld;
     int ld_ready;
-    struct sp_strs canonical;   /* canonical form of each scanned path */
-    unsigned char *loaded;      /* per file: loaded by some tree (not only a root) */
-    unsigned char *inside;      /* per loaded file: it lies inside a scanned tree */
-    struct sp_owners *owners;   /* per loaded file: the installed packages owning it */
+    struct sp_strs canonical; /* canonical form of each scanned path */
+    unsigned char *loaded;    /* per file: loaded by some tree (not only a root) */
+    unsigned char *inside;    /* per loaded file: it lies inside a scanned tree */
+    struct sp_owners *owners; /* per loaded file: the installed packages owning it */
     /* the database thread's */
     struct sp_dpkg db;
     struct sp_err db_err;

@@ -26,9 +26,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "libdeps/pysrc.h"
 #include "libdeps/nfkc.h"
-
+#include "libdeps/pysrc.h"
 
 /* ---- the prefilter -------------------------------------------------------------------- */
 
@@ -40,10 +39,8 @@ static const struct {
     size_t len, at;
     int kind;
 } names[] = {
-    {"find_library", 12, 7, SP_PYCALL_FIND},
-    {"dlopen", 6, 0, SP_PYCALL_DLOPEN},
-    {"CDLL", 4, 1, SP_PYCALL_LOAD},
-    {"LoadLibrary", 11, 3, SP_PYCALL_LOAD},
+    {"find_library", 12, 7, SP_PYCALL_FIND}, {"dlopen", 6, 0, SP_PYCALL_DLOPEN},
+    {"CDLL", 4, 1, SP_PYCALL_LOAD},          {"LoadLibrary", 11, 3, SP_PYCALL_LOAD},
     {"LoadLibrary", 11, 6, SP_PYCALL_LOAD},
 };
 #define NNAMES (sizeof names / sizeof names[0])
@@ -60,8 +57,8 @@ static int name_at(const char *buf, size_t len, size_t i)
 }
 
 /* The lanes of vectors (or bytes) A, at i, and B, at i + 1, where a pair starts. */
-#define PAIRS(a, b)                                                                           \
-    ((((a) == 'd') & (((b) == 'l') | ((b) == 'L'))) | (((a) == 'b') & ((b) == 'r')) |        \
+#define PAIRS(a, b)                                                                                \
+    ((((a) == 'd') & (((b) == 'l') | ((b) == 'L'))) | (((a) == 'b') & ((b) == 'r')) |              \
      (((a) == 'D') & ((b) == 'L')))
 #define BLOCK 64 /* bytes tested at once: one test of the combined lanes per block */
 
@@ -105,8 +102,8 @@ static size_t next_block(const char *buf, size_t len, size_t i, uint64_t *mask, 
 /* The same with AVX2, twice the bytes per instruction, where the processor has it. */
 typedef signed char v32 __attribute__((vector_size(32)));
 
-__attribute__((target("avx2"))) static size_t next_block_avx2(const char *buf, size_t len,
-                                                              size_t i, uint64_t *mask, int *high)
+__attribute__((target("avx2"))) static size_t next_block_avx2(const char *buf, size_t len, size_t i,
+                                                              uint64_t *mask, int *high)
 {
     v32 bytes = {0};
     *mask = 0;
@@ -262,16 +259,16 @@ struct lex {
     const char *counted; /* newlines are counted up to here */
     size_t line;
     int depth, tok;
-    size_t ntok;             /* tokens read so far: each one's number */
-    size_t opens[MAX_NEST];  /* per depth: the number of its '(' when it may wrap a callee, or 0 */
-    struct text name;        /* the last name read, as Python reads it (NFKC) */
-    struct text chain;       /* the dotted callee being read, as Python reads it */
-    size_t chain_tok;        /* the number of its first token */
+    size_t ntok;            /* tokens read so far: each one's number */
+    size_t opens[MAX_NEST]; /* per depth: the number of its '(' when it may wrap a callee, or 0 */
+    struct text name;       /* the last name read, as Python reads it (NFKC) */
+    struct text chain;      /* the dotted callee being read, as Python reads it */
+    size_t chain_tok;       /* the number of its first token */
     size_t chain_line;
-    int chain_kind;          /* the kind its last name has, or -1 */
-    int chain_def;           /* it follows def or class: a definition, no call */
+    int chain_kind; /* the kind its last name has, or -1 */
+    int chain_def;  /* it follows def or class: a definition, no call */
     int after_def;
-    struct frame *frames;    /* MAX_NEST of them */
+    struct frame *frames; /* MAX_NEST of them */
     int nframes, fstrings;
     struct sp_vec *calls;
     int enomem, truncated;
@@ -305,7 +302,8 @@ static int is_name_byte(unsigned char c)
 
 static size_t line_at(struct lex *x, const char *at)
 {
-    for (const char *nl; x->counted < at && (nl = memchr(x->counted, '\n', (size_t)(at - x->counted)));) {
+    for (const char *nl;
+         x->counted < at && (nl = memchr(x->counted, '\n', (size_t)(at - x->counted)));) {
         x->line++;
         x->counted = nl + 1;
     }
@@ -466,7 +464,7 @@ static void lex_string(struct lex *x, const char *prefix, size_t plen)
             return;
         }
         if (c == '\n' && !triple)
-            return; /* unterminated: the line ends it */
+            return;      /* unterminated: the line ends it */
         if (c == '\\') { /* an escape: no library name has one */
             if (f)
                 f->bad = 1;
@@ -500,7 +498,8 @@ static void lex_string(struct lex *x, const char *prefix, size_t plen)
 
 static int is_prefix(const char *s, size_t n)
 {
-    static const char *const prefixes[] = {"r", "u", "b", "f", "t", "br", "rb", "fr", "rf", "tr", "rt"};
+    static const char *const prefixes[] = {"r",  "u",  "b",  "f",  "t", "br",
+                                           "rb", "fr", "rf", "tr", "rt"};
     if (n > 2)
         return 0;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
@@ -528,7 +527,9 @@ static void read_name(struct lex *x)
     while (x->p < x->end && is_name_byte((unsigned char)*x->p)) {
         const char *s = x->p;
         unsigned cp;
-        size_t n = (unsigned char)*s < 0x80 ? 1 : utf8_char((const unsigned char *)s, (const unsigned char *)x->end, &cp);
+        size_t n = (unsigned char)*s < 0x80
+                       ? 1
+                       : utf8_char((const unsigned char *)s, (const unsigned char *)x->end, &cp);
         const char *ascii = n > 1 ? nfkc_ascii(cp) : NULL;
         n = n ? n : 1;
         x->p += n;

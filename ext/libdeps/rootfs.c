@@ -310,8 +310,7 @@ int sp_root_open(const struct sp_root *r, const char *path, int directory, int k
     return fd;
 }
 
-int sp_root_open_canonical(const struct sp_root *r, const char *canon, int kind,
-                           struct sp_err *err)
+int sp_root_open_canonical(const struct sp_root *r, const char *canon, int kind, struct sp_err *err)
 {
     return open_canonical(r, canon, canon, 0, kind, err);
 }

@@ -19,11 +19,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "libdeps/srcscan.h"
 #include "libdeps/pysrc.h"
+#include "libdeps/srcscan.h"
 
-#define CLAIM 16                          /* files claimed at once */
-#define MAX_SOURCE ((size_t)32 << 20)     /* far above any real module */
+#define CLAIM 16                      /* files claimed at once */
+#define MAX_SOURCE ((size_t)32 << 20) /* far above any real module */
 
 #define FILE_FLAGS (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 #define DIR_FLAGS (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -77,7 +77,7 @@ struct worker {
     char *buf;
     size_t cap;
     const struct sp_srcbase *base;
-    char *dir;  /* relative to base, or NULL */
+    char *dir; /* relative to base, or NULL */
     int dirfd;
 };
 
@@ -164,7 +164,8 @@ static void scan_one(struct sp_srcscan *s, struct worker *w, size_t i)
     if (got < want) { /* a part of a source is not the source: nothing of it counts */
         warn(s, n < 0 ? sp_aprintf("%s: %s: not scanned for library names", path, strerror(saved))
                       : sp_aprintf("%s: %zu of its %zu bytes read (it shrank): not scanned for "
-                                   "library names", path, got, want));
+                                   "library names",
+                                   path, got, want));
         return;
     }
     if (!sp_pysrc_maybe(*buf, got))
@@ -174,7 +175,8 @@ static void scan_one(struct sp_srcscan *s, struct worker *w, size_t i)
     int rc = sp_pysrc_calls(*buf, got, &calls);
     if (rc == SP_PYSRC_TRUNCATED)
         warn(s, sp_aprintf("%s: brackets or f-strings nested deeper than Python allows: what lies "
-                           "deeper not scanned for library names", path));
+                           "deeper not scanned for library names",
+                           path));
     pthread_mutex_lock(&s->lock);
     struct sp_pysource *src = NULL;
     if (rc >= 0 && calls.len && (src = sp_vec_push(&s->sources)) != NULL &&

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "libdeps/walk.h"
 #include "libdeps/elf.h"
+#include "libdeps/walk.h"
 
 #define MAX_DEPTH 256
 
@@ -69,9 +69,10 @@ static int linker_script(const unsigned char *head, size_t n)
 
 /* Extensions of files that are never loaded as ELF objects (see the top of this file). */
 static const char *const skipped_extensions[] = {
-    "py", "pyc", "pyo", "pyi", "pyx", "pxd", "pxi", "h", "hh", "hpp", "c", "cc", "cpp", "cxx",
-    "f", "f90", "txt", "rst", "md", "json", "toml", "cfg", "ini", "csv", "html", "js", "css",
-    "svg", "png", "jpg", "gif", "debug", /* separate debug information */
+    "py",  "pyc", "pyo",  "pyi", "pyx", "pxd", "pxi", "h",   "hh",   "hpp",   "c",
+    "cc",  "cpp", "cxx",  "f",   "f90", "txt", "rst", "md",  "json", "toml",  "cfg",
+    "ini", "csv", "html", "js",  "css", "svg", "png", "jpg", "gif",  "debug", /* separate debug
+                                                                                 information */
 };
 
 static int never_elf(const char *name)
@@ -90,8 +91,8 @@ static int check_file(struct walk *w, int dfd, const char *name, const char *pat
 {
     if (w->sources && is_source(name))
         return sp_strs_push(w->sources, path);
-    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-                                   O_NOATIME);
+    int fd =
+        openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_NOATIME);
     if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership or CAP_FOWNER */
         fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
@@ -160,7 +161,8 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
                    : S_ISLNK(st.st_mode) ? DT_LNK
                                          : DT_FIFO; /* any other kind: never opened */
         }
-        if (type == DT_LNK || (type == DT_REG && never_elf(name) && !(w->sources && is_source(name))))
+        if (type == DT_LNK ||
+            (type == DT_REG && never_elf(name) && !(w->sources && is_source(name))))
             continue; /* symlinks are not followed below PATH: what they name is elsewhere */
         if (type != DT_DIR && type != DT_REG) { /* never opened: a FIFO would block */
             rc = sp_strs_pushf(w->warnings, "%s/%s: not a regular file: skipped", rel, name);
@@ -174,8 +176,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
         if (type == DT_REG) {
             rc = check_file(w, dfd, name, path);
         } else if (depth >= MAX_DEPTH) {
-            rc = sp_strs_pushf(w->warnings, "%s: nested deeper than %d: skipped", path,
-                               MAX_DEPTH);
+            rc = sp_strs_pushf(w->warnings, "%s: nested deeper than %d: skipped", path, MAX_DEPTH);
         } else {
             int cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (cfd < 0)

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "wait/endpoint.h"
 #include "common/util.h"
+#include "wait/endpoint.h"
 
 void sp_ep_spec_free(struct sp_ep_spec *spec)
 {
@@ -30,16 +30,21 @@ static int valid_utf8(const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                  : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
         if (len == 0 || i + len > n || (len == 2 && c < 0xC2))
             return 0;
         for (size_t k = 1; k < len; k++) {
             if ((s[i + k] & 0xC0) != 0x80)
                 return 0;
         }
-        if ((len == 3 && c == 0xE0 && s[i + 1] < 0xA0) || (len == 3 && c == 0xED && s[i + 1] >= 0xA0) ||
-            (len == 4 && c == 0xF0 && s[i + 1] < 0x90) || (len == 4 && (c > 0xF4 || (c == 0xF4 && s[i + 1] >= 0x90))))
+        if ((len == 3 && c == 0xE0 && s[i + 1] < 0xA0) ||
+            (len == 3 && c == 0xED && s[i + 1] >= 0xA0) ||
+            (len == 4 && c == 0xF0 && s[i + 1] < 0x90) ||
+            (len == 4 && (c > 0xF4 || (c == 0xF4 && s[i + 1] >= 0x90))))
             return 0;
         i += len;
     }
@@ -138,12 +143,9 @@ static const struct scheme {
     const char *prefix, *port;
     int kind;
 } schemes[] = {
-    {"redis://", "6379", SP_EP_REDIS},
-    {"postgres://", "5432", SP_EP_POSTGRES},
-    {"postgresql://", "5432", SP_EP_POSTGRES},
-    {"mysql://", "3306", SP_EP_MYSQL},
-    {"mariadb://", "3306", SP_EP_MYSQL},
-    {"amqp://", "5672", SP_EP_AMQP},
+    {"redis://", "6379", SP_EP_REDIS},         {"postgres://", "5432", SP_EP_POSTGRES},
+    {"postgresql://", "5432", SP_EP_POSTGRES}, {"mysql://", "3306", SP_EP_MYSQL},
+    {"mariadb://", "3306", SP_EP_MYSQL},       {"amqp://", "5672", SP_EP_AMQP},
 };
 
 static const struct scheme *database_scheme(const char *text, size_t n, struct sp_ep_spec *spec)
@@ -236,7 +238,9 @@ int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t why
         else
             rc = parse_authority(rest, len, NULL, spec, why, whylen);
     } else if (memmem(text, n, "://", 3)) {
-        rc = fail(why, whylen, "unknown scheme: http://, https://, tls://, redis://, postgres://, mysql://, amqp://, unix: and file: are understood");
+        rc = fail(why, whylen,
+                  "unknown scheme: http://, https://, tls://, redis://, postgres://, mysql://, "
+                  "amqp://, unix: and file: are understood");
     } else {
         spec->kind = SP_EP_TCP;
         rc = parse_authority(text, n, NULL, spec, why, whylen);

@@ -4,8 +4,18 @@
 
 #include <stddef.h>
 
-enum sp_ep_kind { SP_EP_TCP = 0, SP_EP_UNIX, SP_EP_HTTP, SP_EP_FILE, SP_EP_REDIS, SP_EP_POSTGRES,
-                   SP_EP_MYSQL, SP_EP_AMQP, SP_EP_HTTPS, SP_EP_TLS };
+enum sp_ep_kind {
+    SP_EP_TCP = 0,
+    SP_EP_UNIX,
+    SP_EP_HTTP,
+    SP_EP_FILE,
+    SP_EP_REDIS,
+    SP_EP_POSTGRES,
+    SP_EP_MYSQL,
+    SP_EP_AMQP,
+    SP_EP_HTTPS,
+    SP_EP_TLS
+};
 
 struct sp_ep_spec {
     int kind;
@@ -14,17 +24,16 @@ struct sp_ep_spec {
     char *path; /* UNIX: socket path; HTTP(S): request target, e.g. "/health"; FILE: the file */
 };
 
-#define SP_UNIX_PATH_MAX 107 /* sizeof sockaddr_un.sun_path, less its NUL */
+#define SP_UNIX_PATH_MAX 107  /* sizeof sockaddr_un.sun_path, less its NUL */
 #define SP_FILE_PATH_MAX 4095 /* PATH_MAX, less its NUL */
 
 /* Parses one endpoint as a user writes it: HOST:PORT, [IPv6]:PORT, http://HOST[:PORT][/PATH],
- * https://HOST[:PORT][/PATH], tls://HOST:PORT, unix:/PATH, file:/PATH (also file:///PATH), redis://HOST[:PORT][/DB],
- * postgres://HOST[:PORT][/DATABASE] (postgresql:// too), mysql://HOST[:PORT][/DATABASE]
- * (mariadb:// too) or amqp://HOST[:PORT][/VHOST]; these servers' URLs take no user or
- * password. Surrounding blanks are
- * ignored. Fills SPEC with malloc'd strings (free them with
- * sp_ep_spec_free). Returns 0, or -1 with WHY (one line; not naming the endpoint) when TEXT is
- * not an endpoint, or when out of memory (WHY says so). */
+ * https://HOST[:PORT][/PATH], tls://HOST:PORT, unix:/PATH, file:/PATH (also file:///PATH),
+ * redis://HOST[:PORT][/DB], postgres://HOST[:PORT][/DATABASE] (postgresql:// too),
+ * mysql://HOST[:PORT][/DATABASE] (mariadb:// too) or amqp://HOST[:PORT][/VHOST]; these servers'
+ * URLs take no user or password. Surrounding blanks are ignored. Fills SPEC with malloc'd strings
+ * (free them with sp_ep_spec_free). Returns 0, or -1 with WHY (one line; not naming the endpoint)
+ * when TEXT is not an endpoint, or when out of memory (WHY says so). */
 int sp_ep_parse(const char *text, struct sp_ep_spec *spec, char *why, size_t whylen);
 void sp_ep_spec_free(struct sp_ep_spec *spec);
 

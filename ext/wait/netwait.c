@@ -48,12 +48,12 @@
 #include "wait/protocol.h"
 #include "wait/tls.h"
 
-#define FAST_RETRY 0.010     /* seconds between attempts on an endpoint that refuses */
-#define TURN_BUDGET 0.010    /* seconds of attempts started per turn of the loop */
-#define FD_RESERVE 32        /* descriptors left to the rest of the process */
-#define RETRY_BUDGET 2000.0  /* fast retries per second, all endpoints together */
+#define FAST_RETRY 0.010      /* seconds between attempts on an endpoint that refuses */
+#define TURN_BUDGET 0.010     /* seconds of attempts started per turn of the loop */
+#define FD_RESERVE 32         /* descriptors left to the rest of the process */
+#define RETRY_BUDGET 2000.0   /* fast retries per second, all endpoints together */
 #define NOT_READY_RETRY 0.050 /* seconds before asking again a server that says "not yet" */
-#define MAX_RESOLVERS 32     /* resolver threads at once */
+#define MAX_RESOLVERS 32      /* resolver threads at once */
 #define HTTP_MAX 1024
 
 static double now_mono(void)
@@ -93,8 +93,8 @@ static void job_unref(struct resolve_job *j)
 static void *resolve_thread(void *arg)
 {
     struct resolve_job *j = arg;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(j->host, j->port, &hints, &res);
     int err = errno;
@@ -178,7 +178,7 @@ struct ep {
     int http_fd;
     struct sp_tls *tls; /* on http_fd, for https:// and tls:// */
     short want;         /* with tls: what http_fd must become for the next step */
-    char *request; /* what is sent once connected (HTTP, REDIS, POSTGRES), or NULL */
+    char *request;      /* what is sent once connected (HTTP, REDIS, POSTGRES), or NULL */
     size_t request_len, sent, got;
     char reply[HTTP_MAX];
     double stable_since; /* first success of the current run of successes, or -1 */
@@ -194,8 +194,8 @@ struct waiter {
     const struct sp_wait_opts *o;
     struct ep *eps;
     size_t n, pending, resolvers;
-    size_t cursor;   /* where the next turn starts looking for attempts due */
-    size_t fd_limit; /* descriptors the sockets may use */
+    size_t cursor;    /* where the next turn starts looking for attempts due */
+    size_t fd_limit;  /* descriptors the sockets may use */
     size_t addresses; /* of the endpoints resolved so far, one for each of the others */
     int said_crowded;
     double start, deadline;
@@ -226,8 +226,8 @@ static void emit(struct waiter *w, size_t i, int event, double now, const char *
 /* Writes the numeric address of AI into HOST (LEN bytes); returns 0, or -1 with HOST "". */
 static int numeric_host(const struct addrinfo *ai, char *host, size_t len)
 {
-    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, (socklen_t)len, NULL, 0,
-                    NI_NUMERICHOST) == 0)
+    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, (socklen_t)len, NULL, 0, NI_NUMERICHOST) ==
+        0)
         return 0;
     host[0] = '\0';
     return -1;
@@ -298,8 +298,8 @@ static void say_attempt(struct waiter *w, size_t i, double now)
         numeric_host(ai, peer, sizeof peer);
     if (e->state == IDLE)
         snprintf(next, sizeof next, "; next attempt in %.0f ms", (e->next - now) * 1000);
-    snprintf(line, sizeof line, "attempt %u%s%s: %s%s", w->out[i].attempts,
-             peer[0] ? " to " : "", peer, w->out[i].detail, next);
+    snprintf(line, sizeof line, "attempt %u%s%s: %s%s", w->out[i].attempts, peer[0] ? " to " : "",
+             peer, w->out[i].detail, next);
     sp_utf8_trim(line);
     emit(w, i, SP_WAIT_ATTEMPT, now, line);
 }
@@ -507,8 +507,8 @@ static void connect_all(struct waiter *w, size_t i, double now)
     int last = 0, refused = 1;
     size_t k = 0;
     for (struct addrinfo *ai = e->addrs; ai; ai = ai->ai_next, k++) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             last = errno;
             refused = 0;
@@ -603,7 +603,8 @@ static void start_attempt(struct waiter *w, size_t i, double now)
     if (e->addrs)
         freeaddrinfo(e->addrs);
     e->addrs = NULL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
     if (getaddrinfo(e->spec->host, e->spec->port, &hints, &e->addrs) == 0) {
         addresses_known(w, i, now);
@@ -872,7 +873,8 @@ static int run_timers(struct waiter *w)
         struct ep *e = &w->eps[i];
         int due = e->state == IDLE && now >= e->next;
         int expired = (e->state == CONNECTING || e->state == TLS_HANDSHAKE ||
-                       e->state == HTTP_SEND || e->state == HTTP_RECV) && now >= e->ends;
+                       e->state == HTTP_SEND || e->state == HTTP_RECV) &&
+                      now >= e->ends;
         if (!due && !expired)
             continue;
         if (now >= turn_end || now >= w->deadline) {
@@ -1000,8 +1002,14 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
                 struct sp_ep_result *out, sp_wait_event_fn on_event, sp_wait_signal_fn on_signal,
                 void *arg, struct sp_err *err)
 {
-    struct waiter w = {.o = opts, .n = n, .pending = n, .out = out, .on_event = on_event,
-                       .on_signal = on_signal, .arg = arg, .addresses = n};
+    struct waiter w = {.o = opts,
+                       .n = n,
+                       .pending = n,
+                       .out = out,
+                       .on_event = on_event,
+                       .on_signal = on_signal,
+                       .arg = arg,
+                       .addresses = n};
     struct pollfd *pfds = NULL;
     size_t *owner = NULL, *slot = NULL, cap = 0;
     sigset_t blocked, unblocked;

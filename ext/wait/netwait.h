@@ -10,38 +10,37 @@
 #include "wait/endpoint.h"
 
 struct sp_ep_result {
-    int done;        /* ready (or, with invert, no longer accepting) */
-    double elapsed;  /* seconds from the start until done */
-    char detail[160]; /* the last failure, for endpoints still pending (never cut inside a
-                         UTF-8 character) */
+    int done;          /* ready (or, with invert, no longer accepting) */
+    double elapsed;    /* seconds from the start until done */
+    char detail[160];  /* the last failure, for endpoints still pending (never cut inside a
+                          UTF-8 character) */
     unsigned attempts; /* attempts started */
 };
 
 #define SP_MIN_PERIOD 0.001 /* shorter periods would only spin */
 
 struct sp_wait_opts {
-    double timeout; /* seconds; 0 (or infinity) waits forever */
-    double period;  /* seconds between attempts that did not get an answer, and the bound of
-                       each attempt; at least SP_MIN_PERIOD */
-    double stable;  /* seconds an endpoint must keep accepting; 0: once is enough */
-    int invert;     /* wait until nothing accepts any more */
-    int cancel_fd;  /* readable means: stop now; -1 for none */
-    int probe;      /* one attempt per endpoint: one that fails is done with, not ready */
+    double timeout;     /* seconds; 0 (or infinity) waits forever */
+    double period;      /* seconds between attempts that did not get an answer, and the bound of
+                           each attempt; at least SP_MIN_PERIOD */
+    double stable;      /* seconds an endpoint must keep accepting; 0: once is enough */
+    int invert;         /* wait until nothing accepts any more */
+    int cancel_fd;      /* readable means: stop now; -1 for none */
+    int probe;          /* one attempt per endpoint: one that fails is done with, not ready */
     const char *cacert; /* https:// and tls://: trust the CA certificates of this PEM file */
     int insecure;       /* https:// and tls://: check no certificate */
     int verbose;        /* also give the RESOLVED, ATTEMPT and DEADLINE events */
 };
 
-
 enum sp_wait_event {
-    SP_WAIT_DONE = 0,    /* an endpoint is ready (or, with invert, closed) */
-    SP_WAIT_UNRESOLVED,  /* its name does not resolve (yet); given once per endpoint */
-    SP_WAIT_CROWDED,     /* its addresses do not all fit in the open-files limit; given once */
+    SP_WAIT_DONE = 0,   /* an endpoint is ready (or, with invert, closed) */
+    SP_WAIT_UNRESOLVED, /* its name does not resolve (yet); given once per endpoint */
+    SP_WAIT_CROWDED,    /* its addresses do not all fit in the open-files limit; given once */
     /* verbose only: */
-    SP_WAIT_RESOLVED,    /* its name resolved to other addresses than last said (DETAIL) */
-    SP_WAIT_ATTEMPT,     /* an attempt ended without making it done: DETAIL says what it met
-                            and when the next one starts */
-    SP_WAIT_DEADLINE,    /* the deadline passed (INDEX is (size_t)-1) */
+    SP_WAIT_RESOLVED, /* its name resolved to other addresses than last said (DETAIL) */
+    SP_WAIT_ATTEMPT,  /* an attempt ended without making it done: DETAIL says what it met
+                         and when the next one starts */
+    SP_WAIT_DEADLINE, /* the deadline passed (INDEX is (size_t)-1) */
 };
 
 /* Called (from the waiting thread) when an endpoint changes state, with the signal mask the

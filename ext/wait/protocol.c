@@ -28,9 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wait/protocol.h"
 #include "common/util.h"
 #include "wait/endpoint.h"
+#include "wait/protocol.h"
 
 #define PG_PROTOCOL_3 196608 /* 3 << 16 */
 #define PG_ROLE "wait-for-port"
@@ -86,7 +86,8 @@ int sp_redis_answer(const char *buf, size_t len, int end, char *detail, size_t d
     if (eol == NULL) {
         if (!end)
             return SP_ANSWER_MORE;
-        describe(detail, dlen, len ? "not a Redis answer: " : "connected, closed without an answer", buf, len);
+        describe(detail, dlen, len ? "not a Redis answer: " : "connected, closed without an answer",
+                 buf, len);
         return SP_ANSWER_NOT_READY;
     }
     size_t n = (size_t)(eol - buf);
@@ -98,7 +99,8 @@ int sp_redis_answer(const char *buf, size_t len, int end, char *detail, size_t d
         static const char *const not_yet[] = {"LOADING", "BUSY", "MASTERDOWN"};
         for (size_t k = 0; k < sizeof not_yet / sizeof not_yet[0]; k++) {
             size_t w = strlen(not_yet[k]);
-            if (n - 1 >= w && memcmp(buf + 1, not_yet[k], w) == 0 && (n - 1 == w || buf[1 + w] == ' ')) {
+            if (n - 1 >= w && memcmp(buf + 1, not_yet[k], w) == 0 &&
+                (n - 1 == w || buf[1 + w] == ' ')) {
                 describe(detail, dlen, "redis: ", buf + 1, n - 1);
                 return SP_ANSWER_NOT_READY;
             }
@@ -115,7 +117,8 @@ int sp_mysql_answer(const char *buf, size_t len, int end, char *detail, size_t d
     if (len < 5) { /* a packet's 3-byte length and sequence number, and its first byte */
         if (!end)
             return SP_ANSWER_MORE;
-        describe(detail, dlen, len ? "not a MySQL answer: " : "connected, closed without an answer", buf, len);
+        describe(detail, dlen, len ? "not a MySQL answer: " : "connected, closed without an answer",
+                 buf, len);
         return SP_ANSWER_NOT_READY;
     }
     size_t size = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16;
@@ -160,7 +163,8 @@ int sp_amqp_answer(const char *buf, size_t len, int end, char *detail, size_t dl
     if (len < 11) { /* a frame header (type, channel, size) and a method's class and id */
         if (!end && (len == 0 || p[0] == 1))
             return SP_ANSWER_MORE;
-        describe(detail, dlen, len ? "not an AMQP answer: " : "connected, closed without an answer", buf, len);
+        describe(detail, dlen, len ? "not an AMQP answer: " : "connected, closed without an answer",
+                 buf, len);
         return SP_ANSWER_NOT_READY;
     }
     unsigned channel = (unsigned)p[1] << 8 | p[2];
@@ -177,7 +181,9 @@ int sp_pg_answer(const char *buf, size_t len, int end, char *detail, size_t dlen
     if (len < 5) {
         if (!end)
             return SP_ANSWER_MORE;
-        describe(detail, dlen, len ? "not a PostgreSQL answer: " : "connected, closed without an answer", buf, len);
+        describe(detail, dlen,
+                 len ? "not a PostgreSQL answer: " : "connected, closed without an answer", buf,
+                 len);
         return SP_ANSWER_NOT_READY;
     }
     uint32_t size = be32(p + 1); /* counts itself, not the type byte */

@@ -5,8 +5,8 @@
 #include <stddef.h>
 
 /* Readiness protocols (protocol.c): the request that asks a server of KIND (SP_EP_REDIS,
- * SP_EP_POSTGRES, SP_EP_MYSQL, SP_EP_AMQP) whether it is ready, malloc'd, its length in *LEN (it may hold
- * NULs; 0 when the server speaks first); NULL for other kinds or when out of memory. */
+ * SP_EP_POSTGRES, SP_EP_MYSQL, SP_EP_AMQP) whether it is ready, malloc'd, its length in *LEN (it
+ * may hold NULs; 0 when the server speaks first); NULL for other kinds or when out of memory. */
 char *sp_proto_request(int kind, size_t *len);
 /* What the LEN bytes a server answered say; END: no more will come. For SP_ANSWER_NOT_READY,
  * DETAIL (DLEN bytes) says why, in one line of printable ASCII. */

@@ -208,8 +208,7 @@ int sp_tls_handshake(struct sp_tls *s, char *detail, size_t dlen)
 
 long sp_tls_write(struct sp_tls *s, const void *buf, size_t len, char *detail, size_t dlen)
 {
-    return step(s, WRITE, (void *)buf, len, "TLS: the server closed the connection", detail,
-                dlen);
+    return step(s, WRITE, (void *)buf, len, "TLS: the server closed the connection", detail, dlen);
 }
 
 long sp_tls_read(struct sp_tls *s, void *buf, size_t len, char *detail, size_t dlen)
