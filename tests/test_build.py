@@ -71,3 +71,15 @@ def test_the_wings_include_only_the_common_code_and_their_own():
             crossing += [f"{f.name}: {line}" for line in f.read_text().splitlines() if line.startswith(f'#include "{other}/')]
     assert not crossing
     assert HEADERS and all("/" in h for h in HEADERS)  # no umbrella header at the top
+
+
+def test_c_sources_are_as_clang_format_writes_them():
+    """Every C file of ext/ and fuzz/ follows .clang-format (a reformat is one commit of its own,
+    named in .git-blame-ignore-revs)."""
+    tool = shutil.which("clang-format")
+    if tool is None:
+        pytest.skip("clang-format is missing (scripts/test installs it)")
+    files = run(["git", "ls-files", "ext/*.c", "ext/*.h", "fuzz/*.c", "fuzz/*.h"], cwd=REPO).stdout.split()
+    assert len(files) > 30
+    r = run([tool, "--dry-run", "--Werror", *files], cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
