@@ -433,14 +433,32 @@ static int wait_signal(void *arg)
     return rc;
 }
 
+/* Releases N specs (the first N of SPECS) and the array. */
 static void free_specs(struct sp_ep_spec *specs, size_t n)
 {
-    for (size_t i = 0; specs && i < n; i++) {
-        free(specs[i].host);
-        free(specs[i].port);
-        free(specs[i].path);
-    }
+    for (size_t i = 0; specs && i < n; i++)
+        sp_ep_spec_free(&specs[i]);
     free(specs);
+}
+
+/* Parses the endpoint TEXT (str or bytes) into SPEC. Returns 0, or -1 with ValueError saying
+ * what is wrong (or another exception). The one parser of endpoints, here and for wait(). */
+static int parse_spec(PyObject *text, struct sp_ep_spec *spec)
+{
+    PyObject *bytes = NULL;
+    char why[160];
+    if (!PyUnicode_FSConverter(text, &bytes))
+        return -1;
+    int rc = sp_ep_parse(PyBytes_AS_STRING(bytes), spec, why, sizeof why);
+    Py_DECREF(bytes);
+    if (rc < 0) {
+        PyObject *message = PyUnicode_DecodeFSDefault(why);
+        if (message) {
+            PyErr_SetObject(PyExc_ValueError, message);
+            Py_DECREF(message);
+        }
+    }
+    return rc;
 }
 
 static char *opt_strdup(PyObject *o, int *ok)
@@ -461,27 +479,17 @@ static char *opt_strdup(PyObject *o, int *ok)
     return s;
 }
 
-/* parse_endpoint(text) -> (kind, host, port, path); ValueError saying what is wrong. */
+/* parse_endpoint(text) -> (kind, host, port, path); kind is its name (tcp, unix, http, file,
+ * redis, postgres, mysql, amqp, https, tls); ValueError saying what is wrong. */
 static PyObject *core_parse_endpoint(PyObject *module, PyObject *arg)
 {
     (void)module;
-    PyObject *bytes = NULL, *result = NULL;
     struct sp_ep_spec spec;
-    char why[160];
-    if (!PyUnicode_FSConverter(arg, &bytes))
+    if (parse_spec(arg, &spec) < 0)
         return NULL;
-    if (sp_ep_parse(PyBytes_AS_STRING(bytes), &spec, why, sizeof why) < 0) {
-        PyObject *message = PyUnicode_DecodeFSDefault(why);
-        if (message) {
-            PyErr_SetObject(PyExc_ValueError, message);
-            Py_DECREF(message);
-        }
-    } else {
-        result = Py_BuildValue("(iO&O&O&)", spec.kind, fsdecode, spec.host, fsdecode, spec.port,
-                               fsdecode, spec.path);
-        sp_ep_spec_free(&spec);
-    }
-    Py_DECREF(bytes);
+    PyObject *result = Py_BuildValue("(sO&O&O&)", sp_ep_kind_names[spec.kind], fsdecode, spec.host,
+                                     fsdecode, spec.port, fsdecode, spec.path);
+    sp_ep_spec_free(&spec);
     return result;
 }
 
@@ -495,8 +503,7 @@ static PyObject *make_result(const void *ctx, size_t i)
 /* wait(endpoints, timeout, period, stable=0, invert=False, cancel_fd=-1, on_event=None,
  *      probe=False, cacert=None, insecure=False, verbose=False)
  *      -> (outcome, [(done, elapsed, detail, attempts), ...])
- * endpoints: sequence of (kind, host, port, path) with kind 0 tcp, 1 unix, 2 http, 3 file,
- * 4 redis, 5 postgres, 6 mysql, 7 amqp, 8 https, 9 tls.
+ * endpoints: sequence of endpoint texts, each parsed here (ValueError as parse_endpoint).
  * outcome: 0 all done, 1 timeout, 2 cancelled, 4 (probe) some endpoint not ready. Exceptions
  * from on_event or signal handlers propagate. */
 static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -532,23 +539,8 @@ static PyObject *core_wait(PyObject *module, PyObject *args, PyObject *kwargs)
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *host, *port, *path;
-        int ok = 1;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iOOO:endpoint", &specs[i].kind,
-                              &host, &port, &path))
-            goto done;
-        specs[i].host = opt_strdup(host, &ok);
-        specs[i].port = ok ? opt_strdup(port, &ok) : NULL;
-        specs[i].path = ok ? opt_strdup(path, &ok) : NULL;
-        if (!ok)
-            goto done;
-        int kind = specs[i].kind, local = kind == SP_EP_UNIX || kind == SP_EP_FILE;
-        if ((!local && (!specs[i].host || !specs[i].port)) ||
-            ((local || kind == SP_EP_HTTP || kind == SP_EP_HTTPS) && !specs[i].path) || kind < 0 ||
-            kind > SP_EP_TLS) {
-            PyErr_Format(PyExc_ValueError, "endpoint %zd is incomplete", i);
-            goto done;
-        }
+        if (parse_spec(PySequence_Fast_GET_ITEM(seq, i), &specs[i]) < 0)
+            goto done; /* the specs not parsed are zeroed: freeing them is a no-op */
     }
     struct wait_ctx ctx = {NULL, on_event == Py_None ? NULL : on_event};
     ctx.ts = PyEval_SaveThread();
@@ -594,8 +586,8 @@ static PyMethodDef core_methods[] = {
      "that --dlopen finds in the bytes SOURCE; kind 0 CDLL/LoadLibrary, 1 dlopen, 2 find_library."},
     {"parse_endpoint", core_parse_endpoint, METH_O,
      "parse_endpoint($module, text, /)\n--\n\n"
-     "-> (kind, host, port, path): kind 0 tcp, 1 unix, 2 http, 3 file, 4 redis, 5 postgres,\n"
-     "6 mysql, 7 amqp, 8 https, 9 tls; ValueError says what is wrong."},
+     "-> (kind, host, port, path): kind tcp, unix, http, file, redis, postgres, mysql, amqp,\n"
+     "https or tls; ValueError says what is wrong."},
     {"wait", (PyCFunction)(void (*)(void))core_wait, METH_VARARGS | METH_KEYWORDS,
      "wait($module, /, endpoints, timeout, period, stable=0.0, invert=False, cancel_fd=-1,\n"
      "     on_event=None, probe=False, cacert=None, insecure=False, verbose=False)\n--\n\n"

@@ -21,15 +21,13 @@ from .errors import SnakepackError, UsageError
 
 __all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "WaitCancelled", "parse_endpoint", "wait_for_port", "async_wait_for_port", "probe"]
 
-TCP, UNIX, HTTP, FILE, REDIS, POSTGRES, MYSQL, AMQP, HTTPS, TLS = range(10)
-
-
 class Endpoint(namedtuple("Endpoint", "text kind host port path")):
     """A parsed endpoint: HOST:PORT, [IPv6]:PORT, http(s)://HOST[:PORT]/PATH (ready on a
     2xx/3xx answer), tls://HOST:PORT (ready once a TLS handshake with a trusted certificate
     succeeds), unix:/PATH, file:/PATH (ready when the file exists), redis://, postgres://,
     mysql:// or amqp://HOST[:PORT] (ready when the server says it serves, asked without
-    credentials)."""
+    credentials). kind is its name as the C core's parser gives it: tcp, unix, http, file,
+    redis, postgres, mysql, amqp, https or tls."""
 
     __slots__ = ()
 
@@ -135,7 +133,7 @@ def _run(
 
     try:
         outcome, raw = _core.wait(
-            [(e.kind, e.host, e.port, e.path) for e in eps],
+            [e.text for e in eps],  # parsed again by the C core, the one owner of the grammar
             timeout,
             period,
             stable,

@@ -4,7 +4,9 @@ takes, and one line naming the problem for every form it refuses."""
 import pytest
 
 from snakepack import UsageError
-from snakepack.ports import FILE, HTTP, HTTPS, TCP, TLS, UNIX, parse_endpoint
+from snakepack.ports import parse_endpoint
+
+TCP, UNIX, HTTP, FILE, HTTPS, TLS = "tcp", "unix", "http", "file", "https", "tls"
 
 
 @pytest.mark.parametrize(

@@ -60,11 +60,10 @@ from snakepack import _core
 root = "".join(["/"])
 tree = "".join([{str(tree)!r}])
 paths = [tree]
-sock = "".join(["/nonexistent.sock"])
-endpoint = (1, None, None, sock)
+endpoint = "".join(["unix:/nonexistent.sock"])
 endpoints = [endpoint]
 on_event = lambda *args: None
-watched = {{"root": root, "tree": tree, "paths": paths, "socket path": sock, "endpoint": endpoint, "endpoints": endpoints, "on_event": on_event}}
+watched = {{"root": root, "tree": tree, "paths": paths, "endpoint": endpoint, "endpoints": endpoints, "on_event": on_event}}
 before = {{name: sys.getrefcount(o) for name, o in watched.items()}}
 for start in range(1, 400):
     _testcapi.set_nomemory(start, 0)
@@ -82,5 +81,5 @@ for name, o in watched.items():
     r = run([sys.executable, "-c", code])
     assert r.returncode == 0, r.stderr[-3000:]
     lost = dict(line.split(":") for line in r.stdout.splitlines())
-    assert len(lost) == 7
+    assert len(lost) == 6
     assert {name: int(n) for name, n in lost.items() if int(n) > 0} == {}, "references lost"

@@ -10,6 +10,9 @@
 #include "common/util.h"
 #include "wait/endpoint.h"
 
+const char *const sp_ep_kind_names[] = {"tcp",      "unix",  "http", "file",  "redis",
+                                        "postgres", "mysql", "amqp", "https", "tls"};
+
 void sp_ep_spec_free(struct sp_ep_spec *spec)
 {
     free(spec->host);

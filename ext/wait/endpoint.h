@@ -17,6 +17,9 @@ enum sp_ep_kind {
     SP_EP_TLS
 };
 
+/* The kinds' names, indexed by enum sp_ep_kind: what Python sees of a kind. */
+extern const char *const sp_ep_kind_names[];
+
 struct sp_ep_spec {
     int kind;
     char *host; /* all but UNIX and FILE: name or address, without brackets */
