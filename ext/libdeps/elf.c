@@ -142,7 +142,7 @@ static uint16_t get16(const unsigned char *p, int msb)
 }
 
 /* Moves *POS by NEXT within SIZE bytes, leaving room for an entry of ENTSIZE there. */
-static int step(size_t *pos, uint32_t next, size_t entsize, size_t size)
+static int version_step(size_t *pos, uint32_t next, size_t entsize, size_t size)
 {
     if (next > size - *pos)
         return -1;
@@ -190,7 +190,7 @@ static const char *read_versions(const unsigned char *need, size_t needsize,
         uint16_t cnt = get16(vn + 2, msb);
         char *file = table_str(strtab, get32(vn + 4, msb), &bad);
         size_t apos = pos;
-        if (file == NULL || step(&apos, get32(vn + 8, msb), 16, needsize) < 0) {
+        if (file == NULL || version_step(&apos, get32(vn + 8, msb), 16, needsize) < 0) {
             free(file);
             return "DT_VERNEED entry outside its segment or DT_STRTAB";
         }
@@ -211,7 +211,7 @@ static const char *read_versions(const unsigned char *need, size_t needsize,
             uint32_t next = get32(aux + 12, msb);
             if (next == 0)
                 break;
-            if (step(&apos, next, 16, needsize) < 0) {
+            if (version_step(&apos, next, 16, needsize) < 0) {
                 free(file);
                 return "DT_VERNEED entry outside its segment";
             }
@@ -220,7 +220,7 @@ static const char *read_versions(const unsigned char *need, size_t needsize,
         uint32_t next = get32(vn + 12, msb);
         if (next == 0)
             break;
-        if (step(&pos, next, 16, needsize) < 0)
+        if (version_step(&pos, next, 16, needsize) < 0)
             return "DT_VERNEED entry outside its segment";
     }
     pos = 0;
@@ -231,7 +231,7 @@ static const char *read_versions(const unsigned char *need, size_t needsize,
         size_t apos = pos;
         if (get16(vd + 6, msb) > 0 && !(get16(vd + 2, msb) & VER_FLG_BASE)) {
             char *version = NULL;
-            if (step(&apos, get32(vd + 12, msb), 8, defsize) < 0 ||
+            if (version_step(&apos, get32(vd + 12, msb), 8, defsize) < 0 ||
                 (version = table_str(strtab, get32(def + apos, msb), &bad)) == NULL ||
                 sp_strs_take(&out->verdef, version) < 0)
                 return "DT_VERDEF entry outside its segment or DT_STRTAB";
@@ -239,7 +239,7 @@ static const char *read_versions(const unsigned char *need, size_t needsize,
         uint32_t next = get32(vd + 16, msb);
         if (next == 0)
             break;
-        if (step(&pos, next, 20, defsize) < 0)
+        if (version_step(&pos, next, 20, defsize) < 0)
             return "DT_VERDEF entry outside its segment";
     }
     return NULL;
@@ -274,23 +274,254 @@ static const char *read_notes(const unsigned char *p, size_t size, size_t align,
     return NULL;
 }
 
-/* Records in ERR that libelf's CALL failed on NAME, with libelf's reason. */
-static void fail_libelf(struct sp_err *err, const char *name, const char *call)
+/* One sp_elf_read: the file open in libelf, what is asked of it, and where the answer goes. */
+struct elf_reader {
+    Elf *elf;
+    const char *name; /* for messages */
+    unsigned what;    /* SP_ELF_NOTES, SP_ELF_VERSIONS */
+    struct sp_elf *out;
+    struct sp_err *err;
+    struct load *loads; /* the PT_LOAD segments, to map addresses to file offsets */
+    size_t nloads;
+};
+
+/* Records in r->err that libelf's CALL failed, with libelf's reason. Returns -1. */
+static int elf_fail_libelf(struct elf_reader *r, const char *call)
 {
     /* elf_errno() clears the error: read it once. 0 would print as "no error". */
     int libelf_errno = elf_errno();
-    sp_fail(err, 0, "%s: %s: %s", name, call,
+    sp_fail(r->err, 0, "%s: %s: %s", r->name, call,
             libelf_errno ? elf_errmsg(libelf_errno) : "invalid or truncated data");
+    return -1;
+}
+
+/* Reads the ELF header into r->out. Returns 0, or -1 with r->err set. */
+static int elf_read_header(struct elf_reader *r)
+{
+    GElf_Ehdr eh;
+    if (elf_kind(r->elf) != ELF_K_ELF) /* libelf records no error for this: say it ourselves */
+        return sp_fail(r->err, 0, "%s: ELF magic, but no valid ELF header behind it", r->name);
+    if (gelf_getehdr(r->elf, &eh) == NULL)
+        return elf_fail_libelf(r, "gelf_getehdr");
+    r->out->elfclass = eh.e_ident[EI_CLASS];
+    r->out->data = eh.e_ident[EI_DATA];
+    r->out->osabi = eh.e_ident[EI_OSABI];
+    r->out->type = eh.e_type;
+    r->out->machine = eh.e_machine;
+    r->out->e_flags = eh.e_flags;
+    return 0;
+}
+
+/* Reads the program headers: the PT_LOAD segments into r->loads, PT_DYNAMIC into *DYN,
+ * PT_INTERP into *INTERP (p_type PT_NULL when absent), and, when asked, the FDO dlopen notes of
+ * each PT_NOTE (a damaged one sets r->out->dlopen_error, and is no failure). Returns 0, or -1
+ * with r->err set. */
+static int elf_read_segments(struct elf_reader *r, GElf_Phdr *dyn, GElf_Phdr *interp)
+{
+    size_t phnum;
+    if (elf_getphdrnum(r->elf, &phnum) != 0)
+        return elf_fail_libelf(r, "elf_getphdrnum");
+    if (phnum > 0xffff) /* PN_XNUM files are legal but never loadable objects */
+        return sp_fail(r->err, 0, "%s: %zu program headers", r->name, phnum);
+    if ((r->loads = calloc(phnum + 1, sizeof *r->loads)) == NULL)
+        return sp_fail(r->err, ENOMEM, "out of memory");
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(r->elf, (int)i, &ph) == NULL)
+            return elf_fail_libelf(r, "gelf_getphdr");
+        if (ph.p_type == PT_LOAD)
+            r->loads[r->nloads++] = (struct load){ph.p_vaddr, ph.p_offset, ph.p_filesz};
+        else if (ph.p_type == PT_DYNAMIC)
+            *dyn = ph;
+        else if (ph.p_type == PT_INTERP)
+            *interp = ph;
+        else if (ph.p_type == PT_NOTE && (r->what & SP_ELF_NOTES) && !r->out->dlopen_error) {
+            Elf_Data *d =
+                elf_getdata_rawchunk(r->elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_BYTE);
+            const char *why = d ? read_notes(d->d_buf, d->d_size, ph.p_align == 8 ? 8 : 4,
+                                             r->out->data == ELFDATA2MSB, r->out)
+                                : "a PT_NOTE segment lies outside the file";
+            if (why && (r->out->dlopen_error = sp_aprintf("%s: %s", r->name, why)) == NULL)
+                return sp_fail(r->err, ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
+/* Reads the program interpreter named by segment INTERP into r->out->interp. Returns 0, or -1
+ * with r->err set. */
+static int elf_read_interp(struct elf_reader *r, const GElf_Phdr *interp)
+{
+    Elf_Data *d =
+        elf_getdata_rawchunk(r->elf, (int64_t)interp->p_offset, interp->p_filesz, ELF_T_BYTE);
+    if (d == NULL || d->d_size == 0 || memchr(d->d_buf, '\0', d->d_size) == NULL)
+        return sp_fail(r->err, 0, "%s: PT_INTERP lies outside the file or is not a string",
+                       r->name);
+    if ((r->out->interp = strdup(d->d_buf)) == NULL)
+        return sp_fail(r->err, ENOMEM, "out of memory");
+    return 0;
+}
+
+/* What the dynamic section says, before its strings are looked up. */
+struct dynamic {
+    GElf_Xword *needed; /* DT_NEEDED string offsets */
+    size_t nneeded;
+    GElf_Addr strtab_addr;
+    GElf_Xword strsz, soname, rpath, runpath;
+    int has_strtab, has_soname, has_rpath, has_runpath;
+    struct versions v;
+};
+
+/* Reads the entries of the dynamic section D (COUNT of them) into DY. Returns 0, or -1 with
+ * r->err set. */
+static int elf_read_entries(struct elf_reader *r, Elf_Data *d, size_t count, struct dynamic *dy)
+{
+    int versions = (r->what & SP_ELF_VERSIONS) != 0;
+    if ((dy->needed = calloc(count + 1, sizeof *dy->needed)) == NULL)
+        return sp_fail(r->err, ENOMEM, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        GElf_Dyn entry;
+        if (gelf_getdyn(d, (int)i, &entry) == NULL)
+            return elf_fail_libelf(r, "gelf_getdyn");
+        switch (entry.d_tag) {
+        case DT_NULL:
+            return 0;
+        case DT_NEEDED:
+            dy->needed[dy->nneeded++] = entry.d_un.d_val;
+            break;
+        case DT_STRTAB:
+            dy->strtab_addr = entry.d_un.d_ptr;
+            dy->has_strtab = 1;
+            break;
+        case DT_STRSZ:
+            dy->strsz = entry.d_un.d_val;
+            break;
+        case DT_SONAME:
+            dy->soname = entry.d_un.d_val;
+            dy->has_soname = 1;
+            break;
+        case DT_RPATH:
+            dy->rpath = entry.d_un.d_val;
+            dy->has_rpath = 1;
+            break;
+        case DT_RUNPATH:
+            dy->runpath = entry.d_un.d_val;
+            dy->has_runpath = 1;
+            break;
+        case DT_VERNEED:
+            dy->v.need = entry.d_un.d_ptr;
+            dy->v.has_need = versions;
+            break;
+        case DT_VERNEEDNUM:
+            dy->v.neednum = entry.d_un.d_val;
+            break;
+        case DT_VERDEF:
+            dy->v.def = entry.d_un.d_ptr;
+            dy->v.has_def = versions;
+            break;
+        case DT_VERDEFNUM:
+            dy->v.defnum = entry.d_un.d_val;
+            break;
+        case DT_FLAGS_1:
+            r->out->nodeflib = (entry.d_un.d_val & DF_1_NODEFLIB) != 0;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Looks up the names DY points at in STRTAB: needed names, soname, RUNPATH or else RPATH.
+ * Returns 0, or -1 with r->err set. */
+static int elf_read_strings(struct elf_reader *r, const Elf_Data *strtab, const struct dynamic *dy)
+{
+    struct sp_elf *out = r->out;
+    int bad = 0;
+    for (size_t i = 0; i < dy->nneeded && !bad; i++) {
+        char *s = table_str(strtab, dy->needed[i], &bad);
+        if (s && sp_strs_push(&out->needed, s) < 0)
+            bad = 1;
+        free(s);
+    }
+    if (dy->has_soname && !bad)
+        out->soname = table_str(strtab, dy->soname, &bad);
+    /* Both present: ld.so ignores DT_RPATH (glibc elf/get-dynamic-info.h). */
+    if (dy->has_runpath && !bad)
+        out->runpath = table_str(strtab, dy->runpath, &bad);
+    else if (dy->has_rpath && !bad)
+        out->rpath = table_str(strtab, dy->rpath, &bad);
+    return bad ? sp_fail(r->err, 0, "%s: a dynamic string lies outside DT_STRTAB", r->name) : 0;
+}
+
+/* Reads the version sections DY points at. They matter to --check only: damaged ones set
+ * r->out->versions_error (and leave no half list) but the file is still resolved. Returns 0,
+ * or -1 with r->err set (out of memory). */
+static int elf_read_version_sections(struct elf_reader *r, const Elf_Data *strtab,
+                                     const struct dynamic *dy)
+{
+    const unsigned char *chunk[2] = {NULL, NULL};
+    size_t size[2] = {0, 0};
+    GElf_Addr addr[2] = {dy->v.need, dy->v.def};
+    int has[2] = {dy->v.has_need, dy->v.has_def};
+    const char *why = NULL;
+    for (int k = 0; k < 2 && why == NULL; k++) {
+        GElf_Off off;
+        GElf_Xword avail;
+        Elf_Data *d;
+        if (!has[k])
+            continue;
+        if (vaddr_to_offset(r->loads, r->nloads, addr[k], &off, &avail) < 0 ||
+            (d = elf_getdata_rawchunk(r->elf, (int64_t)off, avail, ELF_T_BYTE)) == NULL)
+            why = k ? "DT_VERDEF lies outside the file" : "DT_VERNEED lies outside the file";
+        else
+            chunk[k] = d->d_buf, size[k] = d->d_size;
+    }
+    if (why == NULL)
+        why = read_versions(chunk[0], size[0], chunk[1], size[1], &dy->v, strtab,
+                            r->out->data == ELFDATA2MSB, r->out);
+    if (why) { /* half a list would mislead: none */
+        sp_strs_free(&r->out->verneed);
+        sp_strs_free(&r->out->verdef);
+    }
+    if (why && (r->out->versions_error = sp_aprintf("%s: %s", r->name, why)) == NULL)
+        return sp_fail(r->err, ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Reads the dynamic section of segment DYN: its entries, the strings they name, and, when
+ * asked, the version sections. Returns 0, or -1 with r->err set. */
+static int elf_read_dynamic(struct elf_reader *r, const GElf_Phdr *dyn)
+{
+    r->out->dynamic = 1;
+    Elf_Data *d = elf_getdata_rawchunk(r->elf, (int64_t)dyn->p_offset, dyn->p_filesz, ELF_T_DYN);
+    if (d == NULL)
+        return elf_fail_libelf(r, "elf_getdata_rawchunk(PT_DYNAMIC)");
+    size_t entsize = gelf_fsize(r->elf, ELF_T_DYN, 1, EV_CURRENT);
+    struct dynamic dy = {0};
+    int rc = elf_read_entries(r, d, entsize ? dyn->p_filesz / entsize : 0, &dy);
+    if (rc == 0 && (dy.nneeded || dy.has_soname || dy.has_rpath || dy.has_runpath ||
+                    dy.v.has_need || dy.v.has_def)) {
+        GElf_Off stroff;
+        Elf_Data *strtab = NULL;
+        if (!dy.has_strtab ||
+            vaddr_to_offset(r->loads, r->nloads, dy.strtab_addr, &stroff, NULL) < 0)
+            rc = sp_fail(r->err, 0, "%s: DT_STRTAB is missing or outside every PT_LOAD segment",
+                         r->name);
+        else if ((strtab = elf_getdata_rawchunk(r->elf, (int64_t)stroff, dy.strsz, ELF_T_BYTE)) ==
+                 NULL)
+            rc = elf_fail_libelf(r, "elf_getdata_rawchunk(DT_STRTAB)");
+        if (rc == 0)
+            rc = elf_read_strings(r, strtab, &dy);
+        if (rc == 0)
+            rc = elf_read_version_sections(r, strtab, &dy);
+    }
+    free(dy.needed);
+    return rc;
 }
 
 int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, struct sp_err *err)
 {
     unsigned char ident[EI_NIDENT];
-    struct load *loads = NULL;
-    GElf_Xword *needed = NULL;
-    Elf *elf = NULL;
-    const char *call = NULL;
-    int status = SP_ELF_BAD;
+    struct elf_reader r = {NULL, name, what, out, err, NULL, 0};
 
     memset(out, 0, sizeof *out);
     sp_vec_init(&out->dlopen, sizeof(struct sp_dlopen));
@@ -306,220 +537,22 @@ int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, str
         return SP_ELF_BAD;
     }
     if (elf_version(EV_CURRENT) == EV_NONE) {
-        call = "elf_version";
-        goto libelf_error;
+        elf_fail_libelf(&r, "elf_version");
+        return SP_ELF_BAD;
     }
-    if ((elf = elf_begin(fd, ELF_C_READ_MMAP, NULL)) == NULL) {
-        call = "elf_begin";
-        goto libelf_error;
+    if ((r.elf = elf_begin(fd, ELF_C_READ_MMAP, NULL)) == NULL) {
+        elf_fail_libelf(&r, "elf_begin");
+        return SP_ELF_BAD;
     }
-    GElf_Ehdr eh;
-    if (elf_kind(elf) != ELF_K_ELF) { /* libelf records no error for this: say it ourselves */
-        sp_fail(err, 0, "%s: ELF magic, but no valid ELF header behind it", name);
-        goto done;
-    }
-    if (gelf_getehdr(elf, &eh) == NULL) {
-        call = "gelf_getehdr";
-        goto libelf_error;
-    }
-    out->elfclass = eh.e_ident[EI_CLASS];
-    out->data = eh.e_ident[EI_DATA];
-    out->osabi = eh.e_ident[EI_OSABI];
-    out->type = eh.e_type;
-    out->machine = eh.e_machine;
-    out->e_flags = eh.e_flags;
-
-    size_t phnum;
-    if (elf_getphdrnum(elf, &phnum) != 0) {
-        call = "elf_getphdrnum";
-        goto libelf_error;
-    }
-    if (phnum > 0xffff) { /* PN_XNUM files are legal but never loadable objects */
-        sp_fail(err, 0, "%s: %zu program headers", name, phnum);
-        goto done;
-    }
-    if ((loads = calloc(phnum + 1, sizeof *loads)) == NULL) {
-        sp_fail(err, ENOMEM, "out of memory");
-        goto done;
-    }
-    size_t nloads = 0;
     GElf_Phdr dyn = {0}, interp = {0};
-    for (size_t i = 0; i < phnum; i++) {
-        GElf_Phdr ph;
-        if (gelf_getphdr(elf, (int)i, &ph) == NULL) {
-            call = "gelf_getphdr";
-            goto libelf_error;
-        }
-        if (ph.p_type == PT_LOAD)
-            loads[nloads++] = (struct load){ph.p_vaddr, ph.p_offset, ph.p_filesz};
-        else if (ph.p_type == PT_DYNAMIC)
-            dyn = ph;
-        else if (ph.p_type == PT_INTERP)
-            interp = ph;
-        else if (ph.p_type == PT_NOTE && (what & SP_ELF_NOTES) && out->dlopen_error == NULL) {
-            Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_BYTE);
-            const char *why = d ? read_notes(d->d_buf, d->d_size, ph.p_align == 8 ? 8 : 4,
-                                             out->data == ELFDATA2MSB, out)
-                                : "a PT_NOTE segment lies outside the file";
-            if (why && (out->dlopen_error = sp_aprintf("%s: %s", name, why)) == NULL) {
-                sp_fail(err, ENOMEM, "out of memory");
-                goto done;
-            }
-        }
-    }
-
-    if (interp.p_type == PT_INTERP) {
-        Elf_Data *d =
-            elf_getdata_rawchunk(elf, (int64_t)interp.p_offset, interp.p_filesz, ELF_T_BYTE);
-        if (d == NULL || d->d_size == 0 || memchr(d->d_buf, '\0', d->d_size) == NULL) {
-            sp_fail(err, 0, "%s: PT_INTERP lies outside the file or is not a string", name);
-            goto done;
-        }
-        if ((out->interp = strdup(d->d_buf)) == NULL) {
-            sp_fail(err, ENOMEM, "out of memory");
-            goto done;
-        }
-    }
-
-    if (dyn.p_type == PT_DYNAMIC) {
-        out->dynamic = 1;
-        Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)dyn.p_offset, dyn.p_filesz, ELF_T_DYN);
-        if (d == NULL) {
-            call = "elf_getdata_rawchunk(PT_DYNAMIC)";
-            goto libelf_error;
-        }
-        size_t entsize = gelf_fsize(elf, ELF_T_DYN, 1, EV_CURRENT);
-        size_t count = entsize ? dyn.p_filesz / entsize : 0;
-        GElf_Addr strtab_addr = 0;
-        GElf_Xword strsz = 0, soname = 0, rpath = 0, runpath = 0;
-        int has_strtab = 0, has_soname = 0, has_rpath = 0, has_runpath = 0;
-        struct versions v = {0};
-        size_t nneeded = 0;
-        if ((needed = calloc(count + 1, sizeof *needed)) == NULL) {
-            sp_fail(err, ENOMEM, "out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i < count; i++) {
-            GElf_Dyn entry;
-            if (gelf_getdyn(d, (int)i, &entry) == NULL) {
-                call = "gelf_getdyn";
-                goto libelf_error;
-            }
-            if (entry.d_tag == DT_NULL)
-                break;
-            switch (entry.d_tag) {
-            case DT_NEEDED:
-                needed[nneeded++] = entry.d_un.d_val;
-                break;
-            case DT_STRTAB:
-                strtab_addr = entry.d_un.d_ptr;
-                has_strtab = 1;
-                break;
-            case DT_STRSZ:
-                strsz = entry.d_un.d_val;
-                break;
-            case DT_SONAME:
-                soname = entry.d_un.d_val;
-                has_soname = 1;
-                break;
-            case DT_RPATH:
-                rpath = entry.d_un.d_val;
-                has_rpath = 1;
-                break;
-            case DT_RUNPATH:
-                runpath = entry.d_un.d_val;
-                has_runpath = 1;
-                break;
-            case DT_VERNEED:
-                v.need = entry.d_un.d_ptr;
-                v.has_need = (what & SP_ELF_VERSIONS) != 0;
-                break;
-            case DT_VERNEEDNUM:
-                v.neednum = entry.d_un.d_val;
-                break;
-            case DT_VERDEF:
-                v.def = entry.d_un.d_ptr;
-                v.has_def = (what & SP_ELF_VERSIONS) != 0;
-                break;
-            case DT_VERDEFNUM:
-                v.defnum = entry.d_un.d_val;
-                break;
-            case DT_FLAGS_1:
-                out->nodeflib = (entry.d_un.d_val & DF_1_NODEFLIB) != 0;
-                break;
-            }
-        }
-        if (nneeded || has_soname || has_rpath || has_runpath || v.has_need || v.has_def) {
-            GElf_Off stroff;
-            if (!has_strtab || vaddr_to_offset(loads, nloads, strtab_addr, &stroff, NULL) < 0) {
-                sp_fail(err, 0, "%s: DT_STRTAB is missing or outside every PT_LOAD segment", name);
-                goto done;
-            }
-            Elf_Data *strtab = elf_getdata_rawchunk(elf, (int64_t)stroff, strsz, ELF_T_BYTE);
-            if (strtab == NULL) {
-                call = "elf_getdata_rawchunk(DT_STRTAB)";
-                goto libelf_error;
-            }
-            int bad = 0;
-            for (size_t i = 0; i < nneeded && !bad; i++) {
-                char *s = table_str(strtab, needed[i], &bad);
-                if (s && sp_strs_push(&out->needed, s) < 0)
-                    bad = 1;
-                free(s);
-            }
-            if (has_soname && !bad)
-                out->soname = table_str(strtab, soname, &bad);
-            /* Both present: ld.so ignores DT_RPATH (glibc elf/get-dynamic-info.h). */
-            if (has_runpath && !bad)
-                out->runpath = table_str(strtab, runpath, &bad);
-            else if (has_rpath && !bad)
-                out->rpath = table_str(strtab, rpath, &bad);
-            if (bad) {
-                sp_fail(err, 0, "%s: a dynamic string lies outside DT_STRTAB", name);
-                goto done;
-            }
-            /* Versions matter to --check only: a file whose version sections are damaged is
-             * still resolved, and the damage reported there. */
-            const unsigned char *chunk[2] = {NULL, NULL};
-            size_t size[2] = {0, 0};
-            GElf_Addr addr[2] = {v.need, v.def};
-            int has[2] = {v.has_need, v.has_def};
-            const char *why = NULL;
-            for (int k = 0; k < 2 && why == NULL; k++) {
-                GElf_Off off;
-                GElf_Xword avail;
-                Elf_Data *d;
-                if (!has[k])
-                    continue;
-                if (vaddr_to_offset(loads, nloads, addr[k], &off, &avail) < 0 ||
-                    (d = elf_getdata_rawchunk(elf, (int64_t)off, avail, ELF_T_BYTE)) == NULL)
-                    why =
-                        k ? "DT_VERDEF lies outside the file" : "DT_VERNEED lies outside the file";
-                else
-                    chunk[k] = d->d_buf, size[k] = d->d_size;
-            }
-            if (why == NULL)
-                why = read_versions(chunk[0], size[0], chunk[1], size[1], &v, strtab,
-                                    out->data == ELFDATA2MSB, out);
-            if (why) { /* half a list would mislead: none */
-                sp_strs_free(&out->verneed);
-                sp_strs_free(&out->verdef);
-            }
-            if (why && (out->versions_error = sp_aprintf("%s: %s", name, why)) == NULL) {
-                sp_fail(err, ENOMEM, "out of memory");
-                goto done;
-            }
-        }
-    }
-    status = SP_ELF_OK;
-    goto done;
-
-libelf_error:
-    fail_libelf(err, name, call);
-done:
-    free(loads);
-    free(needed);
-    if (elf)
-        elf_end(elf);
-    return status;
+    int rc = elf_read_header(&r);
+    if (rc == 0)
+        rc = elf_read_segments(&r, &dyn, &interp);
+    if (rc == 0 && interp.p_type == PT_INTERP)
+        rc = elf_read_interp(&r, &interp);
+    if (rc == 0 && dyn.p_type == PT_DYNAMIC)
+        rc = elf_read_dynamic(&r, &dyn);
+    free(r.loads);
+    elf_end(r.elf);
+    return rc == 0 ? SP_ELF_OK : SP_ELF_BAD;
 }

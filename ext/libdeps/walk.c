@@ -87,7 +87,7 @@ static int never_elf(const char *name)
     return 0;
 }
 
-static int check_file(struct walk *w, int dfd, const char *name, const char *path)
+static int walk_check_file(struct walk *w, int dfd, const char *name, const char *path)
 {
     if (w->sources && is_source(name))
         return sp_strs_push(w->sources, path);
@@ -174,7 +174,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
             break;
         }
         if (type == DT_REG) {
-            rc = check_file(w, dfd, name, path);
+            rc = walk_check_file(w, dfd, name, path);
         } else if (depth >= MAX_DEPTH) {
             rc = sp_strs_pushf(w->warnings, "%s: nested deeper than %d: skipped", path, MAX_DEPTH);
         } else {
@@ -226,7 +226,7 @@ int sp_walk(const struct sp_root *r, const char *path, struct sp_strs *found,
             sp_fail_at(err, SP_ERR_INPUT, path, errno, "%s", strerror(errno));
             goto out;
         }
-        rc = check_file(&w, dfd, slash + 1, path);
+        rc = walk_check_file(&w, dfd, slash + 1, path);
         close(dfd);
     } else if (S_ISDIR(st.st_mode)) {
         int dfd = open(host, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);

@@ -18,9 +18,8 @@
  * connect() is slow (a crowded port space makes it take milliseconds) thousands of endpoints
  * can neither push the exit past the deadline nor keep a signal from being seen.
  *
- * Names are resolved on short-lived helper threads (getaddrinfo cannot be interrupted) that
- * signal an eventfd; a thread that outlives the wait frees its own job. Numeric addresses are
- * parsed on the spot.
+ * Names are resolved on short-lived helper threads (resolver.c); numeric addresses are parsed
+ * on the spot.
  *
  * A file: endpoint is one stat() per attempt, retried like a refusal: it is ready when the
  * file exists and, with a stable time, when its size and modification time stay the same for
@@ -36,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -46,6 +44,7 @@
 
 #include "wait/netwait.h"
 #include "wait/protocol.h"
+#include "wait/resolver.h"
 #include "wait/tls.h"
 
 #define FAST_RETRY 0.010      /* seconds between attempts on an endpoint that refuses */
@@ -61,94 +60,6 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- resolver jobs ---- */
-
-struct resolve_job {
-    pthread_mutex_t lock;
-    int refs; /* the thread's and the waiter's; the last one out frees */
-    int fd;   /* eventfd written when the answer is in */
-    char *host, *port;
-    int rc, err; /* getaddrinfo's answer, and errno for EAI_SYSTEM */
-    struct addrinfo *res;
-};
-
-static void job_unref(struct resolve_job *j)
-{
-    pthread_mutex_lock(&j->lock);
-    int left = --j->refs;
-    pthread_mutex_unlock(&j->lock);
-    if (left > 0)
-        return;
-    if (j->res)
-        freeaddrinfo(j->res);
-    close(j->fd);
-    free(j->host);
-    free(j->port);
-    pthread_mutex_destroy(&j->lock);
-    free(j);
-}
-
-static void *resolve_thread(void *arg)
-{
-    struct resolve_job *j = arg;
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(j->host, j->port, &hints, &res);
-    int err = errno;
-    pthread_mutex_lock(&j->lock);
-    j->rc = rc;
-    j->err = err;
-    j->res = res;
-    pthread_mutex_unlock(&j->lock);
-    uint64_t one = 1;
-    (void)!write(j->fd, &one, sizeof one);
-    job_unref(j);
-    return NULL;
-}
-
-/* Starts resolving HOST:PORT on a detached thread with every signal blocked (signals belong to
- * the waiting thread). Returns the job, or NULL with errno set. */
-static struct resolve_job *job_start(const char *host, const char *port)
-{
-    struct resolve_job *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        return NULL;
-    j->refs = 2;
-    j->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    j->host = strdup(host);
-    j->port = strdup(port);
-    if (j->fd < 0 || j->host == NULL || j->port == NULL) {
-        int saved = j->fd < 0 ? errno : ENOMEM;
-        if (j->fd >= 0)
-            close(j->fd);
-        free(j->host);
-        free(j->port);
-        free(j);
-        errno = saved;
-        return NULL;
-    }
-    pthread_mutex_init(&j->lock, NULL);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    pthread_t thread;
-    int rc = pthread_create(&thread, &attr, resolve_thread, j);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        j->refs = 1;
-        job_unref(j);
-        errno = rc;
-        return NULL;
-    }
-    return j;
 }
 
 /* ---- endpoints ---- */
@@ -170,7 +81,7 @@ struct ep {
     int state;
     double next;          /* IDLE: when the next attempt starts */
     double started, ends; /* the current attempt: start, and when it is given up */
-    struct resolve_job *job;
+    struct sp_resolve_job *job;
     struct addrinfo *addrs; /* owned */
     double resolved_at;
     int *fds; /* CONNECTING: one socket per address, -1 when done with */
@@ -566,7 +477,7 @@ static void connect_unix(struct waiter *w, size_t i, double now)
 
 /* One attempt on a file: endpoint. A change of size or modification time starts the run of
  * successes afresh. */
-static void check_file(struct waiter *w, size_t i, double now)
+static void ep_check_file(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
     struct stat st;
@@ -589,7 +500,7 @@ static void start_attempt(struct waiter *w, size_t i, double now)
     e->peer = 0;
     w->out[i].attempts++;
     if (e->spec->kind == SP_EP_FILE) {
-        check_file(w, i, now);
+        ep_check_file(w, i, now);
         return;
     }
     if (e->spec->kind == SP_EP_UNIX) {
@@ -616,7 +527,7 @@ static void start_attempt(struct waiter *w, size_t i, double now)
         w->out[i].attempts--;
         return;
     }
-    if ((e->job = job_start(e->spec->host, e->spec->port)) == NULL) {
+    if ((e->job = sp_resolve_start(e->spec->host, e->spec->port)) == NULL) {
         failed(w, i, now, RETRY_LATER, "cannot start a resolver thread");
         return;
     }
@@ -629,14 +540,8 @@ static void start_attempt(struct waiter *w, size_t i, double now)
 static void resolved(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
-    uint64_t count;
-    (void)!read(e->job->fd, &count, sizeof count);
-    pthread_mutex_lock(&e->job->lock);
-    int rc = e->job->rc, syserr = e->job->err;
-    e->addrs = e->job->res;
-    e->job->res = NULL;
-    pthread_mutex_unlock(&e->job->lock);
-    job_unref(e->job);
+    int syserr;
+    int rc = sp_resolve_take(e->job, &syserr, &e->addrs);
     e->job = NULL;
     w->resolvers--;
     if (rc != 0) {
@@ -833,7 +738,7 @@ static void teardown(struct waiter *w)
         if (e->addrs)
             freeaddrinfo(e->addrs);
         if (e->job)
-            job_unref(e->job);
+            sp_resolve_drop(e->job);
         free(e->said_addrs);
     }
     free(w->eps);
@@ -936,7 +841,7 @@ static long gather(struct waiter *w, struct pollfd **pfds, size_t **owner, size_
             *wake = e->next < *wake ? e->next : *wake;
             break;
         case RESOLVING:
-            (*pfds)[np] = (struct pollfd){e->job->fd, POLLIN, 0};
+            (*pfds)[np] = (struct pollfd){sp_resolve_fd(e->job), POLLIN, 0};
             (*owner)[np++] = i;
             break;
         case CONNECTING:

@@ -178,8 +178,8 @@ enum step { HANDSHAKE, READ, WRITE };
  * and a SIGPIPE it raised taken back after. Returns what the step did (handshake: 1 when done;
  * read and write: bytes) or an outcome(); CLOSED, if not NULL, makes the end of the stream a
  * failure with that detail. */
-static long step(struct sp_tls *s, enum step op, void *buf, size_t len, const char *closed,
-                 char *detail, size_t dlen)
+static long tls_step(struct sp_tls *s, enum step op, void *buf, size_t len, const char *closed,
+                     char *detail, size_t dlen)
 {
     ERR_clear_error();
     errno = 0;
@@ -202,18 +202,20 @@ static long step(struct sp_tls *s, enum step op, void *buf, size_t len, const ch
 
 int sp_tls_handshake(struct sp_tls *s, char *detail, size_t dlen)
 {
-    return (int)step(s, HANDSHAKE, NULL, 0,
-                     "TLS: the server closed the connection during the handshake", detail, dlen);
+    return (int)tls_step(s, HANDSHAKE, NULL, 0,
+                         "TLS: the server closed the connection during the handshake", detail,
+                         dlen);
 }
 
 long sp_tls_write(struct sp_tls *s, const void *buf, size_t len, char *detail, size_t dlen)
 {
-    return step(s, WRITE, (void *)buf, len, "TLS: the server closed the connection", detail, dlen);
+    return tls_step(s, WRITE, (void *)buf, len, "TLS: the server closed the connection", detail,
+                    dlen);
 }
 
 long sp_tls_read(struct sp_tls *s, void *buf, size_t len, char *detail, size_t dlen)
 {
-    return step(s, READ, buf, len, NULL, detail, dlen);
+    return tls_step(s, READ, buf, len, NULL, detail, dlen);
 }
 
 int sp_tls_pending(struct sp_tls *s)
