@@ -100,6 +100,8 @@ int sp_dpkg_installed(const char *path, int (*fn)(const char *, const char *, vo
 
 /* ---- loading: every read of the database, done once, possibly on another thread ---- */
 
+/* sp_dpkg_installed's callback: records PKG:ARCH as installed in the database ARG (its maps
+ * full and byname). Returns -1 when out of memory. */
 static int add_installed(const char *pkg, const char *arch, void *arg)
 {
     struct sp_dpkg *db = arg;
@@ -267,6 +269,7 @@ struct query {
     unsigned char filter[64 * 256 / 8];
 };
 
+/* The bit of the filter that a file name NAME (LEN bytes) sets. */
 static size_t filter_bit(const char *name, size_t len)
 {
     return (len < 63 ? len : 63) * 256 + (unsigned char)name[0];
@@ -293,6 +296,8 @@ static long want(struct query *q, const char *path)
     return (long)q->targets.len - 1;
 }
 
+/* Appends PKG (ARCH) to OWNERS (struct sp_owner) unless it is there. Returns -1 when out of
+ * memory. */
 static int add_owner(struct sp_vec *owners, const char *pkg, const char *arch)
 {
     for (size_t i = 0; i < owners->len; i++) {

@@ -296,6 +296,8 @@ static int include(struct conf *c, const char *file, const char *pattern, int de
     return rc;
 }
 
+/* Parses the text of the ld.so.conf FILE (TEXT, changed in place): appends its directories to
+ * c->dirs and follows its includes at DEPTH + 1. Returns -1 when out of memory. */
 static int parse_lines(struct conf *c, const char *file, char *text, int depth)
 {
     int rc = 0;

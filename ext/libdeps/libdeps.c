@@ -18,6 +18,7 @@
 #include "libdeps/pysrc.h"
 #include "libdeps/walk.h"
 
+/* The database thread: loads the dpkg database of the job ARG (db, db_rc, db_err). */
 static void *load_db(void *arg)
 {
     struct sp_libdeps *job = arg;
@@ -25,6 +26,7 @@ static void *load_db(void *arg)
     return NULL;
 }
 
+/* A helper thread: reads Python sources of the scan ARG until none is left to claim. */
 static void *read_sources(void *arg)
 {
     sp_srcscan_work(arg);

@@ -54,6 +54,7 @@ int sp_root_init(struct sp_root *r, const char *root, struct sp_err *err)
     return 0;
 }
 
+/* sp_map_each's callback: frees a canonical path the map holds. */
 static void free_canon(const char *key, intptr_t *value, void *arg)
 {
     (void)key;

@@ -54,6 +54,9 @@ out:
     return rc;
 }
 
+/* Opens RELATIVE beneath DIRFD, never leaving it: openat2(RESOLVE_BENEATH) where the kernel has
+ * it (a refusal sets s->no_openat2 for every thread), else component by component. Returns the
+ * descriptor, or -1 with errno set. */
 static int open_beneath(struct sp_srcscan *s, int dirfd, const char *relative, int flags)
 {
 #ifdef SYS_openat2
@@ -107,6 +110,7 @@ static int open_source(struct sp_srcscan *s, struct worker *w, const struct sp_s
     return openat(w->dirfd, slash + 1, FILE_FLAGS);
 }
 
+/* Adds the warning TEXT (taken; NULL: out of memory, which sets s->enomem) under the lock. */
 static void warn(struct sp_srcscan *s, char *text)
 {
     pthread_mutex_lock(&s->lock);

@@ -74,6 +74,7 @@ static int numeric_host(const struct addrinfo *ai, char *host, size_t len)
     return -1;
 }
 
+/* Closes every socket of E's attempt (connects, the connected one and its TLS client). */
 static void close_fds(struct ep *e)
 {
     for (size_t i = 0; i < e->nfds; i++) {
@@ -101,6 +102,8 @@ static void set_detail(struct waiter *w, size_t i, const char *fmt, ...)
     sp_utf8_trim(w->out[i].detail);
 }
 
+/* Seconds until a refused endpoint is tried again: FAST_RETRY, stretched so that all pending
+ * endpoints together stay under RETRY_BUDGET retries a second, never past one period. */
 static double fast_interval(struct waiter *w)
 {
     double budget = (double)w->pending / RETRY_BUDGET;
@@ -117,6 +120,7 @@ static void retire(struct waiter *w, size_t i, double now)
     w->out[i].elapsed = now - w->start;
 }
 
+/* Endpoint I is ready: retired, marked done, and said. */
 static void finish(struct waiter *w, size_t i, double now)
 {
     retire(w, i, now);
@@ -262,6 +266,7 @@ static void connected(struct waiter *w, size_t i, int fd, double now)
     e->state = e->request_len ? HTTP_SEND : HTTP_RECV; /* or the server speaks first */
 }
 
+/* Whether ERR from connect() is an answer from the host (retried soon), not silence. */
 static int is_refusal(int err)
 {
     return err == ECONNREFUSED || err == ENOENT || err == EAGAIN || err == ECONNRESET;
@@ -379,6 +384,7 @@ static void connect_all(struct waiter *w, size_t i, double now)
     e->state = CONNECTING;
 }
 
+/* Starts endpoint I's attempt on its unix: socket; the outcome arrives as for TCP. */
 static void connect_unix(struct waiter *w, size_t i, double now)
 {
     struct ep *e = &w->eps[i];
