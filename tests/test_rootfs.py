@@ -65,11 +65,14 @@ def loader_escape_root(elf, tmp_path: Path) -> Path:
 
 
 def test_the_kernel_resolves_unless_switched_off(elf, tmp_path, resolver):
-    """openat2 is the resolver where the kernel has it, and the switch turns it off; either way
-    the same packages come out of a root whose configuration points at the host."""
+    """openat2 is the resolver where the kernel has it, and the switch turns it off, also for
+    the Python sources --dlopen reads; either way the same packages come out of a root whose
+    configuration points at the host."""
     root = loader_escape_root(elf, tmp_path)
+    (root / "app/pkg").mkdir()  # in a subdirectory: the source scanner opens that beneath /app
+    (root / "app/pkg/use.py").write_text("import ctypes\nctypes.CDLL('libz.so.1')\n")
     log = tmp_path / "strace.log"
-    code = f"import snakepack\nprint(snakepack.find_libdeps('/app', root={str(root)!r}).package_names)"
+    code = f"import snakepack\nprint(snakepack.find_libdeps('/app', root={str(root)!r}, dlopen='required').package_names)"
     r = run(["strace", "-f", "-qq", "-e", "trace=openat2", "-o", log, sys.executable, "-c", code])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["['zlib1g']"]

@@ -376,7 +376,6 @@ static int listing(struct sp_ld *ld, const char *dir, struct sp_dirlist **out)
             return -1;
         }
         *slot = (intptr_t)ld->dirs.len;
-        dl->listed = dl->hw = 0;
         sp_map_init(&dl->names);
         int rc = list_dir(host, dl);
         free(host);
@@ -474,12 +473,12 @@ static int try_dirlist(struct search *s, size_t owner, const char *paths, const 
 {
     struct sp_node *node = &SP_VEC_AT(&s->tree->nodes, struct sp_node, owner);
     struct sp_strs scratch = {0};
-    const struct sp_strs *dirs = &node->dirs;
+    struct sp_strs *dirs = &node->dirs;
     if (!node->dirs_ready || (node->dirs_platform && !s->base)) {
         int hw = s->hw;
         s->hw = 0;
         dirs = s->base ? &node->dirs : &scratch;
-        int rc = expand_dirs(s, owner, paths, kind, (struct sp_strs *)dirs);
+        int rc = expand_dirs(s, owner, paths, kind, dirs);
         node = &SP_VEC_AT(&s->tree->nodes, struct sp_node, owner);
         if (s->base) {
             node->dirs_ready = rc == 0;
@@ -674,10 +673,9 @@ static int add_edge(struct sp_ld *ld, struct sp_tree *t, size_t req, const char 
     if (file->tree_mark == t->mark) {
         e->node = file->tree_node;
     } else {
-        long node = add_node(ld, t, (size_t)o->found, o->path, (long)req);
-        o->path = NULL; /* taken */
-        e = &SP_VEC_AT(&t->edges, struct sp_edge, t->edges.len - 1);
-        if ((e->node = node) < 0)
+        e->node = add_node(ld, t, (size_t)o->found, o->path, (long)req); /* grows nodes only */
+        o->path = NULL;                                                  /* taken */
+        if (e->node < 0)
             return -1;
     }
     return answers_to(t, (size_t)e->node, name);

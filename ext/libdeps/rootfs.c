@@ -21,6 +21,12 @@ static int open_in_root(const struct sp_root *r, const char *path, int flags,
                         unsigned long long extra);
 static char *fd_path(const struct sp_root *r, int fd);
 
+int sp_root_openat2_off(void)
+{
+    const char *off = getenv("SNAKEPACK_NO_OPENAT2");
+    return off && *off;
+}
+
 int sp_root_init(struct sp_root *r, const char *root, struct sp_err *err)
 {
     sp_map_init(&r->canon);
@@ -32,9 +38,8 @@ int sp_root_init(struct sp_root *r, const char *root, struct sp_err *err)
     r->root = strndup(root, n);
     if (r->root == NULL)
         return sp_fail(err, ENOMEM, "out of memory");
-    const char *off = getenv("SNAKEPACK_NO_OPENAT2");
-    if (off && *off)
-        return 0; /* the switch that tests the fallback */
+    if (sp_root_openat2_off())
+        return 0;
     r->real = realpath(n ? r->root : "/", NULL);
     if (r->real == NULL)
         return errno == ENOMEM ? sp_fail(err, ENOMEM, "out of memory") : 0;
@@ -108,8 +113,11 @@ static char *fd_path(const struct sp_root *r, int fd)
         return NULL;
     }
     host[n] = '\0';
-    if (strncmp(host, r->real, rootlen) != 0 || (host[rootlen] != '/' && host[rootlen] != '\0')) {
-        errno = 0; /* deleted while open ("... (deleted)"), or a bind mount named otherwise */
+    static const char deleted[] = " (deleted)"; /* what the kernel appends once it is unlinked */
+    size_t dl = sizeof deleted - 1;
+    if (strncmp(host, r->real, rootlen) != 0 || (host[rootlen] != '/' && host[rootlen] != '\0') ||
+        ((size_t)n >= dl && strcmp(host + n - dl, deleted) == 0)) {
+        errno = 0; /* deleted while open, or a bind mount named otherwise: the walk knows */
         return NULL;
     }
     char *canon = strdup(host[rootlen] ? host + rootlen : "/");

@@ -17,6 +17,9 @@ struct sp_root {
 };
 
 int sp_root_init(struct sp_root *r, const char *root, struct sp_err *err);
+/* Returns 1 when SNAKEPACK_NO_OPENAT2 is set (not empty): every path is then resolved in user
+ * space, here and wherever else openat2 would serve (the switch that tests the fallbacks). */
+int sp_root_openat2_off(void);
 void sp_root_free(struct sp_root *r);
 /* Resolves the absolute PATH as the kernel would after chroot(root): symlinks (absolute ones
  * restart at the root), "." and ".." (never above the root). FOLLOW_LAST resolves a symlink in

@@ -220,6 +220,7 @@ static int by_path(const void *a, const void *b)
 void sp_srcscan_init(struct sp_srcscan *s)
 {
     memset(s, 0, sizeof *s);
+    s->no_openat2 = sp_root_openat2_off();
     sp_vec_init(&s->bases, sizeof(struct sp_srcbase));
     sp_vec_init(&s->sources, sizeof(struct sp_pysource));
     pthread_mutex_init(&s->lock, NULL);

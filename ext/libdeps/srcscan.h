@@ -25,7 +25,7 @@ struct sp_srcscan {
     struct sp_strs paths;  /* the Python sources sp_walk found, root-relative */
     struct sp_vec bases;   /* struct sp_srcbase, one per scanned path */
     size_t next;           /* the next path to claim (atomic) */
-    int no_openat2;        /* the kernel refused openat2 (atomic) */
+    int no_openat2;        /* the kernel refused openat2, or the switch is set (atomic) */
     pthread_mutex_t lock;  /* guards what follows */
     struct sp_vec sources; /* struct sp_pysource: the sources that name libraries */
     struct sp_strs warnings;
