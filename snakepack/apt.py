@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from . import environ
 from .errors import SnakepackError, UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
@@ -128,11 +129,26 @@ def validate(names: list[str]) -> list[str]:
     return names
 
 
+DEFAULT_RETRIES = 3
+DEFAULT_RETRY_DELAY = 2.0  # seconds, doubled after each retry
+
+
 def check_retries(retries: int, delay: float) -> None:
     """Raises UsageError unless RETRIES and the first DELAY are numbers, 0 or more (nan and
     inf are not)."""
     if retries < 0 or not 0 <= delay < float("inf"):
         raise UsageError("--retries and --retry-delay must be numbers, 0 or more")
+
+
+def retry_settings(retries: int | None = None, delay: float | None = None) -> tuple[int, float]:
+    """The retries and first delay apt-install uses: RETRIES and DELAY when given, else
+    $APT_INSTALL_RETRIES and $APT_INSTALL_RETRY_DELAY, else the defaults; checked."""
+    if retries is None:
+        retries = environ.number("APT_INSTALL_RETRIES", DEFAULT_RETRIES, int)
+    if delay is None:
+        delay = environ.number("APT_INSTALL_RETRY_DELAY", DEFAULT_RETRY_DELAY, float)
+    check_retries(retries, delay)
+    return retries, delay
 
 
 def _env() -> dict[str, str]:
@@ -204,8 +220,8 @@ def install(
     packages: list[str],
     *,
     recommends: bool = False,
-    retries: int = 3,
-    retry_delay: float = 2.0,
+    retries: int = DEFAULT_RETRIES,
+    retry_delay: float = DEFAULT_RETRY_DELAY,
     dry_run: bool = False,
     out: TextIO | None = None,
     log: Callable[[str], None] | None = None,

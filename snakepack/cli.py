@@ -9,8 +9,6 @@ import math
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
 from types import FrameType
 
 from . import __version__
@@ -18,11 +16,9 @@ from .errors import SnakepackError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
 if TYPE_CHECKING:
-    from typing import NoReturn, TextIO, TypeVar
+    from typing import NoReturn, TextIO
 
     from .ports import EndpointResult
-
-    N = TypeVar("N", int, float)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,17 +92,6 @@ def _write_out(text: str) -> OSError | None:
     return None
 
 
-def _env_number(name: str, default: N, kind: Callable[[str], N]) -> N:
-    """The number in environment variable NAME (a fallback for a flag), or DEFAULT if unset."""
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return kind(value)
-    except ValueError:
-        raise SnakepackError(f"{name}={value!r} is not a number") from None
-
-
 # ---- find-libdeps -------------------------------------------------------------------------------
 
 
@@ -178,12 +163,9 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
     for warning in result.warnings:
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     if args.check:
-        from . import venvs
-        from .libdeps import _absolute, check
+        from .libdeps import check
 
         failures = check(result)
-        for venv in venvs.find([_absolute(p, args.root) for p in args.paths or [sys.prefix]], args.root):
-            failures += venvs.problems(venv, args.root)
         for line in failures:
             print(f"{prog}: {line}", file=sys.stderr)
         return 1 if failures else 0
@@ -261,29 +243,6 @@ def _on_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
     sys.__unraisablehook__(unraisable)
 
 
-def _running_for() -> float:
-    """Seconds since this process started (10 ms resolution): the deadline of wait-for-port
-    counts from when the command was started, interpreter start-up included."""
-    try:
-        with open("/proc/self/stat") as f:
-            started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
-        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def _raise_open_files_limit() -> None:
-    """Every endpoint needs a socket: the soft limit on open files goes up to the hard one."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):  # an unlimited hard limit is more than the kernel allows
-            pass
-
-
 def _json_requested(argv: list[str]) -> bool:
     """Whether ARGV asks for --json (as argparse reads it: a unique prefix such as --js will
     do), looked at before the arguments are parsed, so that a usage error gets its document."""
@@ -324,21 +283,9 @@ def _print_json(prog: str, results: list[EndpointResult], error: str | None = No
     the command did not wait to the end; when stdout cannot take it, one line says so."""
     import json
 
-    doc = {
-        "ready": bool(results) and error is None and all(r.ready for r in results),
-        "error": error,
-        "endpoints": [
-            {
-                "endpoint": str(r.endpoint),
-                "ready": r.ready,
-                "elapsed_ms": None if r.elapsed is None else round(r.elapsed * 1000, 3),
-                "attempts": r.attempts,
-                "last_error": None if r.ready else r.detail,
-            }
-            for r in results
-        ],
-    }
-    failed = _write_out(json.dumps(doc, indent=2) + "\n")
+    from .ports import results_document
+
+    failed = _write_out(json.dumps(results_document(results, error), indent=2) + "\n")
     if failed is not None:
         print(f"{prog}: cannot print the --json document: {failed.strerror}", file=sys.stderr)
 
@@ -387,12 +334,13 @@ def _wait_for_port(argv: list[str]) -> int:
     if args.probe and (command or args.stable):
         return fail("--probe tries each endpoint once: it takes no --stable and no -- CMD")
     try:
+        from . import ports
         from .ports import PROBE_TIMEOUT, WaitCancelled, WaitTimeout, probe, wait_for_port
     except SnakepackError as err:  # the C extension cannot load
         return fail(str(err))
 
     ready = "stopped accepting" if args.invert else "is ready"
-    offset = _running_for()  # verbose lines are timed from the start of the command
+    offset = ports.process_age()  # verbose lines are timed from the start of the command
     held: dict[object, tuple[str, float, int]] = {}  # endpoint: its last attempt line, when, lines held back since
 
     def verbose_line(endpoint: object, event: str, elapsed: float, detail: str | None) -> None:
@@ -433,7 +381,7 @@ def _wait_for_port(argv: list[str]) -> int:
     os.set_blocking(stop_w, False)
     _signals["fd"] = stop_w
     try:
-        endpoints = args.endpoints or os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
+        endpoints = args.endpoints or ports.endpoints_from_env()
         if not endpoints:
             raise SnakepackError("no endpoint given (arguments or $WAIT_FOR_PORTS)")
         tls = {"cacert": args.cacert, "insecure": args.insecure}
@@ -446,17 +394,14 @@ def _wait_for_port(argv: list[str]) -> int:
                     if not r.ready:
                         print(f"{prog}: {r.endpoint} not {'closed' if args.invert else 'ready'}: {r.detail}", file=sys.stderr)
         else:
-            timeout = args.timeout if args.timeout is not None else _env_number("WAIT_FOR_PORT_TIMEOUT", 600.0, float)
-            period = args.period if args.period is not None else _env_number("WAIT_FOR_PORT_PERIOD", 0.5, float)
+            timeout = args.timeout if args.timeout is not None else ports.timeout_from_env()
+            period = args.period if args.period is not None else ports.period_from_env()
             if not 0 <= args.stable < math.inf:
                 raise SnakepackError(f"--stable must be a number of milliseconds, 0 or more, not {args.stable:g}")
-            _raise_open_files_limit()
-            # What is left of the timeout, at least a moment. 0 and inf wait forever; nan and
-            # negative numbers go as they are, for wait_for_port to refuse.
-            left = max(timeout - _running_for(), 0.001) if 0 < timeout < math.inf else timeout
+            ports.raise_open_files_limit()
             results = wait_for_port(
                 *endpoints,
-                timeout=left,
+                timeout=ports.left_since_start(timeout),
                 period=period,
                 stable=args.stable / 1000,
                 invert=args.invert,
@@ -514,12 +459,10 @@ def apt_install_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print what would be installed, install nothing")
     args = parser.parse_args(argv)
 
-    from .apt import AptError, check_retries, install, read_requirements, validate
+    from .apt import AptError, install, read_requirements, retry_settings, validate
 
     try:
-        retries = args.retries if args.retries is not None else _env_number("APT_INSTALL_RETRIES", 3, int)
-        delay = args.retry_delay if args.retry_delay is not None else _env_number("APT_INSTALL_RETRY_DELAY", 2.0, float)
-        check_retries(retries, delay)
+        retries, delay = retry_settings(args.retries, args.retry_delay)
         names = list(args.packages)
         for path in args.requirements:
             names.extend(read_requirements(path))

@@ -98,6 +98,8 @@ class LibdepsResult:
         self.warnings = warnings  # files skipped and search paths ignored, one line each
         self.versions_read = True  # the versions above were read (find_libdeps(versions=True))
         self.glibc: dict[str, str | None] = {}  # per ABI (triplet): the root's glibc whose rules were followed
+        self.root = "/"  # what was scanned: the root, and the paths as seen inside it
+        self.scanned: list[str] = []
 
     @property
     def package_names(self) -> list[str]:
@@ -185,6 +187,7 @@ def find_libdeps(
 
     result = LibdepsResult(list(warnings))
     result.versions_read = versions
+    result.root, result.scanned = root, scan
     result.glibc = {triplet: f"{v // 100}.{v % 100}" if v else None for triplet, v in glibc}
     packages: set[Package] = set()
     bundled: set[str] = set()
@@ -259,7 +262,8 @@ def check(result: LibdepsResult) -> list[str]:
     resolve anywhere in a file's load tree, or a symbol version (DT_VERNEED) that an object of
     the tree requires of a library it needs and that library, as resolved, does not define
     (DT_VERDEF). Where the file a name resolves to depends on the CPU, each one is checked.
-    Empty when everything loads."""
+    Then the virtual environments at, under or above the scanned paths: an interpreter that is
+    missing or of another version or ABI (venvs.problems). Empty when everything loads."""
     if not result.versions_read:
         raise ValueError("check() needs a result made with find_libdeps(versions=True)")
     failures: list[str] = []
@@ -292,6 +296,10 @@ def check(result: LibdepsResult) -> list[str]:
                     has = damaged or (f"this root has {newest}" if newest else "it defines no such version")
                     by = "" if obj == f.path else f" (needed by {obj})"
                     failures.append(f"{f.path}: {lib} ({to.path}){by}: version {version} not found; {has}")
+    from . import venvs
+
+    for venv in venvs.find(result.scanned, result.root):
+        failures += venvs.problems(venv, result.root)
     return list(dict.fromkeys(failures))
 
 

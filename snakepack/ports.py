@@ -16,6 +16,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a 
 if TYPE_CHECKING:
     import asyncio
 
+from . import environ
 from ._native import _core
 from .errors import SnakepackError, UsageError
 
@@ -88,6 +89,8 @@ def _endpoints(endpoints: Iterable[str | Endpoint]) -> list[Endpoint]:
 
 
 MIN_PERIOD = 0.001  # seconds: a shorter period would only spin
+DEFAULT_TIMEOUT = 600.0  # seconds
+DEFAULT_PERIOD = 0.5  # seconds
 
 
 class TLSOptions(namedtuple("TLSOptions", "cacert insecure", defaults=(None, False))):
@@ -155,8 +158,8 @@ def _run(
 
 def wait_for_port(
     *endpoints: str | Endpoint,
-    timeout: float = 600.0,
-    period: float = 0.5,
+    timeout: float = DEFAULT_TIMEOUT,
+    period: float = DEFAULT_PERIOD,
     stable: float = 0.0,
     invert: bool = False,
     on_event: OnEvent | None = None,
@@ -190,6 +193,76 @@ def wait_for_port(
     return results
 
 
+# ---- the command's settings, its deadline and its document ---------------------------------------
+
+def endpoints_from_env() -> list[str]:
+    """The endpoints of $WAIT_FOR_PORTS, separated by commas or blanks: what wait-for-port and
+    the pytest plugin wait for when given none."""
+    return environ.words("WAIT_FOR_PORTS")
+
+
+def timeout_from_env(default: float = DEFAULT_TIMEOUT) -> float:
+    """$WAIT_FOR_PORT_TIMEOUT in seconds, else DEFAULT; UsageError when it is not a number."""
+    return environ.number("WAIT_FOR_PORT_TIMEOUT", default, float)
+
+
+def period_from_env() -> float:
+    """$WAIT_FOR_PORT_PERIOD in seconds, else DEFAULT_PERIOD; UsageError when not a number."""
+    return environ.number("WAIT_FOR_PORT_PERIOD", DEFAULT_PERIOD, float)
+
+
+def process_age() -> float:
+    """Seconds since this process started (10 ms resolution; 0 when /proc cannot say): a
+    command's deadline counts from when it was started, interpreter start-up included."""
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        import time
+
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def left_since_start(timeout: float) -> float:
+    """What is left of TIMEOUT counted from the start of the process, at least a moment. 0 and
+    inf wait forever; nan and negative numbers go as they are, for wait_for_port to refuse."""
+    return max(timeout - process_age(), 0.001) if 0 < timeout < math.inf else timeout
+
+
+def raise_open_files_limit() -> None:
+    """Every endpoint needs a socket: the soft limit on open files goes up to the hard one. It
+    changes the whole process, so the command calls it, not wait_for_port."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # an unlimited hard limit is more than the kernel allows
+            pass
+
+
+def results_document(results: list[EndpointResult], error: str | None = None) -> dict[str, object]:
+    """wait-for-port --json: ready, ERROR (why the wait did not go to its end, or None), and per
+    endpoint whether it became ready, after how long, in how many attempts, and what the last
+    attempt met."""
+    return {
+        "ready": bool(results) and error is None and all(r.ready for r in results),
+        "error": error,
+        "endpoints": [
+            {
+                "endpoint": str(r.endpoint),
+                "ready": r.ready,
+                "elapsed_ms": None if r.elapsed is None else round(r.elapsed * 1000, 3),
+                "attempts": r.attempts,
+                "last_error": None if r.ready else r.detail,
+            }
+            for r in results
+        ],
+    }
+
+
 PROBE_TIMEOUT = 5.0  # seconds: the bound of a probe's one attempt when none is given
 
 
@@ -218,8 +291,8 @@ def probe(
 
 async def async_wait_for_port(
     *endpoints: str | Endpoint,
-    timeout: float = 600.0,
-    period: float = 0.5,
+    timeout: float = DEFAULT_TIMEOUT,
+    period: float = DEFAULT_PERIOD,
     stable: float = 0.0,
     invert: bool = False,
     on_event: OnEvent | None = None,

@@ -15,7 +15,6 @@ session, for session-wide endpoints) with the endpoints still down.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -113,24 +112,27 @@ def _session_endpoints(config: pytest.Config) -> list[str]:
     cli: list[str] = config.getoption("wait_for")
     if cli:
         return cli
-    env = os.environ.get("WAIT_FOR_PORTS", "").replace(",", " ").split()
-    if env:
-        return env
-    return [e for line in config.getini("wait_for") for e in line.replace(",", " ").split()]
+    from .ports import endpoints_from_env
+
+    return endpoints_from_env() or [e for line in config.getini("wait_for") for e in line.replace(",", " ").split()]
 
 
 def _timeout(config: pytest.Config) -> float:
     cli: float | None = config.getoption("wait_for_timeout")
     if cli is not None:
         return cli
+    from .errors import UsageError
+    from .ports import timeout_from_env
+
     ini: str = config.getini("wait_for_timeout")
-    for source, value in (("WAIT_FOR_PORT_TIMEOUT", os.environ.get("WAIT_FOR_PORT_TIMEOUT")), ("wait_for_timeout", ini)):
-        if value:
-            try:
-                return float(value)
-            except ValueError:
-                raise pytest.UsageError(f"{source}={value!r} is not a number of seconds") from None
-    return DEFAULT_TIMEOUT
+    try:
+        default = float(ini) if ini else DEFAULT_TIMEOUT
+    except ValueError:
+        raise pytest.UsageError(f"wait_for_timeout={ini!r} is not a number of seconds") from None
+    try:
+        return timeout_from_env(default)
+    except UsageError as err:
+        raise pytest.UsageError(str(err)) from None
 
 
 def _wait(endpoints: Iterable[str], timeout: float, cacert: str | None = None, insecure: bool = False) -> str | None:
