@@ -21,8 +21,7 @@ from conftest import run
 from loopback import TlsServer, listening
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "images"))
-from matrix import Matrix  # noqa: E402
+from snakepack_tools.matrix import Matrix
 
 MATRIX = Matrix()
 WHOLE = os.environ.get("SNAKEPACK_IMAGES") == "all"

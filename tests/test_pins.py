@@ -1,4 +1,4 @@
-"""The pinned inputs (scripts/pins.py, scripts/install_locked.py, locks/): no command in the
+"""The pinned inputs (scripts/snakepack_tools/pins.py, scripts/install_locked.py, locks/): no command in the
 checkout installs from the index without a hashed lock, every lock the matrix needs is there and
 complete, and the installer refuses a bad lock with one line naming the lock and the package.
 
@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-import pins  # noqa: E402
+from snakepack_tools import pins
 
 INSTALLER = REPO / "scripts/install_locked.py"
 

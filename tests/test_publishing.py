@@ -16,8 +16,7 @@ import pytest
 from conftest import cached_trixie, run
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "images"))
-from matrix import Matrix  # noqa: E402
+from snakepack_tools.matrix import Matrix
 
 BIN = Path(sys.executable).parent
 

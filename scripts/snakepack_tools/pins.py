@@ -24,14 +24,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from . import REPO, arguments
 LOCKS = REPO / "locks"
 HELD_BACK = LOCKS / "held-back.txt"
 PLATFORMS = {"linux/amd64": "x86_64-manylinux_2_36", "linux/arm64": "aarch64-manylinux_2_36"}
-sys.path.insert(0, str(REPO / "images"))
-sys.path.insert(0, str(REPO / "scripts"))
-from install_locked import canonical, read_lock  # noqa: E402
-from matrix import Matrix  # noqa: E402
+from install_locked import canonical, read_lock
+from .matrix import Matrix
 
 
 @dataclass(frozen=True)
@@ -187,7 +185,7 @@ def scan_checkout() -> list[Unpinned]:
         rel = path.relative_to(REPO).as_posix()
         # the locks, the C sources, and the three files that name every form on purpose: the
         # installer that is the pinned form, this scanner and its test
-        if rel.startswith(("locks/", "ext/", "fuzz/")) or rel in ("scripts/install_locked.py", "scripts/pins.py", "tests/test_pins.py"):
+        if rel.startswith(("locks/", "ext/", "fuzz/")) or rel in ("scripts/install_locked.py", "scripts/snakepack_tools/pins.py", "tests/test_pins.py"):
             continue
         if not path.is_file() or (path.suffix not in SOURCE_SUFFIXES and "Dockerfile" not in path.name):
             continue
@@ -219,7 +217,7 @@ def uv() -> str:
     return found
 
 
-def compile_lock(requirements: Path, python: str, platform: str, out: Path, constraints: Path, from_source: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def compile_lock(requirements: Path, python: str, platform: str, out: Path, constraints: Path, from_source: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     """uv pip compile of REQUIREMENTS for PYTHON on PLATFORM into OUT: wheels only, but for the
     packages FROM_SOURCE, whose sdists are pinned. No interpreter is needed or downloaded."""
     argv = [uv(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--no-python-downloads",
@@ -416,9 +414,9 @@ def check_locks() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    import argparse
 
-    parser = argparse.ArgumentParser(prog="update-pins", description="Remakes every lock in locks/ to the newest versions the index serves.")
+
+    parser = arguments("update-pins", __doc__)
     parser.add_argument("names", nargs="*", metavar="LOCK", help="only these locks (names in locks/locks.json)")
     parser.add_argument("--no-build", action="store_true", help="do not build the source-built pins once with this Python")
     parser.add_argument("--check", action="store_true", help="only check the committed locks and the checkout's install commands")
@@ -430,6 +428,3 @@ def main(argv: list[str]) -> int:
         return 1 if problems else 0
     return update(args.names or None, build=not args.no_build)
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -4,20 +4,21 @@ each after those it needs. scripts/build-images, scripts/gen-bake, tests/test_im
 README's table (checked by tests/test_images.py) read the family from here, and nothing else
 lists versions.
 
-    python3 images/matrix.py [--ci]    prints the images, one per line, in build order
-    python3 images/matrix.py --readme  prints the README's table of Pythons
-    python3 images/matrix.py --readme --sizes   ... with the sizes of the images built here
+    scripts/image-matrix [--ci]    prints the images, one per line, in build order
+    scripts/image-matrix --readme  prints the README's table of Pythons
+    scripts/image-matrix --readme --sizes   ... with the sizes of the images built here
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-VERSIONS = HERE / "versions.json"
+from . import REPO, arguments
+
+VERSIONS = REPO / "images" / "versions.json"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Matrix:
             self.data = json.load(f)
         self.registry: str = self.data["registry"]
         self.platforms: list[str] = self.data["platforms"]
-        self.releases: dict[str, dict] = self.data["releases"]
+        self.releases: dict[str, dict[str, Any]] = self.data["releases"]
         self.pythons = [Python(**{k: v for k, v in p.items() if k in Python.__dataclass_fields__}) for p in self.data["pythons"]]
         self.by_name = {p.name: p for p in self.pythons}
         self.default = self.by_name[self.data["default"]]
@@ -67,11 +68,11 @@ class Matrix:
 
     def apt_conf(self, release: str) -> str:
         """apt configuration a build on RELEASE needs (never left in an image)."""
-        return self.releases[release].get("build_apt_conf", "")
+        return str(self.releases[release].get("build_apt_conf", ""))
 
     def gdbm_package(self, p: Python) -> str:
         """The Debian package that holds dbm.gnu for P, a Debian-packaged Python."""
-        return self.releases[p.release].get("gdbm_package", f"python{p.version}-gdbm")
+        return str(self.releases[p.release].get("gdbm_package", f"python{p.version}-gdbm"))
 
     def base(self, release: str) -> Image:
         return Image(
@@ -227,14 +228,16 @@ def local_sizes(m: Matrix) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
+    parser = arguments("image-matrix", __doc__)
+    parser.add_argument("--ci", action="store_true", help="the CI selection")
+    parser.add_argument("--readme", action="store_true", help="the README's table of Pythons")
+    parser.add_argument("--sizes", action="store_true", help="with --readme: the sizes of the images built here")
+    args = parser.parse_args(argv)
     m = Matrix()
-    if "--readme" in argv:
-        print(readme_table(m, local_sizes(m) if "--sizes" in argv else None))
+    if args.readme:
+        print(readme_table(m, local_sizes(m) if args.sizes else None))
         return 0
-    for img in m.images(ci="--ci" in argv):
+    for img in m.images(ci=args.ci):
         print(img.name)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
