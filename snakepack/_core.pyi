@@ -1,10 +1,11 @@
 """Types of snakepack._core, the C extension (ext/module.c). Checked against the module by
 mypy's stubtest: keep the two in step."""
 
-from _typeshed import structseq
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 from typing import Any, Final, final
+
+from _typeshed import structseq
 
 _Path = str | bytes | PathLike[str] | PathLike[bytes]
 _Owner = tuple[str, str]  # (package, architecture)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from .errors import UsageError
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
 if TYPE_CHECKING:
     from typing import TypeVar
 
     N = TypeVar("N", int, float)
-
-from .errors import UsageError
 
 
 def number(name: str, default: N, kind: Callable[[str], N]) -> N:

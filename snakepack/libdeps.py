@@ -195,7 +195,7 @@ def find_libdeps(
     for path, nodes, edges in trees:
         top = files[nodes[0].file]
         pairs = top.verneed
-        elf = ElfFile(path, tuple(top.needed), tuple(zip(pairs[::2], pairs[1::2])))
+        elf = ElfFile(path, tuple(top.needed), tuple(zip(pairs[::2], pairs[1::2], strict=True)))
         if dlopen is not None and top.dlopen_error:
             result.warnings.append(f"{top.dlopen_error}: ignored")
         for e in edges:
@@ -217,7 +217,7 @@ def find_libdeps(
                 packages.update(pkgs)
                 result.defined[f.path] = tuple(f.verdef)
                 pairs = f.verneed
-                result.requires[f.path] = tuple(zip(pairs[::2], pairs[1::2]))
+                result.requires[f.path] = tuple(zip(pairs[::2], pairs[1::2], strict=True))
                 if f.versions_error:
                     result.version_errors[f.path] = f.versions_error
             elf.resolutions.append(r)

@@ -12,13 +12,13 @@ import os
 from collections import namedtuple
 from collections.abc import Callable, Iterable
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
-if TYPE_CHECKING:
-    import asyncio
-
 from . import environ
 from ._native import _core
 from .errors import SnakepackError, UsageError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "WaitCancelled", "parse_endpoint", "wait_for_port", "async_wait_for_port", "probe"]
 
@@ -152,7 +152,7 @@ def _run(
         if getattr(err, "kind", None) == "input":  # e.g. more endpoints than descriptors
             raise UsageError(err.strerror or str(err)) from err
         raise
-    results = [EndpointResult(e, done, elapsed if done else None, detail, attempts) for e, (done, elapsed, detail, attempts) in zip(eps, raw)]
+    results = [EndpointResult(e, done, elapsed if done else None, detail, attempts) for e, (done, elapsed, detail, attempts) in zip(eps, raw, strict=True)]
     return outcome, results
 
 

@@ -94,7 +94,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def wait_for_port(request: pytest.FixtureRequest) -> Callable[..., list[EndpointResult]]:
     """A function: wait_for_port(*endpoints, timeout=None, period=0.5) returns the results, or
     fails the test with the endpoints still down."""
-    from .ports import WaitTimeout, wait_for_port as wait
+    from .ports import WaitTimeout
+    from .ports import wait_for_port as wait
 
     def waiter(*endpoints: str, timeout: float | None = None, **kwargs: Any) -> list[EndpointResult]:
         try:

@@ -9,11 +9,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 import snakepack
-from conftest import cached_debootstrap, run, tool
 from snakepack.apt import cleanup, is_transient, parse_requirements, read_requirements, validate
 from snakepack.errors import UsageError
+
+from conftest import cached_debootstrap, run, tool
 
 # ---- without apt ------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def test_missing_header_names_the_package(tmp_path, header, line):
     if "unshare failed" in r.stderr or "mount:" in r.stderr:
         pytest.skip(f"cannot make a mount namespace here: {r.stderr.strip()}")
     assert r.returncode != 0
-    assert [l for l in r.stderr.splitlines() if l.startswith("snakepack:")] == [line]
+    assert [s for s in r.stderr.splitlines() if s.startswith("snakepack:")] == [line]
 
 
 def test_sdist_carries_the_sources_and_no_half_test_suite(tmp_path):

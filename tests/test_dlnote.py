@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from snakepack.libdeps import find_libdeps
 
 from conftest import CC, run, tool
-from snakepack.libdeps import find_libdeps
 
 NOTE_C = r"""
 #include <stdint.h>

@@ -5,9 +5,9 @@ import os
 import shutil
 
 import pytest
+from snakepack import _core, find_libdeps
 
 from conftest import by_name, run, tool, write_status
-from snakepack import _core, find_libdeps
 
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
 

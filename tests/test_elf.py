@@ -6,8 +6,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conftest import CC, run
 from snakepack import find_libdeps
+
+from conftest import CC, run
 
 
 def test_files_are_found_by_magic_not_by_name(elf, tmp_path):

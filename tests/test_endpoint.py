@@ -2,7 +2,6 @@
 takes, and one line naming the problem for every form it refuses."""
 
 import pytest
-
 from snakepack import UsageError
 from snakepack.ports import parse_endpoint
 

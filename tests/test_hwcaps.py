@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from snakepack import find_libdeps
 
 from conftest import run, tool, write_status
-from snakepack import find_libdeps
 
 BASELINE = "baseline, AT_PLATFORM x86_64"
 V2 = "x86-64-v2, AT_PLATFORM x86_64"

@@ -8,8 +8,9 @@ import re
 import sys
 from pathlib import Path
 
-from conftest import by_name, run, write_status
 from snakepack import find_libdeps
+
+from conftest import by_name, run, write_status
 
 
 def conf_root(elf, tmp_path, files: dict[str, str]):

@@ -4,9 +4,9 @@ import os
 import sys
 
 import pytest
+from snakepack import find_libdeps
 
 from conftest import CC, EM_AARCH64, address_space_limit, by_name, run, tool, write_status
-from snakepack import find_libdeps
 
 
 def test_rpath_is_inherited_through_the_loader_chain(elf, tmp_path):

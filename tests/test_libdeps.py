@@ -3,10 +3,10 @@
 import os
 
 import pytest
+from snakepack import LibdepsError, UsageError, find_libdeps
 
 import ldd_oracle
 from conftest import by_name, run, tool, write_status
-from snakepack import LibdepsError, UsageError, find_libdeps
 
 DIST = "/usr/lib/python3/dist-packages"
 

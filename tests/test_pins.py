@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
 from snakepack_tools import pins
+
+REPO = Path(__file__).resolve().parent.parent
 
 INSTALLER = REPO / "scripts/install_locked.py"
 

@@ -13,10 +13,10 @@ from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from snakepack import WaitTimeout, async_wait_for_port, probe, wait_for_port
 
 from conftest import communicate
 from loopback import Listener, free_port, has_ipv6, http_server, listener_later, listening, stalling_http_server
-from snakepack import WaitTimeout, async_wait_for_port, probe, wait_for_port
 
 
 def wait_in_thread(*endpoints, **kwargs):

@@ -16,10 +16,10 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from snakepack import probe, wait_for_port
 
 from conftest import clean_env, run, tool
 from loopback import StreamServer, free_port
-from snakepack import probe, wait_for_port
 
 REDIS = shutil.which("redis-server")
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))

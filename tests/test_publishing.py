@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import cached_trixie, run
+from snakepack_tools.matrix import Matrix
 
 REPO = Path(__file__).resolve().parent.parent
-from snakepack_tools.matrix import Matrix
 
 BIN = Path(sys.executable).parent
 

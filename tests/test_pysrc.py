@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from snakepack.libdeps import find_libdeps, why
 
 from conftest import CC, run, tool
-from snakepack.libdeps import find_libdeps, why
 
 
 def tree(tmp_path, **modules: str | bytes):

@@ -15,9 +15,9 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from snakepack._native import _core
 
 from conftest import SANITIZED, run, tool
-from snakepack._native import _core
 
 JUDGE = Path(__file__).with_name("pysrc_judge.py")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"

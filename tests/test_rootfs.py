@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from snakepack import LibdepsError, UsageError, find_libdeps
 
 from conftest import address_space_limit, run, tool, write_status
-from snakepack import LibdepsError, UsageError, find_libdeps
 
 MARK = "/snakepack-test-analysis-starts-here"
 

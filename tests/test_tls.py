@@ -15,10 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from snakepack import UsageError, async_wait_for_port, probe, wait_for_port
 
 from conftest import run, tool
 from loopback import StreamServer, TlsServer
-from snakepack import UsageError, async_wait_for_port, probe, wait_for_port
 
 WAIT = tool("wait-for-port")
 OPENSSL = shutil.which("openssl")

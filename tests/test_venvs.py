@@ -10,9 +10,9 @@ import sys
 import uuid
 
 import pytest
+from snakepack import venvs
 
 from conftest import run, tool
-from snakepack import venvs
 
 
 @pytest.fixture

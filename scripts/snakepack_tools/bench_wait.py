@@ -176,7 +176,11 @@ def bench_servers(ours: list[str], trials: int) -> None:
     redis = shutil.which("redis-server")
     if redis:
         work = tempfile.mkdtemp()
-        start: Callable[[], subprocess.Popen[bytes]] = lambda: subprocess.Popen([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", work], stdout=subprocess.DEVNULL)
+        redis_argv = [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", work]
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(redis_argv, stdout=subprocess.DEVNULL)
+
         loop = f'until [ "$(redis-cli -p {port} ping 2>/dev/null)" = PONG ]; do sleep 1; done'
         o = server_start([*ours, "-t", "60", f"redis://127.0.0.1:{port}"], start, _stop, trials)
         b = server_start(["sh", "-c", loop], start, _stop, trials)
@@ -190,7 +194,11 @@ def bench_servers(ours: list[str], trials: int) -> None:
         shutil.chown(work, "nobody", "nogroup")
         nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         subprocess.run([*nobody, f"{pg}/initdb", "-D", f"{work}/data", "--auth=trust"], cwd="/", check=True, stdout=subprocess.DEVNULL)
-        start = lambda: subprocess.Popen([*nobody, f"{pg}/postgres", "-D", f"{work}/data", "-p", str(port), "-k", work, "-c", "listen_addresses=127.0.0.1"], cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pg_argv = [*nobody, f"{pg}/postgres", "-D", f"{work}/data", "-p", str(port), "-k", work, "-c", "listen_addresses=127.0.0.1"]
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(pg_argv, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
         loop = f"until {pg}/pg_isready -q -h 127.0.0.1 -p {port}; do sleep 1; done"
         o = server_start([*ours, "-t", "60", f"postgres://127.0.0.1:{port}"], start, _stop, trials)
         b = server_start(["sh", "-c", loop], start, _stop, trials)

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from . import REPO, arguments
+from .matrix import Image, Matrix
 
 PROG = "build-images"
-from .matrix import Image, Matrix
 
 CACHE = Path(os.environ.get("SNAKEPACK_CACHE", "/var/cache/snakepack"))
 MIRROR = "http://deb.debian.org/debian"

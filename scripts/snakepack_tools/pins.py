@@ -24,12 +24,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from install_locked import canonical, read_lock
+
 from . import REPO, arguments
+from .matrix import Matrix
+
 LOCKS = REPO / "locks"
 HELD_BACK = LOCKS / "held-back.txt"
 PLATFORMS = {"linux/amd64": "x86_64-manylinux_2_36", "linux/arm64": "aarch64-manylinux_2_36"}
-from install_locked import canonical, read_lock
-from .matrix import Matrix
 
 
 @dataclass(frozen=True)
