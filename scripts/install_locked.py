@@ -99,7 +99,9 @@ def read_lock(path: Path) -> Lock:
         m = PIN.match(requirement.strip())
         name = re.split(r"[\s<>=!~;@\[]", requirement, maxsplit=1)[0] or requirement
         if not m:
-            raise Failure(f"{lock}: {name}: line {number}: not pinned with == (a lock pins each package to one version)")
+            raise Failure(
+                f"{lock}: {name}: line {number}: not pinned with == (a lock pins each package to one version)"
+            )
         hashes = 0
         for option in options:
             if not HASH.fullmatch(option.strip()):
@@ -122,11 +124,15 @@ def find_lock(spec: str, locks: Path, version: str) -> Path:
 
 def interpreter_version(python: str) -> str:
     try:
-        r = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True)
+        r = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        )
     except OSError as e:
         raise Failure(f"{python}: cannot run: {e.strerror}") from None
     if r.returncode != 0:
-        raise Failure(f"{python}: cannot run: {(r.stderr.strip().splitlines() or ['exit status %d' % r.returncode])[-1]}")
+        raise Failure(
+            f"{python}: cannot run: {(r.stderr.strip().splitlines() or ['exit status %d' % r.returncode])[-1]}"
+        )
     return r.stdout.strip()
 
 
@@ -156,7 +162,18 @@ def explain(lock: Lock, output: str) -> str | None:
 
 
 def pip(python: str, lock: Lock, args: list[str], env: dict[str, str] | None = None) -> None:
-    argv = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--require-hashes", *args, "-r", str(lock.path)]
+    argv = [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--require-hashes",
+        *args,
+        "-r",
+        str(lock.path),
+    ]
     if not VERBOSE:
         argv.insert(4, "-q")
     r = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
@@ -225,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="+", metavar="LOCK", help="a lock file, or a lock's name (DIR/NAME-X.Y.txt)")
     parser.add_argument("--python", default=sys.executable, help="the environment's interpreter (default: this one)")
-    parser.add_argument("--locks", type=Path, default=LOCKS, metavar="DIR", help=f"where named locks are (default: {display(LOCKS)})")
+    parser.add_argument(
+        "--locks", type=Path, default=LOCKS, metavar="DIR", help=f"where named locks are (default: {display(LOCKS)})"
+    )
     parser.add_argument("--target", metavar="DIR", help="install into DIR (pip --target), not the environment")
     parser.add_argument("-v", "--verbose", action="store_true", help="show pip's output")
     args = parser.parse_args(argv)

@@ -12,7 +12,25 @@ _Owner = tuple[str, str]  # (package, architecture)
 
 # Named results (struct sequences, as os.stat_result): read them by name.
 @final
-class File(structseq[Any], tuple[str, str | None, str | None, list[str], int, int, list[str], str | None, list[_Owner] | None, bool, list[str], list[str], str | None, str | None]):
+class File(
+    structseq[Any],
+    tuple[
+        str,
+        str | None,
+        str | None,
+        list[str],
+        int,
+        int,
+        list[str],
+        str | None,
+        list[_Owner] | None,
+        bool,
+        list[str],
+        list[str],
+        str | None,
+        str | None,
+    ],
+):
     """A file the search read."""
 
     __match_args__: Final = (

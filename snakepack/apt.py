@@ -33,7 +33,16 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a 
 if TYPE_CHECKING:
     from typing import TextIO
 
-__all__ = ["AptError", "parse_requirements", "read_requirements", "validate", "check_retries", "install", "cleanup", "is_transient"]
+__all__ = [
+    "AptError",
+    "parse_requirements",
+    "read_requirements",
+    "validate",
+    "check_retries",
+    "install",
+    "cleanup",
+    "is_transient",
+]
 
 # Debian policy 5.6.1 (Package), 5.6.12 (Version); apt's name:arch, name=version, name/release.
 _NAME = r"[a-z0-9][a-z0-9+.-]+"
@@ -64,10 +73,14 @@ _ACTION = {"-": "remove", "+": "install"}
 _PATTERN = re.compile(r"[.?+*\[\]^$|]")
 
 APT_OPTIONS = [
-    "-o", "Acquire::Retries=0",
-    "-o", "APT::Update::Error-Mode=any",  # apt >= 2.1: a failed index fails update
-    "-o", "Dpkg::Options::=--force-confdef",
-    "-o", "Dpkg::Options::=--force-confold",
+    "-o",
+    "Acquire::Retries=0",
+    "-o",
+    "APT::Update::Error-Mode=any",  # apt >= 2.1: a failed index fails update
+    "-o",
+    "Dpkg::Options::=--force-confdef",
+    "-o",
+    "Dpkg::Options::=--force-confold",
 ]
 
 
@@ -91,7 +104,12 @@ class NoSuchPackage(AptError):
             how = "apt-get would read it as a pattern and install whatever it matches"
         else:
             how = "apt's lists have no package of that name"
-        self.step, self.returncode, self.reason, self.transient = "install", 100, f"{name}: no package has this exact name ({how})", False
+        self.step, self.returncode, self.reason, self.transient = (
+            "install",
+            100,
+            f"{name}: no package has this exact name ({how})",
+            False,
+        )
         SnakepackError.__init__(self, self.reason)
 
 
@@ -159,7 +177,15 @@ def _env() -> dict[str, str]:
 def _run(argv: list[str], out: TextIO) -> tuple[int, str]:
     """Runs apt-get, copying its output to OUT as it comes; returns (status, output)."""
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_env(), text=True, errors="replace")
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+            text=True,
+            errors="replace",
+        )
     except OSError as err:
         raise AptError(argv[1], 127, f"cannot run {argv[0]}: {err.strerror}", False) from err
     lines = []
@@ -190,7 +216,9 @@ def _reason(output: str) -> str:
 def _check_names(packages: list[str], options: list[str]) -> None:
     """Raises NoSuchPackage for the first of PACKAGES whose name is no package's (a Package:
     stanza, not a name only provided) in the lists apt reads with OPTIONS."""
-    r = subprocess.run(["apt-cache", *options, "pkgnames"], capture_output=True, text=True, errors="replace", env=_env())
+    r = subprocess.run(
+        ["apt-cache", *options, "pkgnames"], capture_output=True, text=True, errors="replace", env=_env()
+    )
     if r.returncode != 0:
         raise AptError("install", r.returncode, f"apt-cache pkgnames: {_reason(r.stdout + r.stderr)}", False)
     known = set(r.stdout.split())
@@ -204,7 +232,9 @@ def _step(step: str, argv: list[str], retries: int, delay: float, out: TextIO, l
     for attempt in range(retries + 1):
         status, output = _run(argv, out)
         # apt-get update can exit 0 while an index failed (older apt without Error-Mode)
-        failed = status != 0 or (step == "update" and re.search(r"^(W|E): (Failed to fetch|Some index files failed)", output, re.M))
+        failed = status != 0 or (
+            step == "update" and re.search(r"^(W|E): (Failed to fetch|Some index files failed)", output, re.M)
+        )
         if not failed:
             return output
         transient = is_transient(output)
@@ -251,7 +281,9 @@ def install(
     return [name.split(":")[0] for name in re.findall(r"^Setting up (\S+) \(", output, re.M)]
 
 
-def _simulate(packages: list[str], recommends_flag: str, retries: int, delay: float, out: TextIO, log: Callable[[str], None]) -> list[str]:
+def _simulate(
+    packages: list[str], recommends_flag: str, retries: int, delay: float, out: TextIO, log: Callable[[str], None]
+) -> list[str]:
     """The dry run: fresh lists in a temporary directory, no package cache written, the
     install simulated. Returns the packages apt would install."""
     import tempfile
@@ -261,10 +293,29 @@ def _simulate(packages: list[str], recommends_flag: str, retries: int, delay: fl
         os.mkdir(os.path.join(lists, "partial"))
         # lists and apt's logs (a simulation still writes its planner's) go to the temporary
         # directory; no package cache is written at all
-        private = ["-o", f"Dir::State::Lists={lists}", "-o", f"Dir::Log={lists}", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache="]
+        private = [
+            "-o",
+            f"Dir::State::Lists={lists}",
+            "-o",
+            f"Dir::Log={lists}",
+            "-o",
+            "Dir::Cache::pkgcache=",
+            "-o",
+            "Dir::Cache::srcpkgcache=",
+        ]
         _step("update", ["apt-get", *APT_OPTIONS, *private, "update"], retries, delay, out, log)
         _check_names(packages, [*APT_OPTIONS, *private])
-        argv = ["apt-get", *APT_OPTIONS, *private, "install", "--simulate", "--no-remove", recommends_flag, "--", *packages]
+        argv = [
+            "apt-get",
+            *APT_OPTIONS,
+            *private,
+            "install",
+            "--simulate",
+            "--no-remove",
+            recommends_flag,
+            "--",
+            *packages,
+        ]
         output = _step("install", argv, retries, delay, out, log)
     return re.findall(r"^Inst (\S+)", output, re.M)
 

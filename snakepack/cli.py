@@ -39,7 +39,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         stdout = sys.__stdout__
         try:
-            columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(stdout.fileno() if stdout else -1).columns
+            columns = (
+                int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(stdout.fileno() if stdout else -1).columns
+            )
         except (ValueError, OSError):
             columns = 80
         super().__init__(prog, width=columns - 2)
@@ -104,7 +106,9 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
         "find-libdeps /usr/share/python3/app > /usr/share/python3/app/pkgdeps.txt",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="trees to scan (default: sys.prefix)")
-    parser.add_argument("--root", default="/", metavar="DIR", help="analyse the root filesystem DIR as if chrooted into it")
+    parser.add_argument(
+        "--root", default="/", metavar="DIR", help="analyse the root filesystem DIR as if chrooted into it"
+    )
     parser.add_argument(
         "--missing",
         choices=("warn", "error", "ignore"),
@@ -306,16 +310,48 @@ def _wait_for_port(argv: list[str]) -> int:
         "they are ready. With --probe, try each endpoint once: exit 0 or 1.",
         "wait-for-port --timeout 60 postgres:5432 redis:6379 -- ./start-app",
     )
-    parser.add_argument("endpoints", nargs="*", metavar="ENDPOINT", help="default: $WAIT_FOR_PORTS (comma or space separated)")
-    parser.add_argument("-t", "--timeout", type=float, metavar="SECONDS", help="give up after this long; 0 or inf waits forever (default 600, $WAIT_FOR_PORT_TIMEOUT)")
-    parser.add_argument("--period", type=float, metavar="SECONDS", help="time between attempts that get no answer, and how long one attempt may take (default 0.5, at least 0.001, $WAIT_FOR_PORT_PERIOD)")
-    parser.add_argument("--stable", type=float, default=0, metavar="MS", help="an endpoint must keep accepting for MS milliseconds")
+    parser.add_argument(
+        "endpoints", nargs="*", metavar="ENDPOINT", help="default: $WAIT_FOR_PORTS (comma or space separated)"
+    )
+    parser.add_argument(
+        "-t",
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up after this long; 0 or inf waits forever (default 600, $WAIT_FOR_PORT_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--period",
+        type=float,
+        metavar="SECONDS",
+        help="time between attempts that get no answer, and how long one attempt may take (default 0.5, at least 0.001, $WAIT_FOR_PORT_PERIOD)",
+    )
+    parser.add_argument(
+        "--stable", type=float, default=0, metavar="MS", help="an endpoint must keep accepting for MS milliseconds"
+    )
     parser.add_argument("--invert", action="store_true", help="wait until nothing accepts any more")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
-    parser.add_argument("-v", "--verbose", action="store_true", help="one line on stderr per event (resolved, each attempt and what it met, ready, the deadline), timed from the start; wins over -q")
-    parser.add_argument("--probe", action="store_true", help="one attempt per endpoint, bounded by --timeout (default 5 s); exit 0 when all are ready, 1 when not: a HEALTHCHECK command")
-    parser.add_argument("--json", action="store_true", help="print one JSON document however it ends: ready, error, and per endpoint ready, elapsed_ms, attempts, last_error")
-    parser.add_argument("--cacert", metavar="FILE", help="https:// and tls://: trust the CA certificates of this PEM file (default: $SSL_CERT_FILE, $SSL_CERT_DIR, else the system's)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="one line on stderr per event (resolved, each attempt and what it met, ready, the deadline), timed from the start; wins over -q",
+    )
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="one attempt per endpoint, bounded by --timeout (default 5 s); exit 0 when all are ready, 1 when not: a HEALTHCHECK command",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document however it ends: ready, error, and per endpoint ready, elapsed_ms, attempts, last_error",
+    )
+    parser.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="https:// and tls://: trust the CA certificates of this PEM file (default: $SSL_CERT_FILE, $SSL_CERT_DIR, else the system's)",
+    )
     parser.add_argument("--insecure", action="store_true", help="https:// and tls://: check no certificate")
     try:
         args = parser.parse_args(argv)
@@ -387,12 +423,23 @@ def _wait_for_port(argv: list[str]) -> int:
         tls = {"cacert": args.cacert, "insecure": args.insecure}
         if args.probe:
             timeout = PROBE_TIMEOUT if args.timeout is None else args.timeout
-            results = probe(*endpoints, timeout=timeout, invert=args.invert, on_event=report if args.verbose else None, verbose=args.verbose, cancel_fd=stop_r, **tls)
+            results = probe(
+                *endpoints,
+                timeout=timeout,
+                invert=args.invert,
+                on_event=report if args.verbose else None,
+                verbose=args.verbose,
+                cancel_fd=stop_r,
+                **tls,
+            )
             status = 0 if all(r.ready for r in results) else 1
             if not quiet:
                 for r in results:
                     if not r.ready:
-                        print(f"{prog}: {r.endpoint} not {'closed' if args.invert else 'ready'}: {r.detail}", file=sys.stderr)
+                        print(
+                            f"{prog}: {r.endpoint} not {'closed' if args.invert else 'ready'}: {r.detail}",
+                            file=sys.stderr,
+                        )
         else:
             timeout = args.timeout if args.timeout is not None else ports.timeout_from_env()
             period = args.period if args.period is not None else ports.period_from_env()
@@ -415,7 +462,10 @@ def _wait_for_port(argv: list[str]) -> int:
         results, status = err.results, 10
         if not quiet:
             for r in err.pending:
-                print(f"{prog}: {r.endpoint} still {'accepting' if args.invert else 'down'} after {timeout:g} s: {r.detail}", file=sys.stderr)
+                print(
+                    f"{prog}: {r.endpoint} still {'accepting' if args.invert else 'down'} after {timeout:g} s: {r.detail}",
+                    file=sys.stderr,
+                )
     except WaitCancelled as err:  # a signal: its status is set below
         results, status = err.results, 0
     except SnakepackError as err:
@@ -451,11 +501,30 @@ def apt_install_main(argv: list[str] | None = None) -> int:
         "apt-install -r /usr/share/python3/app/pkgdeps.txt libpq5",
     )
     parser.add_argument("packages", nargs="*", metavar="PKG", help="name[:arch][=version|/release]")
-    parser.add_argument("-r", "--requirements", action="append", default=[], metavar="FILE", help="read package names from FILE (repeatable; - for stdin): several per line, # comments")
-    parser.add_argument("--install-recommends", dest="recommends", action="store_true", help="install recommended packages too")
+    parser.add_argument(
+        "-r",
+        "--requirements",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read package names from FILE (repeatable; - for stdin): several per line, # comments",
+    )
+    parser.add_argument(
+        "--install-recommends", dest="recommends", action="store_true", help="install recommended packages too"
+    )
     parser.add_argument("--no-install-recommends", dest="recommends", action="store_false", help="the default")
-    parser.add_argument("--retries", type=int, metavar="N", help="retries of a step after a transient failure (default 3, $APT_INSTALL_RETRIES)")
-    parser.add_argument("--retry-delay", type=float, metavar="SECONDS", help="first delay between retries, doubled each time (default 2, $APT_INSTALL_RETRY_DELAY)")
+    parser.add_argument(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="retries of a step after a transient failure (default 3, $APT_INSTALL_RETRIES)",
+    )
+    parser.add_argument(
+        "--retry-delay",
+        type=float,
+        metavar="SECONDS",
+        help="first delay between retries, doubled each time (default 2, $APT_INSTALL_RETRY_DELAY)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print what would be installed, install nothing")
     args = parser.parse_args(argv)
 

@@ -211,7 +211,9 @@ def find_libdeps(
             else:
                 node = nodes[e.node]
                 f, pkgs = files[node.file], owners.get(node.file, ())
-                r = Resolution(e.name, needed_by, e.how, node.opened, f.path, f.inside and not pkgs, pkgs, None, source, e.cpu)
+                r = Resolution(
+                    e.name, needed_by, e.how, node.opened, f.path, f.inside and not pkgs, pkgs, None, source, e.cpu
+                )
                 if not pkgs:
                     (bundled if f.inside else unowned).add(f.path)
                 packages.update(pkgs)
@@ -283,7 +285,10 @@ def check(result: LibdepsResult) -> list[str]:
                 on = f" on a CPU such as {r.cpu}" if r.cpu else ""
                 failures.append(f"{f.path}: {r.name}{by}: {r.error}{on}")
         objects = [(f.path, f.versions)] + [
-            (r.path, result.requires.get(r.realpath or "", ())) for rs in loads.values() for each in rs.values() for r in each
+            (r.path, result.requires.get(r.realpath or "", ()))
+            for rs in loads.values()
+            for each in rs.values()
+            for r in each
         ]
         for obj, versions in dict(objects).items():
             for lib, version in versions:

@@ -20,7 +20,17 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Endpoint", "EndpointResult", "WaitTimeout", "WaitCancelled", "parse_endpoint", "wait_for_port", "async_wait_for_port", "probe"]
+__all__ = [
+    "Endpoint",
+    "EndpointResult",
+    "WaitTimeout",
+    "WaitCancelled",
+    "parse_endpoint",
+    "wait_for_port",
+    "async_wait_for_port",
+    "probe",
+]
+
 
 class Endpoint(namedtuple("Endpoint", "text kind host port path")):
     """A parsed endpoint: HOST:PORT, [IPv6]:PORT, http(s)://HOST[:PORT]/PATH (ready on a
@@ -152,7 +162,10 @@ def _run(
         if getattr(err, "kind", None) == "input":  # e.g. more endpoints than descriptors
             raise UsageError(err.strerror or str(err)) from err
         raise
-    results = [EndpointResult(e, done, elapsed if done else None, detail, attempts) for e, (done, elapsed, detail, attempts) in zip(eps, raw, strict=True)]
+    results = [
+        EndpointResult(e, done, elapsed if done else None, detail, attempts)
+        for e, (done, elapsed, detail, attempts) in zip(eps, raw, strict=True)
+    ]
     return outcome, results
 
 
@@ -185,7 +198,9 @@ def wait_for_port(
     """
     eps = _endpoints(endpoints)
     _check(timeout, period, stable)
-    outcome, results = _run(eps, timeout, period, stable, invert, cancel_fd, on_event, _tls(cacert, insecure), verbose=verbose)
+    outcome, results = _run(
+        eps, timeout, period, stable, invert, cancel_fd, on_event, _tls(cacert, insecure), verbose=verbose
+    )
     if outcome == 1:
         raise WaitTimeout(timeout, results)
     if outcome == 2:
@@ -194,6 +209,7 @@ def wait_for_port(
 
 
 # ---- the command's settings, its deadline and its document ---------------------------------------
+
 
 def endpoints_from_env() -> list[str]:
     """The endpoints of $WAIT_FOR_PORTS, separated by commas or blanks: what wait-for-port and
@@ -283,7 +299,9 @@ def probe(
     eps = _endpoints(endpoints)
     if not (isinstance(timeout, (int, float)) and MIN_PERIOD <= timeout < math.inf):
         raise UsageError(f"a probe's timeout must be a number of seconds from {MIN_PERIOD:g} up, not {timeout}")
-    outcome, results = _run(eps, timeout, timeout, 0.0, invert, cancel_fd, on_event, _tls(cacert, insecure), probe=True, verbose=verbose)
+    outcome, results = _run(
+        eps, timeout, timeout, 0.0, invert, cancel_fd, on_event, _tls(cacert, insecure), probe=True, verbose=verbose
+    )
     if outcome == 2:
         raise WaitCancelled(results)
     return results
@@ -337,7 +355,9 @@ async def async_wait_for_port(
         result: tuple[int, list[EndpointResult]] | None = None
         error: BaseException | None = None
         try:
-            result = _run(eps, timeout, period, stable, invert, cancel_r, event if on_event else None, tls, verbose=verbose)
+            result = _run(
+                eps, timeout, period, stable, invert, cancel_r, event if on_event else None, tls, verbose=verbose
+            )
         except BaseException as err:  # handed to the awaiting task
             error = err
         finally:

@@ -38,7 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="HOST:PORT",
         help="wait until HOST:PORT accepts connections before the first test (repeatable)",
     )
-    group.addoption("--wait-for-timeout", type=float, default=None, metavar="SECONDS", help="how long to wait for services")
+    group.addoption(
+        "--wait-for-timeout", type=float, default=None, metavar="SECONDS", help="how long to wait for services"
+    )
     parser.addini("wait_for", "endpoints to wait for before the first test", type="linelist", default=[])
     parser.addini("wait_for_timeout", "how long to wait for services, in seconds", default="")
 
@@ -76,7 +78,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         timeout = marker.kwargs.get("timeout")
         unknown = set(marker.kwargs) - {"timeout", "cacert", "insecure"}
         if unknown:
-            raise pytest.UsageError(f"wait_for: unknown argument {', '.join(sorted(unknown))} (timeout, cacert, insecure are understood)")
+            raise pytest.UsageError(
+                f"wait_for: unknown argument {', '.join(sorted(unknown))} (timeout, cacert, insecure are understood)"
+            )
         failure = _wait(
             marker.args,
             _timeout(item.config) if timeout is None else float(timeout),

@@ -83,7 +83,11 @@ def problems(venv: str, root: str = "/") -> list[str]:
     host = os.path.join(root, venv.lstrip("/"))
     config = _config(os.path.join(host, "pyvenv.cfg"))
     made = re.match(r"(\d+)\.(\d+)", config.get("version_info") or config.get("version") or "")
-    libs = [d for d in sorted(os.listdir(os.path.join(host, "lib"))) if _INTERPRETER.fullmatch(d)] if os.path.isdir(os.path.join(host, "lib")) else []
+    libs = (
+        [d for d in sorted(os.listdir(os.path.join(host, "lib"))) if _INTERPRETER.fullmatch(d)]
+        if os.path.isdir(os.path.join(host, "lib"))
+        else []
+    )
     for name in ("python3", "python"):
         if os.path.lexists(os.path.join(host, "bin", name)):
             launcher = f"{venv}/bin/{name}"
@@ -92,19 +96,29 @@ def problems(venv: str, root: str = "/") -> list[str]:
         return [f"{venv}: a venv (pyvenv.cfg) without bin/python3"]
     runs = _in_root(root, launcher)
     if runs is None or not os.path.isfile(os.path.join(root, runs.lstrip("/"))):
-        target = os.readlink(os.path.join(root, launcher.lstrip("/"))) if os.path.islink(os.path.join(root, launcher.lstrip("/"))) else launcher
+        target = (
+            os.readlink(os.path.join(root, launcher.lstrip("/")))
+            if os.path.islink(os.path.join(root, launcher.lstrip("/")))
+            else launcher
+        )
         return [f"{venv}: bin/{name} leads to {target}, which is not in this root"]
     # the interpreter's version and ABI: its file's name, else (a copy) what the venv says
-    m = _INTERPRETER.fullmatch(os.path.basename(runs)) or _INTERPRETER.fullmatch(os.path.basename(config.get("executable", "")))
+    m = _INTERPRETER.fullmatch(os.path.basename(runs)) or _INTERPRETER.fullmatch(
+        os.path.basename(config.get("executable", ""))
+    )
     if m is None:
         return []
     major, minor, free = m.groups()
     out = []
     want = [f"python{major}.{minor}{free}"]
     if made and (made.group(1), made.group(2)) != (major, minor):
-        out.append(f"{venv}: made for Python {made.group(1)}.{made.group(2)} (pyvenv.cfg), but bin/{name} runs {runs}, Python {major}.{minor}")
+        out.append(
+            f"{venv}: made for Python {made.group(1)}.{made.group(2)} (pyvenv.cfg), but bin/{name} runs {runs}, Python {major}.{minor}"
+        )
     elif libs and libs != want:
-        out.append(f"{venv}: its packages are in lib/{', lib/'.join(libs)}, but bin/{name} runs {runs}, which reads lib/{want[0]}")
+        out.append(
+            f"{venv}: its packages are in lib/{', lib/'.join(libs)}, but bin/{name} runs {runs}, which reads lib/{want[0]}"
+        )
     tag = f"cpython-{major}{minor}{free}"
     wrong: dict[str, list[str]] = {}
     for lib in libs:
@@ -113,7 +127,9 @@ def problems(venv: str, root: str = "/") -> list[str]:
             for f in files:
                 e = _EXTENSION.search(f)
                 if e and f"cpython-{e.group(1)}{e.group(2)}{e.group(3)}" != tag:
-                    wrong.setdefault(f"cpython-{e.group(1)}{e.group(2)}{e.group(3)}", []).append(os.path.relpath(os.path.join(d, f), host))
+                    wrong.setdefault(f"cpython-{e.group(1)}{e.group(2)}{e.group(3)}", []).append(
+                        os.path.relpath(os.path.join(d, f), host)
+                    )
     for built, modules in sorted(wrong.items()):
         more = f" and {len(modules) - 1} more" if len(modules) > 1 else ""
         out.append(f"{venv}: {sorted(modules)[0]}{more} built for {built}, but bin/{name} runs {runs}, {tag}")

@@ -83,7 +83,9 @@ def communicate(p: subprocess.Popen, timeout: float, hang: str):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "may_skip(reason): a skip of this test whose reason holds REASON is expected even in CI")
+    config.addinivalue_line(
+        "markers", "may_skip(reason): a skip of this test whose reason holds REASON is expected even in CI"
+    )
     # A background job of a shell without job control starts with SIGINT ignored, and so would
     # every process a test starts: the tests of what SIGINT does need it delivered.
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
@@ -245,7 +247,9 @@ def cached_debootstrap(name: str, include=(), release: str = "bookworm") -> Path
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         extra = [f"--include={','.join(include)}"] if include else []
-        r = run(["debootstrap", "--variant=minbase", *extra, release, root, "http://deb.debian.org/debian"], timeout=1500)
+        r = run(
+            ["debootstrap", "--variant=minbase", *extra, release, root, "http://deb.debian.org/debian"], timeout=1500
+        )
         if r.returncode != 0:
             pytest.skip(f"debootstrap could not build a root: {r.stdout[-500:]}{r.stderr[-500:]}")
         (root / ".complete").touch()

@@ -86,7 +86,9 @@ def calls(path: str) -> list[list] | None:
         named = callee(node.func)
         if named is None or not any(k in named[0].rsplit(".", 1)[-1] for k in KEYS):
             continue
-        args = sorted([*node.args, *(k.value for k in node.keywords if k.arg is not None)], key=lambda a: (a.lineno, a.col_offset))
+        args = sorted(
+            [*node.args, *(k.value for k in node.keywords if k.arg is not None)], key=lambda a: (a.lineno, a.col_offset)
+        )
         names = [n for n in (literal(a, lines) for a in args) if n is not None]
         if names:
             found.append([path, named[1], named[0], names])

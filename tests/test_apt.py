@@ -29,12 +29,28 @@ def test_read_requirements_drops_a_byte_order_mark(tmp_path):
     assert read_requirements(str(bom)) == ["libc6", "zlib1g"]
 
 
-@pytest.mark.parametrize("name", ["libc6", "libstdc++6", "g++", "python3.11", "libc6:amd64", "nginx=1.22.1-9", "curl=7.88.1-10+deb12u5", "libssl3/bookworm-security", "tzdata=2024a-0+deb12u1", "foo:i386=1:2.0~rc1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "libc6",
+        "libstdc++6",
+        "g++",
+        "python3.11",
+        "libc6:amd64",
+        "nginx=1.22.1-9",
+        "curl=7.88.1-10+deb12u5",
+        "libssl3/bookworm-security",
+        "tzdata=2024a-0+deb12u1",
+        "foo:i386=1:2.0~rc1",
+    ],
+)
 def test_valid_names(name):
     assert validate([name]) == [name]
 
 
-@pytest.mark.parametrize("name", ["A", "x", "Bad_Name", "-rf", "foo;rm", "foo bar", "$(id)", "foo=", "foo:", "../x", "foo/"])
+@pytest.mark.parametrize(
+    "name", ["A", "x", "Bad_Name", "-rf", "foo;rm", "foo bar", "$(id)", "foo=", "foo:", "../x", "foo/"]
+)
 def test_invalid_names(name):
     with pytest.raises(UsageError, match="is not a Debian package name"):
         validate([name])
@@ -178,7 +194,9 @@ def repo(tmp_path_factory):
     assert packages.returncode == 0, packages.stderr
     (out / "Packages").write_text(packages.stdout)
     data = (out / "Packages").read_bytes()
-    (out / "Release").write_text(f"Origin: snakepack-tests\nSuite: tests\nSHA256:\n {hashlib.sha256(data).hexdigest()} {len(data)} Packages\n")
+    (out / "Release").write_text(
+        f"Origin: snakepack-tests\nSuite: tests\nSHA256:\n {hashlib.sha256(data).hexdigest()} {len(data)} Packages\n"
+    )
     server = Repo(out)
     yield server
     server.close()
@@ -199,7 +217,11 @@ def root(tmp_path, repo):
     try:
         site = merged / "usr/local/lib/python3.11/dist-packages"
         site.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(Path(snakepack.__file__).parent, site / "snakepack", ignore=shutil.ignore_patterns("__pycache__", "_core*.so"))
+        shutil.copytree(
+            Path(snakepack.__file__).parent,
+            site / "snakepack",
+            ignore=shutil.ignore_patterns("__pycache__", "_core*.so"),
+        )
         for f in (merged / "etc/apt/sources.list.d").glob("*"):
             f.unlink()
         (merged / "etc/apt/sources.list").write_text(f"deb [trusted=yes] {repo.url} ./\n")
@@ -211,7 +233,11 @@ def root(tmp_path, repo):
 
 
 def apt_install(root, *args, **kwargs):
-    return run(["chroot", root, "python3", "-m", "snakepack", "apt-install", "--retry-delay", "0.1", *args], timeout=600, **kwargs)
+    return run(
+        ["chroot", root, "python3", "-m", "snakepack", "apt-install", "--retry-delay", "0.1", *args],
+        timeout=600,
+        **kwargs,
+    )
 
 
 def assert_clean(root):
@@ -267,7 +293,10 @@ def test_gives_up_after_the_retries_and_still_cleans_up(root, repo):
 def test_unknown_package_fails_at_once_naming_it(root, repo):
     r = apt_install(root, "snakepack-test-pkg", "snakepack-no-such-package")
     assert r.returncode == 100
-    assert r.stderr.splitlines()[-1] == "apt-install: snakepack-no-such-package: no package has this exact name (apt's lists have no package of that name)"
+    assert (
+        r.stderr.splitlines()[-1]
+        == "apt-install: snakepack-no-such-package: no package has this exact name (apt's lists have no package of that name)"
+    )
     assert "retrying" not in r.stderr
     assert repo.count("Packages") == 1  # one update, no retry
     assert not installed(root, "snakepack-test-pkg")  # nothing installed
@@ -345,14 +374,49 @@ def installed(root, name: str) -> bool:
         (["snakepack-test-lib1:all"], 0, None),
         (["snakepack-test-lib1=1.0"], 0, None),
         (["snakepack-test-lib1/tests"], 0, None),  # the repository's suite
-        (["snakepack-test-pkg-"], 100, "snakepack-test-pkg-: no package has this exact name (apt-get would read it as: remove snakepack-test-pkg)"),
-        (["--dry-run", "snakepack-test-pkg-"], 100, "snakepack-test-pkg-: no package has this exact name (apt-get would read it as: remove snakepack-test-pkg)"),
-        (["snakepack-test-lib1."], 100, "snakepack-test-lib1.: no package has this exact name (apt-get would read it as a pattern and install whatever it matches)"),
-        (["snakepack-test-lib1.:all"], 100, "snakepack-test-lib1.:all: no package has this exact name (apt-get would read it as a pattern and install whatever it matches)"),
-        (["snakepack-test-conflict"], 100, "apt-get install failed (exit 100): E: Packages need to be removed but remove is disabled."),
-        (["--dry-run", "snakepack-test-conflict"], 100, "apt-get install failed (exit 100): E: Packages need to be removed but remove is disabled."),
+        (
+            ["snakepack-test-pkg-"],
+            100,
+            "snakepack-test-pkg-: no package has this exact name (apt-get would read it as: remove snakepack-test-pkg)",
+        ),
+        (
+            ["--dry-run", "snakepack-test-pkg-"],
+            100,
+            "snakepack-test-pkg-: no package has this exact name (apt-get would read it as: remove snakepack-test-pkg)",
+        ),
+        (
+            ["snakepack-test-lib1."],
+            100,
+            "snakepack-test-lib1.: no package has this exact name (apt-get would read it as a pattern and install whatever it matches)",
+        ),
+        (
+            ["snakepack-test-lib1.:all"],
+            100,
+            "snakepack-test-lib1.:all: no package has this exact name (apt-get would read it as a pattern and install whatever it matches)",
+        ),
+        (
+            ["snakepack-test-conflict"],
+            100,
+            "apt-get install failed (exit 100): E: Packages need to be removed but remove is disabled.",
+        ),
+        (
+            ["--dry-run", "snakepack-test-conflict"],
+            100,
+            "apt-get install failed (exit 100): E: Packages need to be removed but remove is disabled.",
+        ),
     ],
-    ids=["plus", "arch", "version", "release", "remove", "dry-run-remove", "pattern", "pattern-arch", "conflict", "dry-run-conflict"],
+    ids=[
+        "plus",
+        "arch",
+        "version",
+        "release",
+        "remove",
+        "dry-run-remove",
+        "pattern",
+        "pattern-arch",
+        "conflict",
+        "dry-run-conflict",
+    ],
 )
 def test_a_name_never_removes_a_package_nor_stands_for_others(root, repo, args, status, message):
     assert apt_install(root, "snakepack-test-pkg").returncode == 0  # installed first: what a name might remove
@@ -367,9 +431,27 @@ def test_a_name_never_removes_a_package_nor_stands_for_others(root, repo, args, 
     assert_clean(root)
 
 
-@pytest.mark.parametrize("args, env", [(["--retry-delay", "nan"], {}), (["--retry-delay", "inf"], {}), ([], {"APT_INSTALL_RETRY_DELAY": "nan"})], ids=["nan", "inf", "env-nan"])
+@pytest.mark.parametrize(
+    "args, env",
+    [(["--retry-delay", "nan"], {}), (["--retry-delay", "inf"], {}), ([], {"APT_INSTALL_RETRY_DELAY": "nan"})],
+    ids=["nan", "inf", "env-nan"],
+)
 def test_a_retry_delay_that_is_no_duration_is_refused_before_apt_runs(root, repo, args, env):
-    r = run(["chroot", root, "env", *(f"{k}={v}" for k, v in env.items()), "python3", "-m", "snakepack", "apt-install", *args, "snakepack-test-pkg"], timeout=600)
+    r = run(
+        [
+            "chroot",
+            root,
+            "env",
+            *(f"{k}={v}" for k, v in env.items()),
+            "python3",
+            "-m",
+            "snakepack",
+            "apt-install",
+            *args,
+            "snakepack-test-pkg",
+        ],
+        timeout=600,
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     assert r.stderr == "apt-install: --retries and --retry-delay must be numbers, 0 or more\n"
     assert repo.requests == []

@@ -17,7 +17,10 @@ REPO = Path(__file__).resolve().parent.parent
     "header, line",
     [
         ("gelf.h", "snakepack: libelf headers (gelf.h) not found: install the Debian package libelf-dev"),
-        ("openssl/ssl.h", "snakepack: OpenSSL headers (openssl/ssl.h) not found: install the Debian package libssl-dev"),
+        (
+            "openssl/ssl.h",
+            "snakepack: OpenSSL headers (openssl/ssl.h) not found: install the Debian package libssl-dev",
+        ),
     ],
 )
 def test_missing_header_names_the_package(tmp_path, header, line):
@@ -42,7 +45,9 @@ def test_sdist_carries_the_sources_and_no_half_test_suite(tmp_path):
     assert r.returncode == 0, r.stderr
     with tarfile.open(tmp_path / r.stdout.split()[-1]) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-    tracked = run(["git", "ls-files", "ext", "snakepack", "LICENSE", "README.md", "setup.py", "pyproject.toml"], cwd=REPO).stdout.split()
+    tracked = run(
+        ["git", "ls-files", "ext", "snakepack", "LICENSE", "README.md", "setup.py", "pyproject.toml"], cwd=REPO
+    ).stdout.split()
     assert tracked and set(tracked) <= names
     assert not [n for n in names if n.startswith("tests/")]
 
@@ -70,7 +75,9 @@ def test_the_wings_include_only_the_common_code_and_their_own():
     crossing = []
     for wing, other in (("libdeps", "wait"), ("wait", "libdeps"), ("common", "libdeps"), ("common", "wait")):
         for f in sorted((REPO / "ext" / wing).iterdir()):
-            crossing += [f"{f.name}: {line}" for line in f.read_text().splitlines() if line.startswith(f'#include "{other}/')]
+            crossing += [
+                f"{f.name}: {line}" for line in f.read_text().splitlines() if line.startswith(f'#include "{other}/')
+            ]
     assert not crossing
     assert HEADERS and all("/" in h for h in HEADERS)  # no umbrella header at the top
 

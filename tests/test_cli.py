@@ -141,7 +141,12 @@ def test_find_libdeps_into_a_closed_pipe_is_quiet(elf, tmp_path):
         shutil.copy(first, tmp_path / f"tree/lib{i}.so")
     big = run([tool("find-libdeps"), "--json", "--missing", "ignore", tmp_path / "tree"])
     assert len(big.stdout) > 1 << 20
-    p = subprocess.run(f"{tool('find-libdeps')} --json --missing ignore {tmp_path / 'tree'} | head -c 1", shell=True, capture_output=True, text=True)
+    p = subprocess.run(
+        f"{tool('find-libdeps')} --json --missing ignore {tmp_path / 'tree'} | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
     assert p.stderr == "" and p.stdout == "{"
 
 
@@ -149,7 +154,12 @@ def test_find_libdeps_into_a_closed_pipe_is_quiet(elf, tmp_path):
 
 
 def run_bytes(argv) -> subprocess.CompletedProcess:
-    return subprocess.run([os.fsencode(str(a)) if not isinstance(a, bytes) else a for a in argv], capture_output=True, timeout=120, cwd="/")
+    return subprocess.run(
+        [os.fsencode(str(a)) if not isinstance(a, bytes) else a for a in argv],
+        capture_output=True,
+        timeout=120,
+        cwd="/",
+    )
 
 
 def test_find_libdeps_non_utf8_path(elf, tmp_path):
@@ -170,7 +180,9 @@ def test_find_libdeps_non_utf8_package_name(elf, tmp_path):
     elf.lib(root / "usr/lib/x86_64-linux-gnu/libz.so.1", soname="libz.so.1")
     info = root / "var/lib/dpkg/info"
     info.mkdir(parents=True)
-    (root / "var/lib/dpkg/status").write_bytes(b"Package: zlib\xff1g\nStatus: install ok installed\nArchitecture: amd64\n")
+    (root / "var/lib/dpkg/status").write_bytes(
+        b"Package: zlib\xff1g\nStatus: install ok installed\nArchitecture: amd64\n"
+    )
     (info / os.fsdecode(b"zlib\xff1g.list")).write_text("/usr/lib/x86_64-linux-gnu/libz.so.1\n")
     r = run_bytes([tool("find-libdeps"), "--root", root, "/app"])
     assert (r.returncode, r.stdout, r.stderr) == (0, b"zlib\xff1g\n", b"")
@@ -195,7 +207,9 @@ def test_find_libdeps_exclude_installed_missing_names_the_file_once(elf, tmp_pat
     assert (r.returncode, r.stderr) == (2, "find-libdeps: /nonexistent: No such file or directory\n")
 
 
-@pytest.mark.parametrize("soname, package", [("libelf.so.1", "libelf1"), ("libssl.so.3", "libssl3"), ("libcrypto.so.3", "libssl3")])
+@pytest.mark.parametrize(
+    "soname, package", [("libelf.so.1", "libelf1"), ("libssl.so.3", "libssl3"), ("libcrypto.so.3", "libssl3")]
+)
 def test_find_libdeps_without_a_linked_library_says_which_package_to_install(soname, package):
     import snakepack._core
 
@@ -217,7 +231,12 @@ def test_find_libdeps_output_that_stdout_cannot_take_is_one_line(elf, tmp_path, 
     wrap = ["sh", "-c", 'exec "$@" >&-', "sh"] if stdout == "closed" else []
     out = os.open("/dev/full", os.O_WRONLY) if stdout == "full" else subprocess.DEVNULL
     try:
-        r = run([*wrap, tool("find-libdeps"), *mode, tmp_path / "tree"], stdout=out, capture_output=False, stderr=subprocess.PIPE)
+        r = run(
+            [*wrap, tool("find-libdeps"), *mode, tmp_path / "tree"],
+            stdout=out,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+        )
     finally:
         if stdout == "full":
             os.close(out)

@@ -100,20 +100,29 @@ def test_a_note_none_of_whose_alternatives_exists_is_unresolved(tmp_path):
 
 @pytest.mark.parametrize(
     "payload",
-    ['[{"soname": ["libz.so.1"], "priority": "urgent"}]', '[{"soname": ["libz.so.1"]}, {"soname": 5}]', '[{"soname": ["libz.so.1"]}'],
+    [
+        '[{"soname": ["libz.so.1"], "priority": "urgent"}]',
+        '[{"soname": ["libz.so.1"]}, {"soname": 5}]',
+        '[{"soname": ["libz.so.1"]}',
+    ],
 )
 def test_a_damaged_note_names_nothing_and_is_a_warning(tmp_path, payload):
     lib = with_note(tmp_path, payload)
     r = run([tool("find-libdeps"), "--dlopen", "suggested", lib])
     assert (r.returncode, r.stdout) == (0, "")  # not even the objects before the damage
-    assert r.stderr == f"find-libdeps: warning: {lib}: its FDO dlopen note is not a JSON array of {{soname: [...]}} objects: ignored\n"
+    assert (
+        r.stderr
+        == f"find-libdeps: warning: {lib}: its FDO dlopen note is not a JSON array of {{soname: [...]}} objects: ignored\n"
+    )
     r = run([tool("find-libdeps"), lib])  # not asked for: not looked at
     assert r.returncode == 0 and r.stderr == ""
 
 
 def test_other_fdo_notes_are_not_dlopen_notes(tmp_path):
     # Debian's packaging metadata note: owner FDO too, type 0xcafe1a7e
-    lib = with_note(tmp_path, {"type": "deb", "os": "debian", "name": "x", "soname": ["libz.so.1"]}, note_type="0xcafe1a7e")
+    lib = with_note(
+        tmp_path, {"type": "deb", "os": "debian", "name": "x", "soname": ["libz.so.1"]}, note_type="0xcafe1a7e"
+    )
     result = find_libdeps(lib, dlopen="suggested")
     assert result.package_names == [] and result.warnings == []
 
@@ -121,7 +130,9 @@ def test_other_fdo_notes_are_not_dlopen_notes(tmp_path):
 def test_escapes_in_the_json_are_decoded(tmp_path):
     lib = with_note(tmp_path, r'[ {"soname" : ["lib\u007a.so.1"], "feature": "z\"\\", "x": [1, {"y": null}]} ]')
     result = find_libdeps(lib, dlopen="recommended")
-    assert [(r.name, r.source) for r in result.files[0].resolutions if r.source != "DT_NEEDED"] == [("libz.so.1", 'dlopen note: z"\\')]
+    assert [(r.name, r.source) for r in result.files[0].resolutions if r.source != "DT_NEEDED"] == [
+        ("libz.so.1", 'dlopen note: z"\\')
+    ]
     assert "zlib1g" in result.package_names
 
 

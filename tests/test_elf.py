@@ -100,7 +100,9 @@ print(len(loadable), len(loadable - listed - warned), len(strays))
 def test_mutated_and_truncated_libraries_never_crash(elf, tmp_path):
     # Each mutant with the ELF magic (and a type the loader loads) is listed as a file or named
     # in a warning; one without the magic is neither, but for a warning that it is no ELF file.
-    base = elf.lib(tmp_path / "base/libm.so.1", soname="libm-test.so.1", rpath="$ORIGIN:/x", needed=["libc.so.6", "libz.so.1"])
+    base = elf.lib(
+        tmp_path / "base/libm.so.1", soname="libm-test.so.1", rpath="$ORIGIN:/x", needed=["libc.so.6", "libz.so.1"]
+    )
     for seed in (1, 2, 3):
         r = run([sys.executable, "-c", MUTATE, base, tmp_path / f"out{seed}", seed])
         assert r.returncode == 0, r.stderr[-2000:]

@@ -69,8 +69,14 @@ def test_every_file_some_cpu_loads_by_the_roots_glibc(request, hw_tree, in_root,
     got = candidates(result, app)
     assert got["liblegacy.so.1"] == [(f"{t}/{legacy}", None)]
     assert got["libonlyv2.so.1"] == [(f"{t}/lib/glibc-hwcaps/x86-64-v2/libonlyv2.so.1", V2)]
-    assert got["libvar.so.1"] == [(f"{t}/lib/libvar.so.1", BASELINE), (f"{t}/lib/glibc-hwcaps/x86-64-v3/libvar.so.1", V3)]
-    assert got["libplat.so.1"] == [(f"{t}/plat/x86_64/libplat.so.1", BASELINE), (f"{t}/plat/haswell/libplat.so.1", HASWELL)]
+    assert got["libvar.so.1"] == [
+        (f"{t}/lib/libvar.so.1", BASELINE),
+        (f"{t}/lib/glibc-hwcaps/x86-64-v3/libvar.so.1", V3),
+    ]
+    assert got["libplat.so.1"] == [
+        (f"{t}/plat/x86_64/libplat.so.1", BASELINE),
+        (f"{t}/plat/haswell/libplat.so.1", HASWELL),
+    ]
     # the v3 copy's own needs count: some CPU loads it
     assert "zlib1g" in result.package_names
     assert f"{app}: libonlyv2.so.1 is not found on a CPU such as {BASELINE} (it is on {V2})" in result.warnings

@@ -56,14 +56,20 @@ def in_image(name: str, *cmd, input=None, user=None) -> subprocess.CompletedProc
     if ENGINE == "docker":
         argv = ["docker", "run", "--rm", "-i", "--network", "host", "--entrypoint", cmd[0]]
         argv += ["-u", user] if user else []
-        argv += ["-v", f"{cert}:/etc/snakepack-test-ca.crt:ro", "-e", "PIP_CERT=/etc/snakepack-test-ca.crt"] if cert else []
+        argv += (
+            ["-v", f"{cert}:/etc/snakepack-test-ca.crt:ro", "-e", "PIP_CERT=/etc/snakepack-test-ca.crt"] if cert else []
+        )
         return run([*argv, image(name), *cmd[1:]], input=input, timeout=900)
     ctr = run(["buildah", "from", "--pull-never", image(name)]).stdout.strip()
     assert ctr, f"buildah from {image(name)} failed"
     try:
         argv = ["buildah", "run", "--isolation", "chroot"]
         argv += ["--user", user] if user else []
-        argv += ["-v", f"{cert}:/etc/snakepack-test-ca.crt:ro", "--env", "PIP_CERT=/etc/snakepack-test-ca.crt"] if cert else []
+        argv += (
+            ["-v", f"{cert}:/etc/snakepack-test-ca.crt:ro", "--env", "PIP_CERT=/etc/snakepack-test-ca.crt"]
+            if cert
+            else []
+        )
         return run([*argv, ctr, "--", *cmd], input=input, timeout=900)
     finally:
         run(["buildah", "rm", ctr])
@@ -85,8 +91,15 @@ def built():
     """Builds the selection once per session (layers are cached between runs)."""
     log = Path(os.environ.get("SNAKEPACK_IMAGES_LOG", "/tmp/snakepack-build-images.log"))
     with open(log, "w") as f:
-        r = subprocess.run([str(REPO / "scripts/build-images"), "--all" if WHOLE else "--ci", "--offline"], stdout=f, stderr=subprocess.STDOUT, timeout=5400)
-    assert r.returncode == 0, f"scripts/build-images failed; see {log}:\n" + "".join(log.read_text().splitlines(True)[-40:])
+        r = subprocess.run(
+            [str(REPO / "scripts/build-images"), "--all" if WHOLE else "--ci", "--offline"],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=5400,
+        )
+    assert r.returncode == 0, f"scripts/build-images failed; see {log}:\n" + "".join(
+        log.read_text().splitlines(True)[-40:]
+    )
     return skipped()
 
 
@@ -186,7 +199,9 @@ def image_checks(built):
             r = in_image(name, "sh", "-c", RUN_CHECKS, "sh", f"python{version}", version, *args)
             assert r.returncode == 0, r.stdout + r.stderr
             lines = [line.split("\t") for line in r.stdout.splitlines()]
-            done[name] = {check: (int(status), base64.b64decode(out).decode(errors="replace")) for check, status, out in lines}
+            done[name] = {
+                check: (int(status), base64.b64decode(out).decode(errors="replace")) for check, status, out in lines
+            }
         return done[name]
 
     return outcomes
@@ -205,10 +220,31 @@ def test_wait_for_port_against_a_listener(built, name, tmp_path):
     """A TCP listener, and a TLS server: the image's OpenSSL shakes hands."""
     need(built, name)
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    made = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=test", "-keyout", key, "-out", cert])
+    made = run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ]
+    )
     assert made.returncode == 0, made.stderr
     with listening() as port, TlsServer(cert, key) as tls:
-        r = in_image(name, "wait-for-port", "-t", "30", "--insecure", f"127.0.0.1:{port}", f"tls://127.0.0.1:{tls.port}")
+        r = in_image(
+            name, "wait-for-port", "-t", "30", "--insecure", f"127.0.0.1:{port}", f"tls://127.0.0.1:{tls.port}"
+        )
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"127.0.0.1:{port} is ready" in r.stderr
     assert f"tls://127.0.0.1:{tls.port} is ready" in r.stderr
@@ -273,7 +309,10 @@ def test_all_holds_each_python_with_its_venv_and_the_matrix_tools(built):
     need(built, "all")
     versions = [MATRIX.by_name[n].version for n in MATRIX.data["all"]["pythons"]]
     assert {"3.13", "3.14", "3.15"} <= set(versions)
-    script = " && ".join(f"python{v} -m venv /tmp/v{v} && /tmp/v{v}/bin/python -c 'import sys; print(sys.version.split()[0])'" for v in versions)
+    script = " && ".join(
+        f"python{v} -m venv /tmp/v{v} && /tmp/v{v}/bin/python -c 'import sys; print(sys.version.split()[0])'"
+        for v in versions
+    )
     script += " && tox --version && nox --version && uv --version && cat /usr/share/snakepack/left-out"
     r = in_image("all", "sh", "-c", script)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -295,7 +334,12 @@ def test_python_from_an_upstream_tarball(built, name):
     if name not in NAMES:
         pytest.skip(not_selected([name]))
     need(built, name)  # build-images records a tarball it could not fetch ("... cannot be fetched here")
-    r = in_image(name, "sh", "-c", f"python{p.version} -c 'import sys, sysconfig; print(sys.version.split()[0], sysconfig.get_config_var(\"Py_ENABLE_SHARED\"))' && ls /usr/local/lib/python{p.version}/pkgdeps.txt && cat /usr/local/lib/python{p.version}/pkgdeps.txt")
+    r = in_image(
+        name,
+        "sh",
+        "-c",
+        f"python{p.version} -c 'import sys, sysconfig; print(sys.version.split()[0], sysconfig.get_config_var(\"Py_ENABLE_SHARED\"))' && ls /usr/local/lib/python{p.version}/pkgdeps.txt && cat /usr/local/lib/python{p.version}/pkgdeps.txt",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     version, shared = r.stdout.split()[:2]
     assert (version, shared) == (p.full_version, "1")
@@ -328,15 +372,31 @@ def test_packing_proof_compiled_dependencies(built, capsys, name):
     p = MATRIX.by_name[name]
     proof = f"packing-proof-{name}"
     r = subprocess.run(
-        [str(REPO / "scripts/build-images"), "--one", proof, str(REPO / "tests/data/packing-proof.Dockerfile"),
-         "--build-arg", f"PYTHON={p.version}", "--build-arg", f"BUILD={image(f'build-{name}-pillow')}",
-         "--build-arg", f"RUNTIME={image(name)}", "--build-arg", f"APT_BUILD_CONF={MATRIX.apt_conf(p.release)}"],
+        [
+            str(REPO / "scripts/build-images"),
+            "--one",
+            proof,
+            str(REPO / "tests/data/packing-proof.Dockerfile"),
+            "--build-arg",
+            f"PYTHON={p.version}",
+            "--build-arg",
+            f"BUILD={image(f'build-{name}-pillow')}",
+            "--build-arg",
+            f"RUNTIME={image(name)}",
+            "--build-arg",
+            f"APT_BUILD_CONF={MATRIX.apt_conf(p.release)}",
+        ],
         capture_output=True,
         text=True,
         timeout=3600,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    check = in_image(proof, "sh", "-c", "/usr/share/python3/app/bin/python /usr/share/python3/app/import-all.py && find-libdeps --missing error /usr/share/python3/app")
+    check = in_image(
+        proof,
+        "sh",
+        "-c",
+        "/usr/share/python3/app/bin/python /usr/share/python3/app/import-all.py && find-libdeps --missing error /usr/share/python3/app",
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     lines = check.stdout.splitlines()
     imported = {line.split()[1] for line in lines if line.startswith("imported ")}
@@ -346,8 +406,12 @@ def test_packing_proof_compiled_dependencies(built, capsys, name):
     ours = set(in_image(proof, "cat", "/usr/share/python3/app/pkgdeps.txt").stdout.split())
     seed = set(in_image(proof, "cat", "/usr/share/python3/app/seed-pkgdeps.txt").stdout.split())
     with capsys.disabled():
-        print(f"\npacking proof on {name}: runtime image {size(image(proof)) / 1e6:.0f} MB; find-libdeps: {' '.join(sorted(ours))}")
-        print(f"packing proof on {name}: the original pipeline would add: {' '.join(sorted(seed - ours)) or '-'}; would miss: {' '.join(sorted(ours - seed)) or '-'}")
+        print(
+            f"\npacking proof on {name}: runtime image {size(image(proof)) / 1e6:.0f} MB; find-libdeps: {' '.join(sorted(ours))}"
+        )
+        print(
+            f"packing proof on {name}: the original pipeline would add: {' '.join(sorted(seed - ours)) or '-'}; would miss: {' '.join(sorted(ours - seed)) or '-'}"
+        )
 
 
 @only_if_selected("build-3.13", "3.13")
@@ -360,9 +424,22 @@ def test_packing_proof_of_an_app_that_loads_libraries_at_run_time(built, capsys)
     p = MATRIX.by_name["3.13"]
     for target in ("plain", "dlopen"):
         r = subprocess.run(
-            [str(REPO / "scripts/build-images"), "--one", f"weasyprint-{target}", str(REPO / "tests/data/weasyprint.Dockerfile"),
-             "--target", target, "--build-arg", f"PYTHON={p.version}", "--build-arg", f"BUILD={image('build-3.13')}",
-             "--build-arg", f"RUNTIME={image('3.13')}", "--build-arg", f"APT_BUILD_CONF={MATRIX.apt_conf(p.release)}"],
+            [
+                str(REPO / "scripts/build-images"),
+                "--one",
+                f"weasyprint-{target}",
+                str(REPO / "tests/data/weasyprint.Dockerfile"),
+                "--target",
+                target,
+                "--build-arg",
+                f"PYTHON={p.version}",
+                "--build-arg",
+                f"BUILD={image('build-3.13')}",
+                "--build-arg",
+                f"RUNTIME={image('3.13')}",
+                "--build-arg",
+                f"APT_BUILD_CONF={MATRIX.apt_conf(p.release)}",
+            ],
             capture_output=True,
             text=True,
             timeout=3600,
@@ -387,7 +464,9 @@ def test_packing_proof_of_an_app_that_loads_libraries_at_run_time(built, capsys)
     sources = {r["source"] for f in doc["files"] for r in f["resolutions"] if r["source"].startswith("python: ")}
     assert any("weasyprint/text/ffi.py:" in s for s in sources), sources
     with capsys.disabled():
-        print(f"\nWeasyPrint packed: --dlopen adds {' '.join(sorted(ours - plain))}; runtime image {size(image('weasyprint-dlopen')) / 1e6:.0f} MB")
+        print(
+            f"\nWeasyPrint packed: --dlopen adds {' '.join(sorted(ours - plain))}; runtime image {size(image('weasyprint-dlopen')) / 1e6:.0f} MB"
+        )
 
 
 # ---- the README ---------------------------------------------------------------------------------
@@ -398,7 +477,9 @@ def readme_dockerfiles() -> list[str]:
 
 
 def host_ca_bundle() -> str:
-    cert = os.environ.get("PIP_CERT") or run([sys.executable, "-m", "pip", "config", "get", "global.cert"]).stdout.strip()
+    cert = (
+        os.environ.get("PIP_CERT") or run([sys.executable, "-m", "pip", "config", "get", "global.cert"]).stdout.strip()
+    )
     return cert if cert and Path(cert).is_file() else ""
 
 
@@ -409,10 +490,15 @@ def test_readme_uv_example_packs_a_locked_project(built, tmp_path):
     assert "uv sync --locked --no-editable --no-dev --no-build-isolation" in dockerfile
     context = tmp_path / "context"
     shutil.copytree(REPO / "tests/data/uv-app", context)
-    build = ["docker", "buildx", "build", "--load"] if ENGINE == "docker" else ["podman", "build", "--isolation", "chroot"]
+    build = (
+        ["docker", "buildx", "build", "--load"] if ENGINE == "docker" else ["podman", "build", "--isolation", "chroot"]
+    )
     cert = host_ca_bundle()
     if cert:  # this network intercepts TLS: its CA bundle reaches uv as a build secret, no other change
-        dockerfile = dockerfile.replace("RUN export UV_PROJECT_ENVIRONMENT", "RUN --mount=type=secret,id=ca export SSL_CERT_FILE=/run/secrets/ca UV_PROJECT_ENVIRONMENT")
+        dockerfile = dockerfile.replace(
+            "RUN export UV_PROJECT_ENVIRONMENT",
+            "RUN --mount=type=secret,id=ca export SSL_CERT_FILE=/run/secrets/ca UV_PROJECT_ENVIRONMENT",
+        )
         build += ["--secret", f"id=ca,src={cert}"]
     (context / "Dockerfile").write_text(dockerfile)
     r = run([*build, "-t", image("uv-example"), context], timeout=1800)

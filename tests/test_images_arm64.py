@@ -29,14 +29,24 @@ def arm64():
     assert r.returncode == 0, r.stderr
     log = Path(os.environ.get("SNAKEPACK_IMAGES_LOG", "/tmp/snakepack-build-images-arm64.log"))
     with open(log, "w") as f:
-        r = subprocess.run([str(REPO / "scripts/build-images"), "--platform", "linux/arm64", "--ci", "--offline", "--manifest"], stdout=f, stderr=subprocess.STDOUT, timeout=3600)
+        r = subprocess.run(
+            [str(REPO / "scripts/build-images"), "--platform", "linux/arm64", "--ci", "--offline", "--manifest"],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=3600,
+        )
     assert r.returncode == 0, f"see {log}:\n" + "".join(log.read_text().splitlines(True)[-40:])
     return {name: f"{name}-arm64" for name in NAMES}
 
 
 def test_arm64_images_run_the_three_commands(arm64):
     for name in NAMES[1:]:
-        r = in_image(arm64[name], "sh", "-c", "uname -m && find-libdeps --version && wait-for-port --version && apt-install --version")
+        r = in_image(
+            arm64[name],
+            "sh",
+            "-c",
+            "uname -m && find-libdeps --version && wait-for-port --version && apt-install --version",
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         assert r.stdout.split()[0] == "aarch64"
 
@@ -62,5 +72,7 @@ def test_find_libdeps_lists_arm64_packages_inside_and_from_the_host(arm64, tmp_p
 def test_a_multi_platform_manifest_list_is_assembled(arm64):
     r = run(["podman", "manifest", "inspect", image(f"{PYTHON.name}-multi")])
     assert r.returncode == 0, r.stderr
-    platforms = sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in json.loads(r.stdout)["manifests"])
+    platforms = sorted(
+        f"{m['platform']['os']}/{m['platform']['architecture']}" for m in json.loads(r.stdout)["manifests"]
+    )
     assert platforms == ["linux/amd64", "linux/arm64"]

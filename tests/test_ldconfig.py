@@ -96,9 +96,17 @@ def test_a_fifo_named_by_an_include_is_skipped(elf, tmp_path):
 
 def test_truncated_and_garbage_caches_fall_back_to_ld_so_conf(elf, tmp_path):
     real = Path("/etc/ld.so.cache").read_bytes()
-    for name, data in [("empty", b""), ("magic only", b"glibc-ld.so.cache1.1"), ("truncated", real[:100]), ("garbage", bytes(range(256)) * 8)]:
+    for name, data in [
+        ("empty", b""),
+        ("magic only", b"glibc-ld.so.cache1.1"),
+        ("truncated", real[:100]),
+        ("garbage", bytes(range(256)) * 8),
+    ]:
         root = conf_root(elf, tmp_path / name, {"etc/ld.so.conf": "/opt/q\n"})
         (root / "etc/ld.so.cache").write_bytes(data)
         result = find_libdeps("/app", root=root)
         assert by_name(result, "/app/x.so")["libq.so.1"].how == "ld.so.conf", name
-        assert len(result.warnings) == 1 and result.warnings[0].startswith("/etc/ld.so.cache: "), (name, result.warnings)
+        assert len(result.warnings) == 1 and result.warnings[0].startswith("/etc/ld.so.cache: "), (
+            name,
+            result.warnings,
+        )

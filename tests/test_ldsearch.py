@@ -192,7 +192,11 @@ def test_one_object_per_soname_and_per_file_in_a_tree(elf, tmp_path):
 
 def test_vendored_auditwheel_tree(elf, tmp_path):
     site = tmp_path / "site-packages"
-    ext = elf.lib(site / "pkg/_ext.cpython-311-x86_64-linux-gnu.so", rpath="$ORIGIN/../pkg.libs", needed=["libfoo-1a2b3c4d.so.1.2.3"])
+    ext = elf.lib(
+        site / "pkg/_ext.cpython-311-x86_64-linux-gnu.so",
+        rpath="$ORIGIN/../pkg.libs",
+        needed=["libfoo-1a2b3c4d.so.1.2.3"],
+    )
     vendored = elf.lib(
         site / "pkg.libs/libfoo-1a2b3c4d.so.1.2.3",
         soname="libfoo-1a2b3c4d.so.1.2.3",
@@ -270,7 +274,18 @@ def many_needed(elf, root, count: int):
     (root / "app").mkdir()
     src = root.parent / "x.c"
     src.write_text("int x(void) { return 0; }\n")
-    args = [CC, "-shared", "-fPIC", "-nostdlib", "-Wl,--no-as-needed", "-Wl,--disable-new-dtags", f"-Wl,-rpath,{':'.join(dirs)}", "-o", root / "app/x.so", src]
+    args = [
+        CC,
+        "-shared",
+        "-fPIC",
+        "-nostdlib",
+        "-Wl,--no-as-needed",
+        "-Wl,--disable-new-dtags",
+        f"-Wl,-rpath,{':'.join(dirs)}",
+        "-o",
+        root / "app/x.so",
+        src,
+    ]
     args += sorted(stubs.glob("libn*.so"))
     r = run(args)
     assert r.returncode == 0, r.stderr
@@ -287,7 +302,22 @@ def test_cost_is_linear_in_needed_names_and_search_directories(elf, tmp_path):
         "print(len(r.files[0].needed), len(r.unresolved))"
     )
     # bounded memory (the sanitizer run cannot bound it: there the call counts below apply)
-    r = run(["strace", "-f", "-qq", "-e", "trace=openat,getdents64,newfstatat,lstat,stat,statx", "-o", log, sys.executable, "-c", code], timeout=600, preexec_fn=address_space_limit(400 << 20))
+    r = run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,getdents64,newfstatat,lstat,stat,statx",
+            "-o",
+            log,
+            sys.executable,
+            "-c",
+            code,
+        ],
+        timeout=600,
+        preexec_fn=address_space_limit(400 << 20),
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["2000", "2000"]
     calls = log.read_text().splitlines()

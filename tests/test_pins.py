@@ -110,7 +110,11 @@ def version_key(v: str) -> tuple[int, ...]:
 
 
 def test_locks_obey_what_update_pins_held_back():
-    held = [re.match(r"([\w.-]+)<([\w.]+)", line) for line in pins.HELD_BACK.read_text().splitlines() if line and not line.startswith("#")]
+    held = [
+        re.match(r"([\w.-]+)<([\w.]+)", line)
+        for line in pins.HELD_BACK.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert all(held), pins.HELD_BACK.read_text()
     for lock_path in sorted(pins.LOCKS.glob("*.txt")):
         if lock_path == pins.HELD_BACK:
@@ -136,7 +140,9 @@ def make_wheel(index: Path, name: str, version: str, requires: tuple[str, ...] =
     """A pure-Python wheel NAME-VERSION in INDEX; returns its sha256."""
     path = index / f"{name}-{version}-py3-none-any.whl"
     info = f"{name}-{version}.dist-info"
-    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires
+    )
     files = {
         f"{name}/__init__.py": f"VERSION = {version!r}\n{body}",
         f"{info}/METADATA": metadata,
@@ -175,7 +181,13 @@ def index(tmp_path):
 def install(venv: Path, index: Path, *locks) -> subprocess.CompletedProcess:
     """install-locked with pip reading only INDEX: no configuration file, no other index."""
     env = {"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(index)}
-    return subprocess.run([sys.executable, INSTALLER, "--python", venv, *map(str, locks)], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, INSTALLER, "--python", venv, *map(str, locks)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def one_line(r: subprocess.CompletedProcess) -> str:
@@ -188,10 +200,15 @@ def one_line(r: subprocess.CompletedProcess) -> str:
 def test_installs_a_lock_with_its_dependencies(venv, index, tmp_path):
     a = make_wheel(index, "alpha", "1.0", requires=("beta",))
     b = make_wheel(index, "beta", "2.0")
-    lock = write_lock(tmp_path / "ok.txt", f"alpha==1.0 \\\n    --hash=sha256:{a}\nbeta==2.0 \\\n    --hash=sha256:{b}\n    # via alpha\n")
+    lock = write_lock(
+        tmp_path / "ok.txt",
+        f"alpha==1.0 \\\n    --hash=sha256:{a}\nbeta==2.0 \\\n    --hash=sha256:{b}\n    # via alpha\n",
+    )
     r = install(venv, index, lock)
     assert r.returncode == 0, r.stderr
-    out = subprocess.run([venv, "-c", "import alpha, beta; print(alpha.VERSION, beta.VERSION)"], capture_output=True, text=True)
+    out = subprocess.run(
+        [venv, "-c", "import alpha, beta; print(alpha.VERSION, beta.VERSION)"], capture_output=True, text=True
+    )
     assert out.stdout.split() == ["1.0", "2.0"]
 
 
@@ -249,6 +266,8 @@ def test_what_is_installed_is_checked_against_the_lock(venv, index, tmp_path):
     lock = write_lock(tmp_path / "l.txt", f"lamb==1.0 --hash=sha256:{h}\n")
     assert install(venv, index, lock).returncode == 0
     install_locked.check_installed(str(venv), install_locked.read_lock(lock))  # as pinned
-    newer = write_lock(tmp_path / "newer.txt", f"lamb==1.1 --hash=sha256:{h}\nmu==1.0 ; python_version < '3' --hash=sha256:{h}\n")
+    newer = write_lock(
+        tmp_path / "newer.txt", f"lamb==1.1 --hash=sha256:{h}\nmu==1.0 ; python_version < '3' --hash=sha256:{h}\n"
+    )
     with pytest.raises(install_locked.Failure, match=r"newer.txt: lamb: 1.0 installed, the lock pins 1.1"):
         install_locked.check_installed(str(venv), install_locked.read_lock(newer))

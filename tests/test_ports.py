@@ -38,7 +38,9 @@ def wait_in_thread(*endpoints, **kwargs):
 def test_listener_that_opens_late_is_detected():
     with Listener() as late:
         done_at = []
-        t, out = wait_in_thread(f"127.0.0.1:{late.port}", timeout=30, on_event=lambda *a: done_at.append(time.monotonic()))
+        t, out = wait_in_thread(
+            f"127.0.0.1:{late.port}", timeout=30, on_event=lambda *a: done_at.append(time.monotonic())
+        )
         time.sleep(0.2)  # the wait meets refusals meanwhile (nothing below depends on how long)
         late.open()
         t.join()
@@ -130,7 +132,9 @@ def test_http_endpoint_ready_on_2xx_or_3xx_only():
 def test_events_are_reported_as_they_happen():
     seen = []
     with listener_later(0.1) as port:
-        wait_for_port(f"127.0.0.1:{port}", timeout=10, on_event=lambda ep, kind, elapsed, detail: seen.append((str(ep), kind)))
+        wait_for_port(
+            f"127.0.0.1:{port}", timeout=10, on_event=lambda ep, kind, elapsed, detail: seen.append((str(ep), kind))
+        )
     assert seen == [(f"127.0.0.1:{port}", "done")]
 
 
@@ -306,7 +310,9 @@ def test_probe_makes_one_attempt_per_endpoint_and_never_raises(tmp_path):
     (tmp_path / "there").write_text("x")
     with listening() as up:
         down = free_port()
-        results = probe(f"127.0.0.1:{up}", f"127.0.0.1:{down}", f"file:{tmp_path / 'there'}", f"file:{tmp_path / 'not'}", timeout=5)
+        results = probe(
+            f"127.0.0.1:{up}", f"127.0.0.1:{down}", f"file:{tmp_path / 'there'}", f"file:{tmp_path / 'not'}", timeout=5
+        )
     assert [r.ready for r in results] == [True, False, True, False]
     assert [r.attempts for r in results] == [1, 1, 1, 1]
     assert results[1].detail == "Connection refused" and results[3].detail == "no such file"
@@ -337,7 +343,9 @@ def test_a_setup_that_fails_closes_no_descriptor_it_never_opened(tmp_path):
         "os.fstat(0)\n"
         "print('open')\n"
     )
-    r = subprocess.run([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, capture_output=True, text=True, timeout=60
+    )
     assert r.stdout == "open\n", r.stderr
 
 
@@ -348,7 +356,9 @@ def test_on_event_runs_with_the_callers_signal_mask():
     seen = []
 
     def on_event(*event):
-        seen.append(subprocess.run(["grep", "^SigBlk:", "/proc/self/status"], capture_output=True, text=True, check=True).stdout)
+        seen.append(
+            subprocess.run(["grep", "^SigBlk:", "/proc/self/status"], capture_output=True, text=True, check=True).stdout
+        )
 
     with listening() as port:
         wait_for_port(f"127.0.0.1:{port}", timeout=30, on_event=on_event)
@@ -370,7 +380,12 @@ wait_for_port(sys.argv[1], timeout=300, on_event=on_event)
 
 def test_ctrl_c_interrupts_a_slow_callback():
     with listening() as port:
-        p = subprocess.Popen([sys.executable, "-I", "-c", SLOW_CALLBACK, f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-I", "-c", SLOW_CALLBACK, f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert p.stdout.readline() == "in the callback\n"
         p.send_signal(signal.SIGINT)
         _, err = communicate(p, 60, "SIGINT waited for the callback to return")
@@ -382,7 +397,9 @@ def test_async_twin_calls_on_event_on_the_event_loop():
 
     async def main():
         with listening() as port:
-            await async_wait_for_port(f"127.0.0.1:{port}", timeout=30, on_event=lambda *event: threads.append(threading.get_ident()))
+            await async_wait_for_port(
+                f"127.0.0.1:{port}", timeout=30, on_event=lambda *event: threads.append(threading.get_ident())
+            )
         return threading.get_ident()
 
     loop_thread = asyncio.run(main())
@@ -395,7 +412,9 @@ def test_async_twin_ends_the_wait_with_what_on_event_raised():
 
     async def main():
         # forever but for the callback; asyncio's bound only keeps a failing test from hanging
-        await asyncio.wait_for(async_wait_for_port(f"127.0.0.1:{free_port()}", timeout=0, verbose=True, on_event=boom), 120)
+        await asyncio.wait_for(
+            async_wait_for_port(f"127.0.0.1:{free_port()}", timeout=0, verbose=True, on_event=boom), 120
+        )
 
     with pytest.raises(ZeroDivisionError, match="resolved: 127.0.0.1"):
         asyncio.run(main())
@@ -437,16 +456,28 @@ def test_an_attempt_whose_connect_is_slow_still_lasts_one_period(scheme):
 
         t = threading.Thread(target=free_the_queue, daemon=True)
         t.start()
-        endpoint = {"http": f"http://127.0.0.1:{port}/", "https": f"https://127.0.0.1:{port}/", "tls": f"tls://127.0.0.1:{port}"}[scheme]
+        endpoint = {
+            "http": f"http://127.0.0.1:{port}/",
+            "https": f"https://127.0.0.1:{port}/",
+            "tls": f"tls://127.0.0.1:{port}",
+        }[scheme]
         attempts = []
         started = time.monotonic()
         with pytest.raises(WaitTimeout) as timeout:
-            wait_for_port(endpoint, timeout=2.6, period=2.0, verbose=True, on_event=lambda ep, kind, elapsed, detail: attempts.append(detail) if kind == "attempt" else None)
+            wait_for_port(
+                endpoint,
+                timeout=2.6,
+                period=2.0,
+                verbose=True,
+                on_event=lambda ep, kind, elapsed, detail: attempts.append(detail) if kind == "attempt" else None,
+            )
         t.join(5)
         for conn in taken[:2]:
             conn.close()
         filler.close()
-    assert len(taken) == 3 and taken[2] - started > 0.8, "the first SYN was not dropped: the premise of this test does not hold"
+    assert len(taken) == 3 and taken[2] - started > 0.8, (
+        "the first SYN was not dropped: the premise of this test does not hold"
+    )
     (result,) = timeout.value.results
     assert result.attempts == 2, attempts
     assert attempts[0].startswith("attempt 1 to 127.0.0.1: connected, ") and "in 2 s" in attempts[0]

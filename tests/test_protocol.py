@@ -43,7 +43,20 @@ def redis(workdir, *options: str):
     """A redis-server on a free loopback port, in WORKDIR; yields the port."""
     port = free_port()
     proc = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir), *options],
+        [
+            REDIS,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            *options,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=clean_env(),  # the servers are not ours: no sanitizer runtime preloaded into them
@@ -219,7 +232,9 @@ def test_postgres_that_requires_a_password_is_ready(postgres, tmp_path):
 # ---- MariaDB ------------------------------------------------------------------------------------
 
 MARIADBD = shutil.which("mariadbd", path="/usr/sbin:/usr/bin")
-needs_mariadb = pytest.mark.skipif(MARIADBD is None, reason="mariadb-server is not installed (scripts/test installs it)")
+needs_mariadb = pytest.mark.skipif(
+    MARIADBD is None, reason="mariadb-server is not installed (scripts/test installs it)"
+)
 
 
 @pytest.fixture
@@ -232,13 +247,41 @@ def mariadb():
     os.chmod(work, 0o755)
     shutil.chown(work, "nobody", "nogroup")
     nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-    r = subprocess.run([*nobody, "mariadb-install-db", "--no-defaults", f"--datadir={work}/data", "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       capture_output=True, text=True, cwd="/", env=clean_env(), timeout=300)
+    r = subprocess.run(
+        [
+            *nobody,
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={work}/data",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env=clean_env(),
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     port, sock = free_port(), f"{work}/sock"
-    server = subprocess.Popen([*nobody, MARIADBD, "--no-defaults", f"--datadir={work}/data", f"--port={port}", "--bind-address=127.0.0.1",
-                               f"--socket={sock}", f"--pid-file={work}/pid", "--max-connections=10", "--skip-name-resolve"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", env=clean_env())
+    server = subprocess.Popen(
+        [
+            *nobody,
+            MARIADBD,
+            "--no-defaults",
+            f"--datadir={work}/data",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={sock}",
+            f"--pid-file={work}/pid",
+            "--max-connections=10",
+            "--skip-name-resolve",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/",
+        env=clean_env(),
+    )
     try:
         yield port, sock
     finally:
@@ -249,7 +292,14 @@ def mariadb():
 
 def mariadb_client(sock, user, sql, *, capture=True):
     out = subprocess.PIPE if capture else subprocess.DEVNULL
-    return subprocess.Popen(["mariadb", f"--socket={sock}", "-u", user, "-e", sql], stdout=out, stderr=out, text=True, cwd="/", env=clean_env())
+    return subprocess.Popen(
+        ["mariadb", f"--socket={sock}", "-u", user, "-e", sql],
+        stdout=out,
+        stderr=out,
+        text=True,
+        cwd="/",
+        env=clean_env(),
+    )
 
 
 @needs_mariadb
@@ -267,13 +317,17 @@ def test_mariadb_ready_on_its_handshake_and_with_every_connection_taken(mariadb)
     try:
         deadline = time.monotonic() + 60
         while True:
-            count = mariadb_client(sock, "root", "SELECT COUNT(*) FROM information_schema.processlist WHERE user = 'app'")
+            count = mariadb_client(
+                sock, "root", "SELECT COUNT(*) FROM information_schema.processlist WHERE user = 'app'"
+            )
             out, _ = count.communicate(timeout=60)
             if out.split()[-1:] == ["10"]:
                 break
             assert time.monotonic() < deadline, f"the sessions never took every place: {out!r}"
             holders = [h for h in holders if h.poll() is None]  # those turned away are gone
-            holders += [mariadb_client(sock, "app", "SELECT SLEEP(120)", capture=False) for _ in range(10 - len(holders))]
+            holders += [
+                mariadb_client(sock, "app", "SELECT SLEEP(120)", capture=False) for _ in range(10 - len(holders))
+            ]
             time.sleep(0.5)
         # ...as the server says to the next one (error 1040)
         other = mariadb_client(sock, "app", "SELECT 1")
@@ -331,8 +385,14 @@ def test_rabbitmq_ready_on_connection_start(tmp_path):
         "RABBITMQ_ENABLED_PLUGINS_FILE": plugins,
         "RABBITMQ_CONFIG_FILE": os.path.join(work, "rabbitmq"),
     }
-    server = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", RABBITMQ], env=env, cwd="/",
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", RABBITMQ],
+        env=env,
+        cwd="/",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         r = run([tool("wait-for-port"), "--json", "-t", "180", f"amqp://127.0.0.1:{port}/"], timeout=240)
         assert r.returncode == 0, r.stderr
@@ -362,9 +422,17 @@ def test_an_amqp_server_of_another_version_is_up():
 PG_FIELDS = b"SFATAL\0C57P03\0Mthe database system is starting up\0\0"
 PG_STARTING = b"E" + (4 + len(PG_FIELDS)).to_bytes(4, "big") + PG_FIELDS
 NOT_READY_THEN_READY = {
-    "redis": (b"-LOADING Redis is loading the dataset in memory\r\n", b"+PONG\r\n", "redis: LOADING Redis is loading the dataset in memory"),
+    "redis": (
+        b"-LOADING Redis is loading the dataset in memory\r\n",
+        b"+PONG\r\n",
+        "redis: LOADING Redis is loading the dataset in memory",
+    ),
     "postgres": (PG_STARTING, b"R\0\0\0\x08\0\0\0\0", "postgres: 57P03 the database system is starting up"),
-    "mysql": (mysql_error(1053, b"08S01", b"Server shutdown in progress"), mysql_error(1040, b"08004", b"Too many connections"), "mysql: error 1053 Server shutdown in progress"),
+    "mysql": (
+        mysql_error(1053, b"08S01", b"Server shutdown in progress"),
+        mysql_error(1040, b"08004", b"Too many connections"),
+        "mysql: error 1053 Server shutdown in progress",
+    ),
     "amqp": (b"HTTP/1.1 400 Bad Request\r\n\r\n", b"AMQP\0\0\x09\x01", "not an AMQP answer: HTTP/1.1 400 Bad"),
 }
 

@@ -39,7 +39,20 @@ def bake_print():
     shutil.copytree(REPO / "tests/data", work / "tests/data")
     plugin = "/usr/libexec/docker/cli-plugins/docker-buildx"
     # a clean environment: bake takes its variables (REGISTRY, PIP_CERT...) from it
-    r = run(["chroot", root, "env", "-i", "HOME=/tmp", "PATH=/usr/bin:/bin", "sh", "-c", f"cd /src && {plugin} bake --print default"], timeout=300)
+    r = run(
+        [
+            "chroot",
+            root,
+            "env",
+            "-i",
+            "HOME=/tmp",
+            "PATH=/usr/bin:/bin",
+            "sh",
+            "-c",
+            f"cd /src && {plugin} bake --print default",
+        ],
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return json.loads(r.stdout)
 
@@ -63,7 +76,14 @@ def test_bake_prints_every_image_with_the_matrix_tags_args_and_contexts(bake_pri
 
 
 def test_publishing_workflow_validates_against_the_github_schema():
-    r = run([BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *glob.glob(str(REPO / ".github/workflows/*.yml"))])
+    r = run(
+        [
+            BIN / "check-jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *glob.glob(str(REPO / ".github/workflows/*.yml")),
+        ]
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -44,7 +44,7 @@ def test_find_library_literal_lists_its_package_only_with_dlopen(tmp_path):
 def test_cffi_dlopen_of_a_windows_spelling_finds_the_linux_library(tmp_path):
     # cffi would try dlopen('gobject-2.0-0') and find_library('gobject-2.0-0'), which both fail
     # on Linux; the name stands for libgobject-2.0.so.0 (MinGW's libgobject-2.0-0.dll)
-    t = tree(tmp_path, text="from cffi import FFI\nffi = FFI()\ngobject = ffi.dlopen(\"gobject-2.0-0\")\n")
+    t = tree(tmp_path, text='from cffi import FFI\nffi = FFI()\ngobject = ffi.dlopen("gobject-2.0-0")\n')
     result = find_libdeps(t, dlopen="suggested")
     (r,) = python_resolutions(result)
     assert r.name == "gobject-2.0-0" and r.path.endswith("/libgobject-2.0.so.0")
@@ -167,7 +167,9 @@ def test_json_and_why_say_which_line_asked_for_the_library(tmp_path):
     (f,) = [f for f in doc["files"] if f["path"].endswith("magic.py")]
     assert f["resolutions"][0]["source"].endswith("magic.py:4")
     chains = why(find_libdeps(t, dlopen="required"), "libmagic1")
-    assert chains and chains[0].startswith(f"{t}/pkg/magic.py -> magic (python: ctypes.util.find_library(), as libmagic.so.1 at ")
+    assert chains and chains[0].startswith(
+        f"{t}/pkg/magic.py -> magic (python: ctypes.util.find_library(), as libmagic.so.1 at "
+    )
 
 
 def test_sources_under_a_root_resolve_in_that_root(debian_root, tmp_path):
@@ -178,7 +180,9 @@ def test_sources_under_a_root_resolve_in_that_root(debian_root, tmp_path):
         (work / "z.py").write_text("import ctypes.util\nctypes.util.find_library('z')\n")
         result = find_libdeps(f"/tmp/{work.name}", root=debian_root, dlopen="required")
         (r,) = python_resolutions(result)
-        assert r.realpath.startswith("/usr/lib/x86_64-linux-gnu/libz.so.1") and not r.realpath.startswith(str(debian_root))
+        assert r.realpath.startswith("/usr/lib/x86_64-linux-gnu/libz.so.1") and not r.realpath.startswith(
+            str(debian_root)
+        )
         assert r.needed_by == f"/tmp/{work.name}/z.py"
         assert "zlib1g" in result.package_names
     finally:
@@ -241,7 +245,19 @@ def found(result) -> set[tuple[str, int, str, str]]:
 
 
 # Replacement fields whose format spec holds a quote or a bracket, and the other forms of a field.
-FIELDS = ["d:%b '%y", "v:'>10", "v:(>10", "v:[^10", 'v:">10', "v:{w}", "v:>{w}.{p}", "v!r:'^{w}", "v=!r:(>4", "v:{'>'}{w}", "v:{{w}}"]
+FIELDS = [
+    "d:%b '%y",
+    "v:'>10",
+    "v:(>10",
+    "v:[^10",
+    'v:">10',
+    "v:{w}",
+    "v:>{w}.{p}",
+    "v!r:'^{w}",
+    "v=!r:(>4",
+    "v:{'>'}{w}",
+    "v:{{w}}",
+]
 
 
 @pytest.mark.parametrize("field", FIELDS)
@@ -279,7 +295,9 @@ def test_nesting_deeper_than_python_allows_is_a_warning(tmp_path):
     t = tree(tmp_path, deep="x = " + "(" * 250 + "1" + ")" * 250 + "\nctypes.CDLL('libz.so.1')\n")
     result = find_libdeps(t, dlopen="required")
     assert found(result) == {("deep", 2, "ctypes.CDLL", "libz.so.1")}
-    assert [w for w in result.warnings if "deep.py" in w] == [f"{t}/pkg/deep.py: brackets or f-strings nested deeper than Python allows: what lies deeper not scanned for library names"]
+    assert [w for w in result.warnings if "deep.py" in w] == [
+        f"{t}/pkg/deep.py: brackets or f-strings nested deeper than Python allows: what lies deeper not scanned for library names"
+    ]
 
 
 def test_call_forms_python_accepts_and_the_callee_as_python_reads_it(tmp_path):
@@ -311,7 +329,10 @@ def test_a_source_read_short_is_reported_not_scanned(tmp_path):
     script = 'mount --bind /sys/class/net/lo/address "$1" && exec "$2" --dlopen required "$3"'
     r = run(["unshare", "--mount", "sh", "-c", script, "sh", module, tool("find-libdeps"), t])
     assert r.returncode == 0, r.stderr
-    assert f"find-libdeps: warning: {module}: 18 of its 4096 bytes read (it shrank): not scanned for library names\n" in r.stderr
+    assert (
+        f"find-libdeps: warning: {module}: 18 of its 4096 bytes read (it shrank): not scanned for library names\n"
+        in r.stderr
+    )
 
 
 def test_the_nfkc_table_is_what_the_unicode_database_makes():

@@ -27,7 +27,10 @@ MIN_CORPUS = 5000
 def judge(root: Path, paths: list[str]) -> dict:
     """The judge's document for PATHS, run by ROOT's newest Python, under ROOT's own loader and
     libraries (the host's libc may be older than the one it was built for)."""
-    python = max(glob.glob(f"{root}/usr/bin/python3.[0-9]*"), key=lambda p: int(p.rsplit(".", 1)[1].split("-")[0] if p[-1].isdigit() else 0))
+    python = max(
+        glob.glob(f"{root}/usr/bin/python3.[0-9]*"),
+        key=lambda p: int(p.rsplit(".", 1)[1].split("-")[0] if p[-1].isdigit() else 0),
+    )
     loader = glob.glob(f"{root}/lib*/ld-linux*.so.*")[0]
     libs = ":".join(glob.glob(f"{root}/usr/lib/*-linux-gnu"))
     r = run([loader, "--library-path", libs, python, "-I", JUDGE], input="".join(f"{p}\n" for p in paths), timeout=900)
@@ -106,7 +109,9 @@ CASES = {
     "comment_callee": "(ctypes  # c.CDLL\n .CDLL)('libz.so.1')\nctypes.CDLL(  # 'x'\n 'libz.so.1')\n",
     "nfkc": "ctypes.ＣＤＬＬ('libz.so.1')\nctypes.util.ﬁnd_library('z')\n𝐝𝐥𝐨𝐩𝐞𝐧('libz.so.1')\nctypes.cdll.Ｌoad𝓛ibrary('libbz2.so.1.0')\n",
     "keywords": "ctypes.CDLL(name='libz.so.1', mode=0)\nffi.dlopen(*args, 'x')\nctypes.CDLL(**kw)\n",
-    "not_literals": "ctypes.CDLL('lib%s.so' % v)\nctypes.CDLL('a' if x else 'b')\nctypes.CDLL(f'{x}')\nctypes.CDLL('')\nctypes.CDLL('" + "x" * 300 + "')\n",
+    "not_literals": "ctypes.CDLL('lib%s.so' % v)\nctypes.CDLL('a' if x else 'b')\nctypes.CDLL(f'{x}')\nctypes.CDLL('')\nctypes.CDLL('"
+    + "x" * 300
+    + "')\n",
     "definitions": "def dlopen(name='libz.so.1'):\n    pass\nclass CDLL('x'):\n    pass\nasync def find_library(n='z'): ...\n",
     "receivers": "mods[0].CDLL('libz.so.1')\nload().CDLL('libz.so.1')\n'a'.find_library('z')\n",
     "nested_calls": "ctypes.CDLL(" * 30 + "'libz.so.1'" + ")" * 30 + "\n",
@@ -152,4 +157,7 @@ def test_the_judge_agrees_on_every_source_at_hand(trixie_root):
     assert len(paths) >= MIN_CORPUS, f"only {len(paths)} sources under {', '.join(trees)}"
     doc = compare(trixie_root, paths, trees)
     assert doc["parsed"] + doc["unnamed"] + len(doc["rejected"]) == len(paths)
-    print(f"{len(paths)} sources, {len(doc['rejected'])} rejected by Python {sys.version_info[:2]}'s judge, {len(doc['calls'])} calls", file=sys.stderr)
+    print(
+        f"{len(paths)} sources, {len(doc['rejected'])} rejected by Python {sys.version_info[:2]}'s judge, {len(doc['calls'])} calls",
+        file=sys.stderr,
+    )

@@ -72,7 +72,9 @@ def test_the_kernel_resolves_unless_switched_off(elf, tmp_path, resolver):
     (root / "app/pkg").mkdir()  # in a subdirectory: the source scanner opens that beneath /app
     (root / "app/pkg/use.py").write_text("import ctypes\nctypes.CDLL('libz.so.1')\n")
     log = tmp_path / "strace.log"
-    code = f"import snakepack\nprint(snakepack.find_libdeps('/app', root={str(root)!r}, dlopen='required').package_names)"
+    code = (
+        f"import snakepack\nprint(snakepack.find_libdeps('/app', root={str(root)!r}, dlopen='required').package_names)"
+    )
     r = run(["strace", "-f", "-qq", "-e", "trace=openat2", "-o", log, sys.executable, "-c", code])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["['zlib1g']"]
@@ -99,7 +101,10 @@ def test_no_file_outside_the_root_is_opened(elf, tmp_path):
                 f.unlink()
             target.rmdir()
         target.symlink_to(f"/var/lib/dpkg/{d}")
-    opened = traced_opens(f"from snakepack import find_libdeps\ntry:\n    find_libdeps('/app', root={str(root)!r})\nexcept Exception as e:\n    print(type(e).__name__, e)", tmp_path)
+    opened = traced_opens(
+        f"from snakepack import find_libdeps\ntry:\n    find_libdeps('/app', root={str(root)!r})\nexcept Exception as e:\n    print(type(e).__name__, e)",
+        tmp_path,
+    )
     assert any(p.startswith(f"{root}/") for p in opened)  # the trace does see the analysis
     assert outside(opened, root) == []
 
@@ -141,7 +146,14 @@ def hostile(tmp_path: Path, elf, where: str, kind: str) -> Path:
 def cli(args, timeout=60):
     """Runs find-libdeps with a hard limit on its address space: reading /dev/zero until memory
     runs out fails fast instead of eating the machine. A hang fails through the timeout."""
-    return subprocess.run([tool("find-libdeps"), *map(str, args)], capture_output=True, text=True, timeout=timeout, preexec_fn=address_space_limit(1 << 30), cwd="/")
+    return subprocess.run(
+        [tool("find-libdeps"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=address_space_limit(1 << 30),
+        cwd="/",
+    )
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device"])

@@ -43,7 +43,11 @@ def outcomes(pytester, monkeypatch):
     pytester.makepyfile(TESTS)
     result = pytester.runpytest_subprocess("-v")  # a process of its own reads SNAKEPACK_STRICT
     # "test_x.py::test_name OUTCOME ...", one line per test
-    return {line.split()[0].split("::")[1]: line.split()[1] for line in result.outlines if "::test_" in line.split(" ", 1)[0]}
+    return {
+        line.split()[0].split("::")[1]: line.split()[1]
+        for line in result.outlines
+        if "::test_" in line.split(" ", 1)[0]
+    }
 
 
 def test_a_skip_whose_reason_the_marker_names_is_allowed(outcomes):

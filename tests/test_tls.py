@@ -46,7 +46,6 @@ def pki(tmp_path_factory) -> Path:
     return d
 
 
-
 def server(pki: Path, name: str = "server", **kwargs) -> TlsServer:
     return TlsServer(pki / f"{name}.pem", pki / f"{name}.key", **kwargs)
 
@@ -150,14 +149,19 @@ def test_a_server_that_closes_during_the_handshake():
     with StreamServer(lambda conn: None) as s:  # closes each connection at once
         r = wait("--probe", "--insecure", f"tls://127.0.0.1:{s.port}")
     assert r.returncode == 1
-    assert r.stderr.strip().endswith(("TLS: the server closed the connection during the handshake", "Connection reset by peer")), r.stderr
+    assert r.stderr.strip().endswith(
+        ("TLS: the server closed the connection during the handshake", "Connection reset by peer")
+    ), r.stderr
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--cacert", "/nonexistent/ca.pem"], "CA certificate file /nonexistent/ca.pem: No such file or directory"),
-        (["--cacert", "/etc/hostname"], "CA certificate file /etc/hostname: no certificate in it (no certificate or crl found)"),
+        (
+            ["--cacert", "/etc/hostname"],
+            "CA certificate file /etc/hostname: no certificate in it (no certificate or crl found)",
+        ),
         (["--cacert", "CA", "--insecure"], "cacert and insecure contradict each other: choose one"),
         (["--cacert", "/dev/null"], "CA certificate file /dev/null: not a regular file"),
         (["--cacert", "FIFO"], "CA certificate file FIFO: not a regular file"),  # read, it would never end
@@ -205,7 +209,9 @@ def test_the_pytest_marker_takes_cacert(pki, pytester):
         )
         result = pytester.runpytest()
         result.assert_outcomes(passed=1, errors=1)  # the marker fails the test's setup
-        result.stdout.fnmatch_lines(["*wait_for: timed out after 2 s waiting for tls://localhost:*certificate not trusted*"])
+        result.stdout.fnmatch_lines(
+            ["*wait_for: timed out after 2 s waiting for tls://localhost:*certificate not trusted*"]
+        )
 
 
 def test_insecure_names_the_failure_not_the_certificate(pki):
@@ -232,5 +238,8 @@ def test_verbose_says_why_the_certificate_is_not_trusted(pki, scheme):
     lines = [line.split(" ", 1)[1] for line in r.stderr.splitlines() if line.startswith("+")]
     assert lines[0] == f"{endpoint} resolved: 127.0.0.1 (IPv4)"
     # not a refusal: the next attempt comes a period after this one started
-    assert re.fullmatch(rf"{re.escape(endpoint)} attempt 1 to 127\.0\.0\.1: TLS: certificate not trusted: [^;]+; next attempt in \d+ ms", lines[1]), lines
+    assert re.fullmatch(
+        rf"{re.escape(endpoint)} attempt 1 to 127\.0\.0\.1: TLS: certificate not trusted: [^;]+; next attempt in \d+ ms",
+        lines[1],
+    ), lines
     assert lines[-1] == "deadline reached"

@@ -22,17 +22,37 @@ def test_stub_matches_the_extension_module(tmp_path):
 
 def test_project_tools_pass_mypy_strict(tmp_path):
     # scripts/snakepack_tools and the standalone installer the image builds copy in
-    r = run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", tmp_path, "-p", "snakepack_tools", "-m", "install_locked"], cwd=REPO)
+    r = run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--cache-dir",
+            tmp_path,
+            "-p",
+            "snakepack_tools",
+            "-m",
+            "install_locked",
+        ],
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_python_commands_in_scripts_are_thin_entry_points():
     # the code is in snakepack_tools, where the checks above see it; a command only calls it
-    commands = [p for p in (REPO / "scripts").iterdir() if p.is_file() and not p.suffix and p.read_text().startswith("#!/usr/bin/env python3")]
+    commands = [
+        p
+        for p in (REPO / "scripts").iterdir()
+        if p.is_file() and not p.suffix and p.read_text().startswith("#!/usr/bin/env python3")
+    ]
     assert len(commands) >= 8
     for path in commands:
         text = path.read_text()
         assert "sys.path" not in text, path.name
-        assert len(text.splitlines()) <= 10 and "from snakepack_tools." in text, f"{path.name}: more than an entry point"
+        assert len(text.splitlines()) <= 10 and "from snakepack_tools." in text, (
+            f"{path.name}: more than an entry point"
+        )
         r = run([path, "--help"])
         assert r.returncode == 0 and r.stdout, (path.name, r.stderr)

@@ -53,13 +53,19 @@ def check(root, path):
 def test_a_venv_whose_interpreter_the_root_lacks(debian_root, debian12_venv, place):
     where = place(debian_root, debian12_venv)  # minbase: no Python at all
     r = check(debian_root, where)
-    assert (r.returncode, r.stderr) == (1, f"find-libdeps: {where}: bin/python3 leads to /usr/bin/python3, which is not in this root\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"find-libdeps: {where}: bin/python3 leads to /usr/bin/python3, which is not in this root\n",
+    )
 
 
 def test_a_python_3_11_venv_in_a_debian_13_root(trixie_root, debian12_venv, place):
     where = place(trixie_root, debian12_venv)
     r = check(trixie_root, where)
-    assert (r.returncode, r.stderr) == (1, f"find-libdeps: {where}: made for Python 3.11 (pyvenv.cfg), but bin/python3 runs /usr/bin/python3.13, Python 3.13\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"find-libdeps: {where}: made for Python 3.11 (pyvenv.cfg), but bin/python3 runs /usr/bin/python3.13, Python 3.13\n",
+    )
 
 
 def test_extension_modules_built_for_another_python(trixie_root, place):
@@ -74,7 +80,10 @@ def test_extension_modules_built_for_another_python(trixie_root, place):
     shutil.copy(foreign, site)
     r = check(trixie_root, where)
     name = foreign.rsplit("/", 1)[1]
-    assert (r.returncode, r.stderr) == (1, f"find-libdeps: {where}: lib/python3.13/site-packages/{name} built for cpython-311, but bin/python3 runs /usr/bin/python3.13, cpython-313\n")
+    assert (r.returncode, r.stderr) == (
+        1,
+        f"find-libdeps: {where}: lib/python3.13/site-packages/{name} built for cpython-311, but bin/python3 runs /usr/bin/python3.13, cpython-313\n",
+    )
 
 
 def test_the_venv_of_these_tests_fits_this_machine():

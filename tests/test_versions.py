@@ -95,14 +95,47 @@ def test_check_follows_versions_down_the_load_tree(tmp_path):
     (build / "foo.c").write_text("int bar2(void);\nint foo(void) { return bar2(); }\n")
     (build / "ext.c").write_text("int foo(void);\nint ext(void) { return foo(); }\n")
     for cmd in (
-        [CC, "-shared", "-fPIC", "-DBAR_2", "-Wl,--version-script", build / "v2.map", "-Wl,-soname,libbar.so.1", "-o", build / "libbar.so.1", build / "bar.c"],
-        [CC, "-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "-o", lib / "libfoo.so.1", build / "foo.c", build / "libbar.so.1"],
-        [CC, "-shared", "-fPIC", "-Wl,--version-script", build / "v1.map", "-Wl,-soname,libbar.so.1", "-o", lib / "libbar.so.1", build / "bar.c"],
+        [
+            CC,
+            "-shared",
+            "-fPIC",
+            "-DBAR_2",
+            "-Wl,--version-script",
+            build / "v2.map",
+            "-Wl,-soname,libbar.so.1",
+            "-o",
+            build / "libbar.so.1",
+            build / "bar.c",
+        ],
+        [
+            CC,
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libfoo.so.1",
+            "-o",
+            lib / "libfoo.so.1",
+            build / "foo.c",
+            build / "libbar.so.1",
+        ],
+        [
+            CC,
+            "-shared",
+            "-fPIC",
+            "-Wl,--version-script",
+            build / "v1.map",
+            "-Wl,-soname,libbar.so.1",
+            "-o",
+            lib / "libbar.so.1",
+            build / "bar.c",
+        ],
         [CC, "-shared", "-fPIC", "-o", tmp_path / "ext.so", build / "ext.c", lib / "libfoo.so.1"],
     ):
         r = run(cmd)
         assert r.returncode == 0, r.stderr
-    loader = run([sys.executable, "-I", "-c", f"import ctypes; ctypes.CDLL({str(tmp_path / 'ext.so')!r})"], env={**os.environ, "LD_LIBRARY_PATH": str(lib)})
+    loader = run(
+        [sys.executable, "-I", "-c", f"import ctypes; ctypes.CDLL({str(tmp_path / 'ext.so')!r})"],
+        env={**os.environ, "LD_LIBRARY_PATH": str(lib)},
+    )
     assert "version `BAR_2' not found" in loader.stderr  # the judge
     (tmp_path / "only").mkdir()
     shutil.move(tmp_path / "ext.so", tmp_path / "only" / "ext.so")

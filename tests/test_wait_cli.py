@@ -110,7 +110,12 @@ def test_cli_odd_bytes_and_digits_are_one_line(endpoint, message):
 
 def test_cli_environment_fallbacks():
     a, b = free_port(), free_port()
-    env = dict(os.environ, WAIT_FOR_PORTS=f"127.0.0.1:{a}, 127.0.0.1:{b}", WAIT_FOR_PORT_TIMEOUT="0.3", WAIT_FOR_PORT_PERIOD="0.1")
+    env = dict(
+        os.environ,
+        WAIT_FOR_PORTS=f"127.0.0.1:{a}, 127.0.0.1:{b}",
+        WAIT_FOR_PORT_TIMEOUT="0.3",
+        WAIT_FOR_PORT_PERIOD="0.1",
+    )
     r = run([tool("wait-for-port")], env=env, timeout=30)
     assert r.returncode == 10 and len(r.stderr.splitlines()) == 2
     assert "after 0.3 s" in r.stderr
@@ -122,10 +127,17 @@ def test_cli_environment_fallbacks():
 def test_cli_execs_the_command_on_success_only():
     code = "import os; print(os.getpid())"
     with listener_later(0) as port:
-        p = subprocess.Popen([tool("wait-for-port"), "-q", f"127.0.0.1:{port}", "--", sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [tool("wait-for-port"), "-q", f"127.0.0.1:{port}", "--", sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         out, _ = p.communicate(timeout=30)
     assert p.returncode == 0 and int(out) == p.pid  # the same process: exec, not a child
-    r = run([tool("wait-for-port"), "-q", "-t", "0.2", f"127.0.0.1:{free_port()}", "--", "touch", "/nonexistent/never"], timeout=30)
+    r = run(
+        [tool("wait-for-port"), "-q", "-t", "0.2", f"127.0.0.1:{free_port()}", "--", "touch", "/nonexistent/never"],
+        timeout=30,
+    )
     assert r.returncode == 10
 
 
@@ -139,21 +151,45 @@ def test_cli_raises_the_open_files_limit():
             s.bind(("127.0.0.1", 0))
             s.listen(8)
         endpoints = [f"127.0.0.1:{s.getsockname()[1]}" for s in listeners]
-        r = run([tool("wait-for-port"), "-q", "-t", "30", *endpoints], preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)), timeout=60)
+        r = run(
+            [tool("wait-for-port"), "-q", "-t", "30", *endpoints],
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)),
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
-        r = run([tool("wait-for-port"), "-t", "30", *endpoints], preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)), timeout=60)
+        r = run(
+            [tool("wait-for-port"), "-t", "30", *endpoints],
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)),
+            timeout=60,
+        )
     finally:
         for s in listeners:
             s.close()
     assert r.returncode == 2
-    assert r.stderr == "wait-for-port: 200 endpoints need a socket each, but the open-files limit is 64 (ulimit -n), 32 of them kept for the rest of the process\n"
+    assert (
+        r.stderr
+        == "wait-for-port: 200 endpoints need a socket each, but the open-files limit is 64 (ulimit -n), 32 of them kept for the rest of the process\n"
+    )
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_every_socket_is_closed_exactly_once():
     # A second close() of a number another thread has reused since would close its file.
     with listener_later(0) as up, listener_later(0.3) as late, http_server(lambda path: 200) as web:
-        r = run(["strace", "-f", "-e", "trace=close", tool("wait-for-port"), "-q", f"127.0.0.1:{up}", f"localhost:{late}", f"http://127.0.0.1:{web}/"], timeout=60)
+        r = run(
+            [
+                "strace",
+                "-f",
+                "-e",
+                "trace=close",
+                tool("wait-for-port"),
+                "-q",
+                f"127.0.0.1:{up}",
+                f"localhost:{late}",
+                f"http://127.0.0.1:{web}/",
+            ],
+            timeout=60,
+        )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "EBADF" not in r.stderr
 
@@ -171,7 +207,24 @@ def test_slow_connects_never_push_past_the_deadline(tmp_path):
     seconds = 8 if SANITIZED else 2
     log = tmp_path / "strace.log"
     endpoints = [f"127.0.0.1:{free_port()}"] * count
-    r = run(["strace", "-f", "-ttt", "-qq", "-e", "trace=execve,connect", "-o", log, tool("wait-for-port"), "-q", "-t", str(seconds), *endpoints], timeout=300)
+    r = run(
+        [
+            "strace",
+            "-f",
+            "-ttt",
+            "-qq",
+            "-e",
+            "trace=execve,connect",
+            "-o",
+            log,
+            tool("wait-for-port"),
+            "-q",
+            "-t",
+            str(seconds),
+            *endpoints,
+        ],
+        timeout=300,
+    )
     assert r.returncode == 10, r.stderr[-1000:]
     text = log.read_text()
     started = first(text, "execve(")
@@ -224,19 +277,30 @@ def test_cli_json_document_matches_its_schema(tmp_path, mode):
 
     (tmp_path / "there").write_text("x")
     down = free_port()
-    r = run([tool("wait-for-port"), *mode, "--json", "-t", "2", f"file:{tmp_path / 'there'}", f"127.0.0.1:{down}"], timeout=30)
+    r = run(
+        [tool("wait-for-port"), *mode, "--json", "-t", "2", f"file:{tmp_path / 'there'}", f"127.0.0.1:{down}"],
+        timeout=30,
+    )
     assert r.returncode == (1 if mode else 10)
     doc = json.loads(r.stdout)
     jsonschema.validate(doc, JSON_SCHEMA)
     there, gone = doc["endpoints"]
     assert doc["ready"] is False and there["ready"] is True and there["last_error"] is None
-    assert gone == {"endpoint": f"127.0.0.1:{down}", "ready": False, "elapsed_ms": None, "attempts": gone["attempts"], "last_error": "Connection refused"}
+    assert gone == {
+        "endpoint": f"127.0.0.1:{down}",
+        "ready": False,
+        "elapsed_ms": None,
+        "attempts": gone["attempts"],
+        "last_error": "Connection refused",
+    }
     assert gone["attempts"] == 1 if mode else gone["attempts"] > 1
     ok = run([tool("wait-for-port"), "--json", "-q", f"file:{tmp_path / 'there'}"], timeout=30)
     assert ok.returncode == 0 and ok.stderr == "" and json.loads(ok.stdout)["ready"] is True
 
 
-@pytest.mark.parametrize("stdout, why", [("full", "No space left on device"), ("reader gone", "Broken pipe"), ("closed", "stdout is closed")])
+@pytest.mark.parametrize(
+    "stdout, why", [("full", "No space left on device"), ("reader gone", "Broken pipe"), ("closed", "stdout is closed")]
+)
 def test_cli_json_when_stdout_cannot_take_it(tmp_path, stdout, why):
     # One line says so, the exit status is the wait's, and -- CMD still runs after a ready wait.
     wrap = ["sh", "-c", 'exec "$@" >&-', "sh"] if stdout == "closed" else []
@@ -246,8 +310,20 @@ def test_cli_json_when_stdout_cannot_take_it(tmp_path, stdout, why):
     ran = tmp_path / "ran"
     try:
         with listening() as port:
-            ready = run([*wrap, tool("wait-for-port"), "--json", f"127.0.0.1:{port}", "--", "touch", ran], stdout=out, capture_output=False, stderr=subprocess.PIPE, timeout=60)
-        down = run([*wrap, tool("wait-for-port"), "--json", "-t", "0.3", f"127.0.0.1:{free_port()}"], stdout=out, capture_output=False, stderr=subprocess.PIPE, timeout=60)
+            ready = run(
+                [*wrap, tool("wait-for-port"), "--json", f"127.0.0.1:{port}", "--", "touch", ran],
+                stdout=out,
+                capture_output=False,
+                stderr=subprocess.PIPE,
+                timeout=60,
+            )
+        down = run(
+            [*wrap, tool("wait-for-port"), "--json", "-t", "0.3", f"127.0.0.1:{free_port()}"],
+            stdout=out,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
     finally:
         os.close(writer)
         if stdout == "full":
@@ -256,7 +332,9 @@ def test_cli_json_when_stdout_cannot_take_it(tmp_path, stdout, why):
     assert ran.exists()
     for r in (ready, down):
         assert "Traceback" not in r.stderr and "Exception" not in r.stderr
-        assert [line for line in r.stderr.splitlines() if "--json" in line] == [f"wait-for-port: cannot print the --json document: {why}"]
+        assert [line for line in r.stderr.splitlines() if "--json" in line] == [
+            f"wait-for-port: cannot print the --json document: {why}"
+        ]
 
 
 @pytest.mark.parametrize(
@@ -264,7 +342,10 @@ def test_cli_json_when_stdout_cannot_take_it(tmp_path, stdout, why):
     [
         (["--json", "--bogus", "db:1"], "unrecognized arguments: --bogus"),
         (["--js", "--period", "0", "db:1"], "period must be a number of seconds from 0.001 up, not 0.0"),
-        (["--json", "--probe", "--stable", "5", "db:1"], "--probe tries each endpoint once: it takes no --stable and no -- CMD"),
+        (
+            ["--json", "--probe", "--stable", "5", "db:1"],
+            "--probe tries each endpoint once: it takes no --stable and no -- CMD",
+        ),
         (["--json"], "no endpoint given (arguments or $WAIT_FOR_PORTS)"),
     ],
 )
@@ -303,7 +384,11 @@ def test_cli_verbose_says_each_step(tmp_path, kind):
         endpoint, opening = f"{kind}:{path}", None
     with opening or listening() as port:
         endpoint = endpoint or (f"127.0.0.1:{port}" if kind == "tcp" else f"http://127.0.0.1:{port}/up")
-        p = subprocess.Popen([tool("wait-for-port"), "-v", "-q", "--period", "0.2", "-t", "60", endpoint], stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [tool("wait-for-port"), "-v", "-q", "--period", "0.2", "-t", "60", endpoint],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(0.5)
         if kind == "unix":
             server = socket.socket(socket.AF_UNIX)
@@ -327,7 +412,9 @@ def test_cli_verbose_says_each_step(tmp_path, kind):
     if kind == "http":
         # an answer that is not ready: the next attempt comes a period after this one started
         # (the second 503 is like the first, and comes within a second of it: held back)
-        assert len(lines) == 3 and re.fullmatch(r"attempt 1 to 127\.0\.0\.1: HTTP status 503; next attempt in 1\d\d ms", lines[1]), lines
+        assert len(lines) == 3 and re.fullmatch(
+            r"attempt 1 to 127\.0\.0\.1: HTTP status 503; next attempt in 1\d\d ms", lines[1]
+        ), lines
     if kind == "unix":
         server.close()
 
@@ -343,6 +430,9 @@ def test_cli_verbose_holds_back_attempts_alike_and_says_the_deadline():
     # about a hundred attempts a second, a line a second: the ones between are counted
     assert 2 <= len(attempts) <= 4, attempts
     for line in attempts[1:]:
-        assert re.fullmatch(r"attempt \d+ to 127\.0\.0\.1: Connection refused; next attempt in 10 ms \(and \d+ like it before, not shown\)", line), line
+        assert re.fullmatch(
+            r"attempt \d+ to 127\.0\.0\.1: Connection refused; next attempt in 10 ms \(and \d+ like it before, not shown\)",
+            line,
+        ), line
     # -v wins over -q, and the report at the timeout stays
     assert r.stderr.endswith(f"wait-for-port: 127.0.0.1:{port} still down after 2.5 s: Connection refused\n")

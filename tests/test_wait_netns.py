@@ -78,7 +78,10 @@ def test_dropped_syns_never_push_past_the_deadline(netns):
 
 def test_slow_dns_blocks_neither_the_deadline_nor_other_endpoints(netns):
     # the namespace's nameserver never answers: getaddrinfo would block 15 s
-    nft(netns, "table inet t {\n chain incoming {\n type filter hook input priority 0; udp dport 53 drop; tcp dport 53 drop\n }\n}\n")
+    nft(
+        netns,
+        "table inet t {\n chain incoming {\n type filter hook input priority 0; udp dport 53 drop; tcp dport 53 drop\n }\n}\n",
+    )
     start = time.monotonic()
     lines = in_netns_with_listener(netns, "['-t', '3', f'127.0.0.1:{port}', 'slow.example.invalid:80']")
     took = time.monotonic() - start
@@ -118,4 +121,6 @@ def test_cli_says_once_when_addresses_outgrow_the_descriptors(netns):
     lines = in_netns_with_listener(netns, "['-t', '30', *[f'both:{port}'] * 30]", limit=limit)
     assert lines[0] == "0", lines
     crowded = [line for line in lines if "than the open-files limit" in line]
-    assert crowded == ["wait-for-port: 30 endpoints resolve to more addresses than the open-files limit has sockets for (32): some addresses wait for a free descriptor"]
+    assert crowded == [
+        "wait-for-port: 30 endpoints resolve to more addresses than the open-files limit has sockets for (32): some addresses wait for a free descriptor"
+    ]

@@ -41,7 +41,9 @@ def in_ppoll(pid: int) -> None:
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_cli_signals_end_the_wait_at_once(sig, code):
-    p = subprocess.Popen([tool("wait-for-port"), "-t", "0", f"127.0.0.1:{free_port()}"], stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [tool("wait-for-port"), "-t", "0", f"127.0.0.1:{free_port()}"], stderr=subprocess.PIPE, text=True
+    )
     handler_installed(p.pid, sig)
     in_ppoll(p.pid)
     p.send_signal(sig)
@@ -53,7 +55,12 @@ def test_cli_signals_end_the_wait_at_once(sig, code):
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_cli_json_document_on_a_signal(sig, code):
     port = free_port()
-    p = subprocess.Popen([tool("wait-for-port"), "--json", "-t", "0", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [tool("wait-for-port"), "--json", "-t", "0", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     handler_installed(p.pid, sig)
     in_ppoll(p.pid)
     p.send_signal(sig)
@@ -141,7 +148,9 @@ def signal_runs(endpoints, runs, parallel, max_delay, seed):
     delays = [rng.uniform(0, max_delay) for _ in range(runs)]
 
     def one(delay):
-        p = subprocess.Popen([tool("wait-for-port"), "-q", "-t", "0", *endpoints], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [tool("wait-for-port"), "-q", "-t", "0", *endpoints], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         p.send_signal(signal.SIGTERM)
         try:
@@ -172,7 +181,23 @@ def test_cli_no_sigterm_is_lost_with_many_endpoints():
 def test_a_signal_is_seen_between_batches_of_slow_connects(tmp_path):
     log = tmp_path / "strace.log"
     endpoints = [f"127.0.0.1:{free_port()}"] * 6000
-    p = subprocess.Popen(["strace", "-f", "-ttt", "-qq", "-e", "trace=connect", "-o", log, tool("wait-for-port"), "-q", "-t", "0", *endpoints])
+    p = subprocess.Popen(
+        [
+            "strace",
+            "-f",
+            "-ttt",
+            "-qq",
+            "-e",
+            "trace=connect",
+            "-o",
+            log,
+            tool("wait-for-port"),
+            "-q",
+            "-t",
+            "0",
+            *endpoints,
+        ]
+    )
     try:
         while not (log.exists() and "connect(" in log.read_text()):  # until it is connecting
             assert p.poll() is None

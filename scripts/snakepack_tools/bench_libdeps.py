@@ -27,8 +27,14 @@ from . import REPO, arguments
 PROG = "bench-libdeps"
 
 PACKAGES = [
-    "python3-numpy", "python3-scipy", "python3-lxml", "python3-pil",
-    "python3-h5py", "python3-grpcio", "python3-pandas", "python3-matplotlib",
+    "python3-numpy",
+    "python3-scipy",
+    "python3-lxml",
+    "python3-pil",
+    "python3-h5py",
+    "python3-grpcio",
+    "python3-pandas",
+    "python3-matplotlib",
 ]
 
 # The original find-libdeps script, verbatim in behaviour.
@@ -89,7 +95,21 @@ def wide_library(work: str, n: int) -> str:
     lib = os.path.join(work, "tree", "x.so")
     os.makedirs(os.path.dirname(lib))
     stub_files = sorted(os.path.join(stubs, s) for s in os.listdir(stubs))
-    subprocess.run(["cc", "-shared", "-nostdlib", "-Wl,--no-as-needed", "-Wl,--disable-new-dtags", f"-Wl,-rpath,{':'.join(dirs)}", "-o", lib, src, *stub_files], check=True)
+    subprocess.run(
+        [
+            "cc",
+            "-shared",
+            "-nostdlib",
+            "-Wl,--no-as-needed",
+            "-Wl,--disable-new-dtags",
+            f"-Wl,-rpath,{':'.join(dirs)}",
+            "-o",
+            lib,
+            src,
+            *stub_files,
+        ],
+        check=True,
+    )
     return lib
 
 
@@ -111,7 +131,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("tree", nargs="?", default="/usr/lib/python3/dist-packages")
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install the tree's packages")
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--wide", type=int, default=2000, metavar="N", help="DT_NEEDED names and RPATH entries of the worst case (0: skip it)")
+    parser.add_argument(
+        "--wide",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="DT_NEEDED names and RPATH entries of the worst case (0: skip it)",
+    )
     default = os.path.join(REPO, ".venv", "bin", "find-libdeps")
     parser.add_argument("--find-libdeps", default=default if os.path.exists(default) else shutil.which("find-libdeps"))
     args = parser.parse_args(argv)
@@ -142,10 +168,15 @@ def main(argv: list[str]) -> int:
     noted, noted_out, noted_rss = best([args.find_libdeps, "--dlopen", "suggested", tree], args.runs)
     added = set(noted_out.split()) - mine
     sources = [os.path.join(d, n) for d, _, names in os.walk(tree) for n in names if n.endswith(".py")]
-    read_floor, _, _ = best(f"find {tree} -name '*.py' -type f -print0 | xargs -0 cat >/dev/null", args.runs, shell=True)
-    print(f"with --dlopen suggested: {noted:8.3f} s  (+{(noted / ours - 1) * 100:.0f} %), peak RSS {noted_rss / 1024:.1f} MiB, adds: {' '.join(sorted(added)) or '-'}")
-    print(f"  its Python sources: {len(sources)} files, {sum(os.path.getsize(p) for p in sources) / 1e6:.0f} MB; reading them (find | xargs cat): {read_floor:.3f} s")
+    read_floor, _, _ = best(
+        f"find {tree} -name '*.py' -type f -print0 | xargs -0 cat >/dev/null", args.runs, shell=True
+    )
+    print(
+        f"with --dlopen suggested: {noted:8.3f} s  (+{(noted / ours - 1) * 100:.0f} %), peak RSS {noted_rss / 1024:.1f} MiB, adds: {' '.join(sorted(added)) or '-'}"
+    )
+    print(
+        f"  its Python sources: {len(sources)} files, {sum(os.path.getsize(p) for p in sources) / 1e6:.0f} MB; reading them (find | xargs cat): {read_floor:.3f} s"
+    )
     if args.wide:
         bench_wide(args.find_libdeps, args.wide)
     return 0
-

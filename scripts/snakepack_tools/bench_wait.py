@@ -115,7 +115,9 @@ def overshoot(cmd: list[str], timeout: float, cap: float) -> float | str | None:
         rules = "table inet t {\n chain incoming {\n type filter hook input priority 0; tcp dport 9 drop\n }\n}\n"
         subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
         start = time.perf_counter()
-        p = subprocess.Popen(["ip", "netns", "exec", ns, *cmd, "-t", str(timeout), "127.0.0.1:9"], stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *cmd, "-t", str(timeout), "127.0.0.1:9"], stderr=subprocess.DEVNULL
+        )
         try:
             p.wait(timeout=cap)
         except subprocess.TimeoutExpired:
@@ -147,7 +149,10 @@ def thousand(cmd: list[str], n: int, rng: random.Random) -> tuple[int, float]:
 
 
 def server_start(
-    wait_cmd: list[str], start: Callable[[], subprocess.Popen[bytes]], stop: Callable[[subprocess.Popen[bytes]], object], trials: int
+    wait_cmd: list[str],
+    start: Callable[[], subprocess.Popen[bytes]],
+    stop: Callable[[subprocess.Popen[bytes]], object],
+    trials: int,
 ) -> list[float]:
     """Seconds from starting a server (START() returns its process) until WAIT_CMD exits,
     per trial; WAIT_CMD is started first."""
@@ -184,7 +189,9 @@ def bench_servers(ours: list[str], trials: int) -> None:
         loop = f'until [ "$(redis-cli -p {port} ping 2>/dev/null)" = PONG ]; do sleep 1; done'
         o = server_start([*ours, "-t", "60", f"redis://127.0.0.1:{port}"], start, _stop, trials)
         b = server_start(["sh", "-c", loop], start, _stop, trials)
-        print(f"redis-server start to ready, median of {trials}: wait-for-port redis:// {statistics.median(o) * 1000:.1f} ms, redis-cli ping loop {statistics.median(b) * 1000:.1f} ms")
+        print(
+            f"redis-server start to ready, median of {trials}: wait-for-port redis:// {statistics.median(o) * 1000:.1f} ms, redis-cli ping loop {statistics.median(b) * 1000:.1f} ms"
+        )
         shutil.rmtree(work)
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
     if bins and shutil.which("setpriv"):
@@ -193,8 +200,24 @@ def bench_servers(ours: list[str], trials: int) -> None:
         os.chmod(work, 0o755)
         shutil.chown(work, "nobody", "nogroup")
         nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        subprocess.run([*nobody, f"{pg}/initdb", "-D", f"{work}/data", "--auth=trust"], cwd="/", check=True, stdout=subprocess.DEVNULL)
-        pg_argv = [*nobody, f"{pg}/postgres", "-D", f"{work}/data", "-p", str(port), "-k", work, "-c", "listen_addresses=127.0.0.1"]
+        subprocess.run(
+            [*nobody, f"{pg}/initdb", "-D", f"{work}/data", "--auth=trust"],
+            cwd="/",
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        pg_argv = [
+            *nobody,
+            f"{pg}/postgres",
+            "-D",
+            f"{work}/data",
+            "-p",
+            str(port),
+            "-k",
+            work,
+            "-c",
+            "listen_addresses=127.0.0.1",
+        ]
 
         def start() -> subprocess.Popen[bytes]:
             return subprocess.Popen(pg_argv, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -202,7 +225,9 @@ def bench_servers(ours: list[str], trials: int) -> None:
         loop = f"until {pg}/pg_isready -q -h 127.0.0.1 -p {port}; do sleep 1; done"
         o = server_start([*ours, "-t", "60", f"postgres://127.0.0.1:{port}"], start, _stop, trials)
         b = server_start(["sh", "-c", loop], start, _stop, trials)
-        print(f"postgres start to ready, median of {trials}: wait-for-port postgres:// {statistics.median(o) * 1000:.1f} ms, pg_isready loop {statistics.median(b) * 1000:.1f} ms")
+        print(
+            f"postgres start to ready, median of {trials}: wait-for-port postgres:// {statistics.median(o) * 1000:.1f} ms, pg_isready loop {statistics.median(b) * 1000:.1f} ms"
+        )
         shutil.rmtree(work)
 
 
@@ -215,7 +240,9 @@ def main(argv: list[str]) -> int:
     parser = arguments(PROG, __doc__)
     parser.add_argument("--trials", type=int, default=20)
     default = os.path.join(REPO, ".venv", "bin", "wait-for-port")
-    parser.add_argument("--wait-for-port", default=default if os.path.exists(default) else shutil.which("wait-for-port"))
+    parser.add_argument(
+        "--wait-for-port", default=default if os.path.exists(default) else shutil.which("wait-for-port")
+    )
     args = parser.parse_args(argv)
     if not args.wait_for_port:
         sys.exit("bench-wait: no wait-for-port found; run scripts/test once or pass --wait-for-port")
@@ -247,5 +274,7 @@ def main(argv: list[str]) -> int:
     bench_servers(ours, 5)
 
     rc, took = thousand(ours, 1000, rng)
-    print(f"1000 endpoints opening at random moments within 2 s: wait-for-port exit {rc} after {took:.2f} s ({'all detected' if rc == 0 else 'NOT all detected'})")
+    print(
+        f"1000 endpoints opening at random moments within 2 s: wait-for-port exit {rc} after {took:.2f} s ({'all detected' if rc == 0 else 'NOT all detected'})"
+    )
     return 0

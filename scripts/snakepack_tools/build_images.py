@@ -95,9 +95,12 @@ def pip_settings(secret: Path) -> list[str]:
     for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"):
         if os.environ.get(var):
             args += ["--build-arg", f"{var}={os.environ[var]}"]
-    cert = os.environ.get("PIP_CERT") or subprocess.run(
-        [sys.executable, "-m", "pip", "config", "get", "global.cert"], capture_output=True, text=True
-    ).stdout.strip()
+    cert = (
+        os.environ.get("PIP_CERT")
+        or subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.cert"], capture_output=True, text=True
+        ).stdout.strip()
+    )
     secret.write_bytes(Path(cert).read_bytes() if cert and Path(cert).is_file() else b"")
     return args + ["--secret", f"id=pip-cert,src={secret}"]
 
@@ -116,8 +119,15 @@ def debootstrap(release: str, arch: str) -> Path:
     sh("debootstrap", "--variant=minbase", f"--arch={arch}", release, root, MIRROR, *extra)
     (root / "etc/dpkg/dpkg.cfg.d/docker-slim").write_text(SLIM_DPKG_CFG)
     sh("find", root / "usr/share/doc", "-mindepth", "2", "!", "-name", "copyright", "!", "-type", "d", "-delete")
-    for pattern in ("usr/share/man/*", "usr/share/info/*", "var/lib/apt/lists/*", "var/cache/apt/*.bin",
-                    "var/cache/apt/archives/*.deb", "var/log/*.log", "var/log/apt/*"):
+    for pattern in (
+        "usr/share/man/*",
+        "usr/share/info/*",
+        "var/lib/apt/lists/*",
+        "var/cache/apt/*.bin",
+        "var/cache/apt/archives/*.deb",
+        "var/log/*.log",
+        "var/log/apt/*",
+    ):
         for p in root.glob(pattern):
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     for p in (root / "usr/share/locale").iterdir():
@@ -152,7 +162,9 @@ def debian_base(engine: Engine, release: str, offline: bool) -> None:
     root = debootstrap(release, arch)
     if engine.name == "buildah":
         sys.exit("build-images: importing a debootstrapped base needs podman or docker")
-    tar = subprocess.Popen(["tar", "-C", str(root), "--exclude=./.complete", "--exclude=./debootstrap", "-c", "."], stdout=subprocess.PIPE)
+    tar = subprocess.Popen(
+        ["tar", "-C", str(root), "--exclude=./.complete", "--exclude=./debootstrap", "-c", "."], stdout=subprocess.PIPE
+    )
     extra = ["--arch", arch] if engine.name == "podman" and arch != "amd64" else []
     sh(engine.cli, "import", *extra, "--change", 'CMD ["bash"]', "-", ref, stdin=tar.stdout, stdout=subprocess.DEVNULL)
     tar.wait()
@@ -183,7 +195,9 @@ def manifest(engine: Engine, ref: str, images: list[str]) -> None:
     sh("podman", "manifest", "create", multi)
     for image in images:
         # by ID: a short name would be looked up on docker.io, not in local storage
-        iid = sh("podman", "image", "inspect", "--format", "{{.Id}}", image, capture_output=True, text=True).stdout.strip()
+        iid = sh(
+            "podman", "image", "inspect", "--format", "{{.Id}}", image, capture_output=True, text=True
+        ).stdout.strip()
         sh("podman", "manifest", "add", multi, f"containers-storage:{iid}")
 
 
@@ -194,8 +208,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--offline", action="store_true", help="never pull: debootstrap the Debian bases")
     parser.add_argument("--only", help="these images (comma separated) and nothing else")
     parser.add_argument("--platform", help="e.g. linux/arm64 (built under emulation on another host)")
-    parser.add_argument("--manifest", action="store_true", help="join the host's and the foreign platform's images into NAME-multi manifest lists")
-    parser.add_argument("--one", nargs=argparse.REMAINDER, metavar="NAME DOCKERFILE ARGS", help="build one more image with the same settings")
+    parser.add_argument(
+        "--manifest",
+        action="store_true",
+        help="join the host's and the foreign platform's images into NAME-multi manifest lists",
+    )
+    parser.add_argument(
+        "--one",
+        nargs=argparse.REMAINDER,
+        metavar="NAME DOCKERFILE ARGS",
+        help="build one more image with the same settings",
+    )
     args = parser.parse_args(argv)
 
     m = Matrix()
@@ -206,7 +229,18 @@ def main(argv: list[str]) -> int:
             if len(args.one) < 2:
                 parser.error("--one NAME DOCKERFILE [BUILD ARGS...]")
             name, dockerfile, *extra = args.one
-            return sh(*engine.build_cmd, *common, "-f", dockerfile, "-t", f"{m.registry}:{name}", *extra, ".", cwd=REPO, check=False).returncode
+            return sh(
+                *engine.build_cmd,
+                *common,
+                "-f",
+                dockerfile,
+                "-t",
+                f"{m.registry}:{name}",
+                *extra,
+                ".",
+                cwd=REPO,
+                check=False,
+            ).returncode
 
         images = m.images(ci=args.ci, foreign=bool(engine.suffix))
         if args.only:
@@ -219,7 +253,9 @@ def main(argv: list[str]) -> int:
         start = time.monotonic()
         for image in images:
             if image.python and image.python.name in skipped or any(n in skipped for n in image.needs.values()):
-                skipped.setdefault(image.name, f"built on {image.python.name if image.python else image.needs}, which is skipped")
+                skipped.setdefault(
+                    image.name, f"built on {image.python.name if image.python else image.needs}, which is skipped"
+                )
                 say(f"{m.registry}:{image.name}: skipped: {skipped[image.name]}")
                 continue
             if image.role == "base":
@@ -231,9 +267,12 @@ def main(argv: list[str]) -> int:
                 engine.tag(f"{m.registry}:{target}{engine.suffix}", f"{m.registry}:{alias}{engine.suffix}")
         if args.manifest and engine.suffix:
             for name in sorted(built):
-                manifest(engine, f"{m.registry}:{name}", [f"{m.registry}:{name}", f"{m.registry}:{name}{engine.suffix}"])
+                manifest(
+                    engine, f"{m.registry}:{name}", [f"{m.registry}:{name}", f"{m.registry}:{name}{engine.suffix}"]
+                )
         CACHE.mkdir(parents=True, exist_ok=True)
         (CACHE / f"skipped{engine.suffix}.json").write_text(json.dumps(skipped, indent=2) + "\n")
-        say(f"done with {engine.name} in {time.monotonic() - start:.0f} s; skipped: {', '.join(sorted(skipped)) or 'nothing'}")
+        say(
+            f"done with {engine.name} in {time.monotonic() - start:.0f} s; skipped: {', '.join(sorted(skipped)) or 'nothing'}"
+        )
     return 0
-

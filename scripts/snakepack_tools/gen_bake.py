@@ -57,13 +57,19 @@ def render(m: Matrix) -> str:
     ci = {i.name for i in m.images(ci=True)}
     out = [HEADER]
     out.append('variable "REGISTRY" {\n  default = ' + hcl(m.registry) + "\n}\n")
-    out.append('variable "CACHE_REF" {\n  # a registry reference for BuildKit\'s cache (e.g. ghcr.io/OWNER/python-cache), or empty\n  default = ""\n}\n')
-    out.append('variable "PIP_CERT" {\n  # a CA bundle for pip and uv inside builds (a TLS-intercepting network), or empty\n  default = ""\n}\n')
+    out.append(
+        'variable "CACHE_REF" {\n  # a registry reference for BuildKit\'s cache (e.g. ghcr.io/OWNER/python-cache), or empty\n  default = ""\n}\n'
+    )
+    out.append(
+        'variable "PIP_CERT" {\n  # a CA bundle for pip and uv inside builds (a TLS-intercepting network), or empty\n  default = ""\n}\n'
+    )
     out.append('variable "PGO" {\n  default = "1"\n}\n')
     out.append('variable "LTO" {\n  default = "1"\n}\n')
     out.append('group "default" {\n  targets = ' + hcl([target_name(i.name) for i in images]) + "\n}\n")
     out.append('group "ci" {\n  targets = ' + hcl([target_name(i.name) for i in images if i.name in ci]) + "\n}\n")
-    out.append('# filled in by docker/metadata-action in CI (tags, labels, annotations)\ntarget "docker-metadata-action" {}\n')
+    out.append(
+        '# filled in by docker/metadata-action in CI (tags, labels, annotations)\ntarget "docker-metadata-action" {}\n'
+    )
     out.append(
         'target "_common" {\n'
         '  inherits = ["docker-metadata-action"]\n'
@@ -81,19 +87,21 @@ def render(m: Matrix) -> str:
             args = dict(image.args)
             if "PGO" in args:
                 args["PGO"], args["LTO"] = "${PGO}", "${LTO}"
-            items.append({
-                "tname": target_name(image.name),
-                "tag": image.name,
-                "args": args,
-                "contexts": {ctx: f"target:{target_name(n)}" for ctx, n in image.needs.items()},
-            })
+            items.append(
+                {
+                    "tname": target_name(image.name),
+                    "tag": image.name,
+                    "args": args,
+                    "contexts": {ctx: f"target:{target_name(n)}" for ctx, n in image.needs.items()},
+                }
+            )
         lines = [f'target "family-{name}" {{']
         lines.append("  matrix = {")
         lines.append("    item = [")
         lines += [f"      {hcl(item)}," for item in items]
         lines.append("    ]")
         lines.append("  }")
-        lines.append('  name = item.tname')
+        lines.append("  name = item.tname")
         lines.append('  inherits = ["_common"]')
         lines.append(f"  dockerfile = {hcl(first.dockerfile)}")
         if first.target:
@@ -110,15 +118,19 @@ def render(m: Matrix) -> str:
 
 def main(argv: list[str]) -> int:
     parser = arguments("gen-bake", __doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 when docker-bake.hcl differs from what it would write")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when docker-bake.hcl differs from what it would write"
+    )
     args = parser.parse_args(argv)
     text = render(Matrix())
     path = REPO / "docker-bake.hcl"
     if args.check:
         if not path.exists() or path.read_text() != text:
-            print("gen-bake: docker-bake.hcl is not what images/versions.json makes: run scripts/gen-bake", file=sys.stderr)
+            print(
+                "gen-bake: docker-bake.hcl is not what images/versions.json makes: run scripts/gen-bake",
+                file=sys.stderr,
+            )
             return 1
         return 0
     path.write_text(text)
     return 0
-

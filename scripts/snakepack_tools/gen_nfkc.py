@@ -58,4 +58,3 @@ def main(argv: list[str]) -> int:
         return 0
     OUT.write_text(text)
     return 0
-

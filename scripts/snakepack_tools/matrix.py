@@ -60,7 +60,9 @@ class Matrix:
         self.registry: str = self.data["registry"]
         self.platforms: list[str] = self.data["platforms"]
         self.releases: dict[str, dict[str, Any]] = self.data["releases"]
-        self.pythons = [Python(**{k: v for k, v in p.items() if k in Python.__dataclass_fields__}) for p in self.data["pythons"]]
+        self.pythons = [
+            Python(**{k: v for k, v in p.items() if k in Python.__dataclass_fields__}) for p in self.data["pythons"]
+        ]
         self.by_name = {p.name: p for p in self.pythons}
         self.default = self.by_name[self.data["default"]]
 
@@ -76,8 +78,14 @@ class Matrix:
 
     def base(self, release: str) -> Image:
         return Image(
-            f"base-{release}", "base", "images/base/Dockerfile", None,
-            {"RELEASE": release, "APT_BUILD_CONF": self.apt_conf(release)}, {}, None, release,
+            f"base-{release}",
+            "base",
+            "images/base/Dockerfile",
+            None,
+            {"RELEASE": release, "APT_BUILD_CONF": self.apt_conf(release)},
+            {},
+            None,
+            release,
             f"Debian {release} slim, UTF-8, tzdata, CA certificates",
         )
 
@@ -93,25 +101,79 @@ class Matrix:
                 "PGO": "0" if fast_cpython else "1",
                 "LTO": "0" if fast_cpython else "1",
             }
-            build = Image(f"build-{p.name}", "build", dockerfile, "build", dict(args), base, p, p.release,
-                          f"Build stage: CPython {p.full_version} from source on Debian {p.release}, compilers, uv, snakepack")
-            runtime = Image(p.name, "runtime", dockerfile, "runtime", dict(args), base, p, p.release,
-                            f"Target stage: CPython {p.full_version} from source on Debian {p.release}, snakepack's commands")
+            build = Image(
+                f"build-{p.name}",
+                "build",
+                dockerfile,
+                "build",
+                dict(args),
+                base,
+                p,
+                p.release,
+                f"Build stage: CPython {p.full_version} from source on Debian {p.release}, compilers, uv, snakepack",
+            )
+            runtime = Image(
+                p.name,
+                "runtime",
+                dockerfile,
+                "runtime",
+                dict(args),
+                base,
+                p,
+                p.release,
+                f"Target stage: CPython {p.full_version} from source on Debian {p.release}, snakepack's commands",
+            )
         else:
             args["GDBM"] = self.gdbm_package(p)
-            build = Image(f"build-{p.name}", "build", "images/build/Dockerfile", None, dict(args), base, p, p.release,
-                          f"Build stage: Python {p.version} of Debian {p.release}, compilers, headers, uv, snakepack")
-            runtime = Image(p.name, "runtime", "images/runtime/Dockerfile", None, dict(args), base | {"build": build.name},
-                            p, p.release, f"Target stage: Python {p.version} of Debian {p.release}, snakepack's commands")
+            build = Image(
+                f"build-{p.name}",
+                "build",
+                "images/build/Dockerfile",
+                None,
+                dict(args),
+                base,
+                p,
+                p.release,
+                f"Build stage: Python {p.version} of Debian {p.release}, compilers, headers, uv, snakepack",
+            )
+            runtime = Image(
+                p.name,
+                "runtime",
+                "images/runtime/Dockerfile",
+                None,
+                dict(args),
+                base | {"build": build.name},
+                p,
+                p.release,
+                f"Target stage: Python {p.version} of Debian {p.release}, snakepack's commands",
+            )
         return [build, runtime]
 
     def pillow_images(self, p: Python) -> list[Image]:
         args = {"PYTHON": p.version, "APT_BUILD_CONF": self.apt_conf(p.release)}
         return [
-            Image(f"build-{p.name}-pillow", "build-pillow", "images/pillow/Dockerfile", "build-pillow", dict(args),
-                  {"build": f"build-{p.name}"}, p, p.release, "Build stage with pillow's headers"),
-            Image(f"{p.name}-pillow", "pillow", "images/pillow/Dockerfile", None, dict(args),
-                  {"build": f"build-{p.name}", "runtime": p.name}, p, p.release, "Target stage with the libraries pillow needs"),
+            Image(
+                f"build-{p.name}-pillow",
+                "build-pillow",
+                "images/pillow/Dockerfile",
+                "build-pillow",
+                dict(args),
+                {"build": f"build-{p.name}"},
+                p,
+                p.release,
+                "Build stage with pillow's headers",
+            ),
+            Image(
+                f"{p.name}-pillow",
+                "pillow",
+                "images/pillow/Dockerfile",
+                None,
+                dict(args),
+                {"build": f"build-{p.name}", "runtime": p.name},
+                p,
+                p.release,
+                "Target stage with the libraries pillow needs",
+            ),
         ]
 
     def all_images(self) -> list[Image]:
@@ -119,13 +181,35 @@ class Matrix:
         pythons = [self.by_name[n] for n in spec["pythons"]]
         release = spec["release"]
         versions = " ".join(p.version for p in pythons)
-        args = {"RELEASE": release, "PYTHONS": versions, "LEFT_OUT": self.all_left_out(), "APT_BUILD_CONF": self.apt_conf(release)}
+        args = {
+            "RELEASE": release,
+            "PYTHONS": versions,
+            "LEFT_OUT": self.all_left_out(),
+            "APT_BUILD_CONF": self.apt_conf(release),
+        }
         return [
-            Image("all", "all", "images/all/Dockerfile", None, dict(args), {"base": f"base-{release}"}, None, release,
-                  f"Build stage with Pythons {versions} side by side, tox, nox, uv"),
-            Image("all-pillow", "all-pillow", "images/pillow/Dockerfile", "build-pillow",
-                  {"PYTHON": pythons[-1].version, "APT_BUILD_CONF": self.apt_conf(release)},
-                  {"build": "all"}, None, release, "The all image with pillow's headers"),
+            Image(
+                "all",
+                "all",
+                "images/all/Dockerfile",
+                None,
+                dict(args),
+                {"base": f"base-{release}"},
+                None,
+                release,
+                f"Build stage with Pythons {versions} side by side, tox, nox, uv",
+            ),
+            Image(
+                "all-pillow",
+                "all-pillow",
+                "images/pillow/Dockerfile",
+                "build-pillow",
+                {"PYTHON": pythons[-1].version, "APT_BUILD_CONF": self.apt_conf(release)},
+                {"build": "all"},
+                None,
+                release,
+                "The all image with pillow's headers",
+            ),
         ]
 
     def all_left_out(self) -> str:
@@ -135,7 +219,9 @@ class Matrix:
         lines = []
         for p in self.pythons:
             if p.version not in held and p.name == p.version:
-                lines.append(f"{p.version}: built for Debian {p.release}, not {spec['release']} ({spec['left_out_why']})")
+                lines.append(
+                    f"{p.version}: built for Debian {p.release}, not {spec['release']} ({spec['left_out_why']})"
+                )
         lines += [f"{v}: {why}" for v, why in self.data.get("left_out", {}).items()]
         return "; ".join(lines)
 
@@ -143,9 +229,26 @@ class Matrix:
         out = []
         for name, app in self.data["apps"].items():
             p = self.by_name[app["python"]]
-            args = {"PYTHON": p.version, "APP": app["packages"], "LOCK": f"app-{name}", "COMMAND": app["command"], "APT_BUILD_CONF": self.apt_conf(p.release)}
-            out.append(Image(name, "app", "images/app/Dockerfile", None, args, {"build": f"build-{p.name}", "runtime": p.name}, p, p.release,
-                             f"{app['packages']}, packed with snakepack"))
+            args = {
+                "PYTHON": p.version,
+                "APP": app["packages"],
+                "LOCK": f"app-{name}",
+                "COMMAND": app["command"],
+                "APT_BUILD_CONF": self.apt_conf(p.release),
+            }
+            out.append(
+                Image(
+                    name,
+                    "app",
+                    "images/app/Dockerfile",
+                    None,
+                    args,
+                    {"build": f"build-{p.name}", "runtime": p.name},
+                    p,
+                    p.release,
+                    f"{app['packages']}, packed with snakepack",
+                )
+            )
         return out
 
     def foreign_ci(self) -> list[Image]:
@@ -164,7 +267,9 @@ class Matrix:
         pillow = sel["pillow"] if sel else self.data["pillow"]
         fast = bool(sel and sel.get("fast_cpython"))
         found: list[Image] = []
-        releases = sorted({p.release for p in pythons} | ({self.data["all"]["release"]} if not sel or sel["all"] else set()))
+        releases = sorted(
+            {p.release for p in pythons} | ({self.data["all"]["release"]} if not sel or sel["all"] else set())
+        )
         found += [self.base(r) for r in releases]
         for p in pythons:
             found += self.python_images(p, fast)
@@ -203,11 +308,17 @@ def readme_table(m: Matrix, sizes: dict[str, str] | None = None) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for p in m.pythons:
-        origin = f"upstream tarball {p.full_version}, built here" if p.from_source else f"Debian's `python{p.version}` package"
+        origin = (
+            f"upstream tarball {p.full_version}, built here"
+            if p.from_source
+            else f"Debian's `python{p.version}` package"
+        )
         pillow = f"`{p.name}-pillow`, `build-{p.name}-pillow`" if p.name in m.data["pillow"] else "-"
         release = m.releases[p.release]
         debian = f"{p.release} ({release['debian']})"
-        lines.append(f"| `{p.name}` | {p.version} | {debian} | {origin} | `build-{p.name}` | {pillow} | {sizes.get(p.name, '-')} |")
+        lines.append(
+            f"| `{p.name}` | {p.version} | {debian} | {origin} | `build-{p.name}` | {pillow} | {sizes.get(p.name, '-')} |"
+        )
     return "\n".join(lines)
 
 
@@ -240,4 +351,3 @@ def main(argv: list[str]) -> int:
     for img in m.images(ci=args.ci):
         print(img.name)
     return 0
-

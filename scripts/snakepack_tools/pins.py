@@ -70,7 +70,10 @@ def select_pythons(selector: str | list[str], m: Matrix) -> tuple[str, ...]:
 def lock_specs(m: Matrix | None = None) -> list[LockSpec]:
     m = m or Matrix()
     data = json.loads((LOCKS / "locks.json").read_text())
-    return [LockSpec(name, select_pythons(spec["pythons"], m), tuple(spec.get("from_source", ()))) for name, spec in data["locks"].items()]
+    return [
+        LockSpec(name, select_pythons(spec["pythons"], m), tuple(spec.get("from_source", ())))
+        for name, spec in data["locks"].items()
+    ]
 
 
 def requirement_names(path: Path) -> list[str]:
@@ -125,11 +128,19 @@ def verdict(tool: str, words: list[str]) -> str | None:
     tool = " ".join(tool.split())
     base = tool.rsplit("/", 1)[-1]
     flags = set(words)
-    has_lock = "-r" in flags or "--requirement" in flags or any(w.startswith(("-r", "--requirement=")) and len(w) > 2 for w in words)
+    has_lock = (
+        "-r" in flags
+        or "--requirement" in flags
+        or any(w.startswith(("-r", "--requirement=")) and len(w) > 2 for w in words)
+    )
     local = any(w in ("--no-index", "--offline") for w in words)
     isolated_ok = "--no-build-isolation" in flags or ("--only-binary" in flags and ":all:" in words)
     if base in ("uvx", "pipx") or tool.startswith("uv tool"):
-        return "a tool installed from the index, no hashes checked" if any(w in ("install", "run") for w in words) or base == "uvx" else None
+        return (
+            "a tool installed from the index, no hashes checked"
+            if any(w in ("install", "run") for w in words) or base == "uvx"
+            else None
+        )
     if tool in ("uv add",):
         return "resolves from the index"
     if tool in ("uv sync",):
@@ -139,7 +150,9 @@ def verdict(tool: str, words: list[str]) -> str | None:
             return "the project is built in an isolated environment, resolved, not hash-checked"
         return None
     if tool == "uv build":
-        return None if "--no-build-isolation" in flags else "an isolated build environment is resolved, not hash-checked"
+        return (
+            None if "--no-build-isolation" in flags else "an isolated build environment is resolved, not hash-checked"
+        )
     if base == "pip-sync":
         return "pip-sync"
     # pip, pip3, python -m pip, uv pip
@@ -164,7 +177,9 @@ def find_unpinned(text: str, path: str = "-") -> list[Unpinned]:
     joined = shell_text(text, path)
     for m in INSTALLERS.finditer(joined):
         tool = m["tool"]
-        if re.match(r"(?:.*/)?pip[\d.]*$", tool) and not re.match(r"\s+(install|wheel|download|sync)\b", m["rest"] or ""):
+        if re.match(r"(?:.*/)?pip[\d.]*$", tool) and not re.match(
+            r"\s+(install|wheel|download|sync)\b", m["rest"] or ""
+        ):
             continue  # pip --version, a path named pip, the word in prose
         if tool.startswith(("uv pip",)) and not re.match(r"\s+(install|sync)\b", m["rest"] or ""):
             continue  # uv pip compile, uv pip list
@@ -177,7 +192,13 @@ def find_unpinned(text: str, path: str = "-") -> list[Unpinned]:
 
 
 def tracked_files() -> list[Path]:
-    r = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [REPO / f for f in r.stdout.splitlines()]
 
 
@@ -187,7 +208,11 @@ def scan_checkout() -> list[Unpinned]:
         rel = path.relative_to(REPO).as_posix()
         # the locks, the C sources, and the three files that name every form on purpose: the
         # installer that is the pinned form, this scanner and its test
-        if rel.startswith(("locks/", "ext/", "fuzz/")) or rel in ("scripts/install_locked.py", "scripts/snakepack_tools/pins.py", "tests/test_pins.py"):
+        if rel.startswith(("locks/", "ext/", "fuzz/")) or rel in (
+            "scripts/install_locked.py",
+            "scripts/snakepack_tools/pins.py",
+            "tests/test_pins.py",
+        ):
             continue
         if not path.is_file() or (path.suffix not in SOURCE_SUFFIXES and "Dockerfile" not in path.name):
             continue
@@ -215,17 +240,41 @@ def say(message: str) -> None:
 def uv() -> str:
     found = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if not found:
-        sys.exit("update-pins: needs uv: run it with the test environment's Python (.venv/bin/python scripts/update-pins)")
+        sys.exit(
+            "update-pins: needs uv: run it with the test environment's Python (.venv/bin/python scripts/update-pins)"
+        )
     return found
 
 
-def compile_lock(requirements: Path, python: str, platform: str, out: Path, constraints: Path, from_source: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def compile_lock(
+    requirements: Path, python: str, platform: str, out: Path, constraints: Path, from_source: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """uv pip compile of REQUIREMENTS for PYTHON on PLATFORM into OUT: wheels only, but for the
     packages FROM_SOURCE, whose sdists are pinned. No interpreter is needed or downloaded."""
-    argv = [uv(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--no-python-downloads",
-            "--python-version", python, "--python-platform", PLATFORMS[platform], "-c", os.path.relpath(constraints, requirements.parent), "-o", str(out),
-            "--only-binary", ":all:", *(a for name in from_source for a in ("--no-binary", name)), requirements.name]
-    return subprocess.run(argv, cwd=requirements.parent, capture_output=True, text=True, env=os.environ | {"UV_PYTHON_DOWNLOADS": "never"})
+    argv = [
+        uv(),
+        "pip",
+        "compile",
+        "--quiet",
+        "--no-header",
+        "--generate-hashes",
+        "--no-python-downloads",
+        "--python-version",
+        python,
+        "--python-platform",
+        PLATFORMS[platform],
+        "-c",
+        os.path.relpath(constraints, requirements.parent),
+        "-o",
+        str(out),
+        "--only-binary",
+        ":all:",
+        *(a for name in from_source for a in ("--no-binary", name)),
+        requirements.name,
+    ]
+    return subprocess.run(
+        argv, cwd=requirements.parent, capture_output=True, text=True, env=os.environ | {"UV_PYTHON_DOWNLOADS": "never"}
+    )
 
 
 def pins_of(text: str) -> list[str]:
@@ -233,15 +282,24 @@ def pins_of(text: str) -> list[str]:
 
 
 def index_url() -> str:
-    return (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL") or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
+    return (
+        os.environ.get("UV_DEFAULT_INDEX")
+        or os.environ.get("UV_INDEX_URL")
+        or os.environ.get("PIP_INDEX_URL")
+        or "https://pypi.org/simple"
+    ).rstrip("/")
 
 
 def sdist_build_requires(package: str, version: str) -> list[str]:
     """The build-system requires of PACKAGE's sdist of VERSION, read from the index's file."""
-    req = urllib.request.Request(f"{index_url()}/{canonical(package)}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    req = urllib.request.Request(
+        f"{index_url()}/{canonical(package)}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     with urllib.request.urlopen(req, timeout=60) as r:
         files = json.load(r)["files"]
-    stem = re.compile(rf"^{re.escape(canonical(package)).replace('-', '[-_.]')}-{re.escape(version)}\.(tar\.gz|zip)$", re.I)
+    stem = re.compile(
+        rf"^{re.escape(canonical(package)).replace('-', '[-_.]')}-{re.escape(version)}\.(tar\.gz|zip)$", re.I
+    )
     sdists = [f for f in files if stem.match(f["filename"])]
     if not sdists:
         raise HoldBack(package, version, "no sdist served to build from")
@@ -276,7 +334,9 @@ def resolve(requirements: Path, python: str, out: Path, held: Path, from_source:
         texts[platform] = out.read_text()
     first, second = (set(pins_of(t)) for t in texts.values())
     if first != second:
-        raise Unresolvable(f"{requirements.name} for Python {python}: the platforms differ ({sorted(first ^ second)}); one lock cannot serve both")
+        raise Unresolvable(
+            f"{requirements.name} for Python {python}: the platforms differ ({sorted(first ^ second)}); one lock cannot serve both"
+        )
     return texts["linux/amd64"]
 
 
@@ -303,12 +363,17 @@ def make_lock(spec: LockSpec, python: str, work: Path, held: Path) -> tuple[Path
     shutil.copyfile(spec.source, source)
     try:
         text = resolve(source, python, out, held, spec.from_source)
-        header = [f"# locks/{out.name}: the pins of locks/{spec.source.name} for Python {python}; made by scripts/update-pins, do not edit",
-                  f"# python: {python}", f"# platforms: {' '.join(PLATFORMS)} (the same pins; the sha256 of every file of each version)"]
+        header = [
+            f"# locks/{out.name}: the pins of locks/{spec.source.name} for Python {python}; made by scripts/update-pins, do not edit",
+            f"# python: {python}",
+            f"# platforms: {' '.join(PLATFORMS)} (the same pins; the sha256 of every file of each version)",
+        ]
         build_out = None
         if spec.from_source:
             build_out = work / spec.build_path(python).name
-            header.append(f"# from source: {' '.join(spec.from_source)} (built without isolation against locks/{build_out.name})")
+            header.append(
+                f"# from source: {' '.join(spec.from_source)} (built without isolation against locks/{build_out.name})"
+            )
             build_in = work / f"{spec.name}-build.in"
             pinned = dict(p.split("==", 1) for p in pins_of(text))
             build_in.write_text("\n".join(build_requirements(spec, python, pinned, work, held)) + "\n")
@@ -331,8 +396,11 @@ def build_once(spec: LockSpec, python: str, lock: Path) -> None:
     say(f"building {', '.join(spec.from_source)} of {lock.name} once, with Python {here}")
     with tempfile.TemporaryDirectory(prefix="update-pins-") as tmp:
         subprocess.run([sys.executable, "-m", "venv", f"{tmp}/venv"], check=True)
-        r = subprocess.run([sys.executable, str(REPO / "scripts/install_locked.py"), "--python", f"{tmp}/venv/bin/python", str(lock)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, str(REPO / "scripts/install_locked.py"), "--python", f"{tmp}/venv/bin/python", str(lock)],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0:
             last = (r.stderr.strip().splitlines() or ["?"])[-1]
             pins = {canonical(p.name): p.version for p in read_lock(lock).pins}
@@ -403,11 +471,15 @@ def check_locks() -> list[str]:
                 if lock.python != python:
                     problems.append(f"{spec.path(python).name}: made for Python {lock.python}")
                 if tuple(lock.from_source) != spec.from_source:
-                    problems.append(f"{spec.path(python).name}: builds {lock.from_source} from source, locks.json says {list(spec.from_source)}")
+                    problems.append(
+                        f"{spec.path(python).name}: builds {lock.from_source} from source, locks.json says {list(spec.from_source)}"
+                    )
                 pinned = {canonical(p.name) for p in lock.pins}
                 missing = [n for n in wanted if n not in pinned]
                 if missing:
-                    problems.append(f"{spec.path(python).name}: does not pin {', '.join(missing)} of {spec.source.name}: run scripts/update-pins")
+                    problems.append(
+                        f"{spec.path(python).name}: does not pin {', '.join(missing)} of {spec.source.name}: run scripts/update-pins"
+                    )
                 if spec.from_source:
                     read_lock(spec.build_path(python))
             except Exception as e:  # install_locked.Failure: one line
@@ -417,11 +489,14 @@ def check_locks() -> list[str]:
 
 def main(argv: list[str]) -> int:
 
-
     parser = arguments("update-pins", __doc__)
     parser.add_argument("names", nargs="*", metavar="LOCK", help="only these locks (names in locks/locks.json)")
-    parser.add_argument("--no-build", action="store_true", help="do not build the source-built pins once with this Python")
-    parser.add_argument("--check", action="store_true", help="only check the committed locks and the checkout's install commands")
+    parser.add_argument(
+        "--no-build", action="store_true", help="do not build the source-built pins once with this Python"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only check the committed locks and the checkout's install commands"
+    )
     args = parser.parse_args(argv)
     if args.check:
         problems = check_locks() + [str(u) for u in scan_checkout()]
@@ -429,4 +504,3 @@ def main(argv: list[str]) -> int:
             print(f"update-pins: {p}", file=sys.stderr)
         return 1 if problems else 0
     return update(args.names or None, build=not args.no_build)
-

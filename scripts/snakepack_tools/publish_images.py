@@ -31,7 +31,22 @@ def sh(argv: list[str], dry: bool, capture: bool = False) -> str:
 
 def python_version(ref: str, version: str, dry: bool) -> str:
     """The full version of the Python in image REF (X.Y.Z), asked of the image itself."""
-    out = sh(["docker", "run", "--rm", "--platform", "linux/amd64", "--entrypoint", f"python{version}", ref, "-c", "import platform; print(platform.python_version())"], dry, capture=True)
+    out = sh(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--platform",
+            "linux/amd64",
+            "--entrypoint",
+            f"python{version}",
+            ref,
+            "-c",
+            "import platform; print(platform.python_version())",
+        ],
+        dry,
+        capture=True,
+    )
     return out.strip() or f"{version}.x"
 
 
@@ -60,14 +75,41 @@ def main(argv: list[str]) -> int:
         sources = [f"{repository}@{d}" for d in digests]
         if image.python and image.role != "app":
             # 3.13 -> 3.13.5, 3.13-source -> 3.13.15-source, in every image of that Python
-            full = python_version(sources[0], image.python.version, dry) + image.python.name[len(image.python.version):]
+            full = (
+                python_version(sources[0], image.python.version, dry) + image.python.name[len(image.python.version) :]
+            )
             stem = image.name.replace(image.python.name, full, 1)
         else:
             stem = image.name
         immutable = f"{stem}-{date}" if image.release in stem else f"{stem}-{image.release}-{date}"
         tags = [image.name, immutable, *aliases.get(image.name, [])]
-        sh(["docker", "buildx", "imagetools", "create", *(a for t in tags for a in ("-t", f"{repository}:{t}")), *sources], dry)
-        digest = sh(["docker", "buildx", "imagetools", "inspect", f"{repository}:{immutable}", "--format", "{{json .Manifest.Digest}}"], dry, capture=True).strip().strip('"')
+        sh(
+            [
+                "docker",
+                "buildx",
+                "imagetools",
+                "create",
+                *(a for t in tags for a in ("-t", f"{repository}:{t}")),
+                *sources,
+            ],
+            dry,
+        )
+        digest = (
+            sh(
+                [
+                    "docker",
+                    "buildx",
+                    "imagetools",
+                    "inspect",
+                    f"{repository}:{immutable}",
+                    "--format",
+                    "{{json .Manifest.Digest}}",
+                ],
+                dry,
+                capture=True,
+            )
+            .strip()
+            .strip('"')
+        )
         sh(["cosign", "sign", "--yes", f"{repository}@{digest or 'sha256:DIGEST'}"], dry)
     return 0
-
