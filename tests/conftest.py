@@ -82,10 +82,45 @@ def communicate(p: subprocess.Popen, timeout: float, hang: str):
         pytest.fail(hang)
 
 
+# ---- what a test needs, and the quick tier --------------------------------------------------------
+
+# Beyond a C compiler, the libelf and OpenSSL headers and the test lock, a test may need root
+# (debootstrap roots, namespaces, mounts, device nodes, another uid), servers (real database
+# servers) or images (image builds, buildx). pytest --quick (scripts/test --quick) runs only the
+# tests that need none of them, as any user.
+NEEDS = ("root", "servers", "images")
+ROOT_FIXTURES = {"debian_root", "trixie_root", "in_root"}
+
+
+def pytest_addoption(parser):
+    tier = parser.getgroup("snakepack tiers")
+    tier.addoption("--quick", action="store_true", help="only the tests that need no root, no servers and no images")
+    tier.addoption("--needing", action="store_true", help="only the tests that need root, servers or images")
+
+
+def needs(item) -> set[str]:
+    """What ITEM needs of NEEDS: its needs markers', and root for a fixture that makes a root."""
+    found = {what for m in item.iter_markers("needs") for what in m.args}
+    if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
+        found.add("root")
+    unknown = found - set(NEEDS)
+    if unknown:
+        raise pytest.UsageError(f"{item.nodeid}: needs {', '.join(sorted(unknown))}: not one of {', '.join(NEEDS)}")
+    return found
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("quick") or config.getoption("needing"):
+        keep = [item for item in items if bool(needs(item)) == config.getoption("needing")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "may_skip(reason): a skip of this test whose reason holds REASON is expected even in CI"
     )
+    config.addinivalue_line("markers", f"needs(what, ...): the test needs one of {', '.join(NEEDS)} (pytest --quick)")
     # A background job of a shell without job control starts with SIGINT ignored, and so would
     # every process a test starts: the tests of what SIGINT does need it delivered.
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:

@@ -249,6 +249,7 @@ def assert_clean(root):
     assert not (root / "var/log/dpkg.log").exists()
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_installs_and_leaves_no_lists_or_caches(root, repo):
     r = apt_install(root, "snakepack-test-pkg")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -256,6 +257,7 @@ def test_installs_and_leaves_no_lists_or_caches(root, repo):
     assert_clean(root)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_requirements_files_and_stdin(root, repo, tmp_path):
     (root / "pkgdeps.txt").write_text("# from find-libdeps\nsnakepack-test-pkg\n")
     r = apt_install(root, "-r", "/pkgdeps.txt", "-r", "-", input="\n# nothing more\n")
@@ -263,6 +265,7 @@ def test_requirements_files_and_stdin(root, repo, tmp_path):
     assert (root / "usr/share/snakepack-test-pkg/hello").exists()
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_transient_update_failures_are_retried(root, repo):
     repo.faults = {"Release": ["503", "502"]}
     r = apt_install(root, "snakepack-test-pkg")
@@ -272,6 +275,7 @@ def test_transient_update_failures_are_retried(root, repo):
     assert_clean(root)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_transient_download_failure_is_retried(root, repo):
     repo.faults = {".deb": ["503"]}
     r = apt_install(root, "snakepack-test-pkg")
@@ -280,6 +284,7 @@ def test_transient_download_failure_is_retried(root, repo):
     assert_clean(root)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_gives_up_after_the_retries_and_still_cleans_up(root, repo):
     repo.faults = {"Release": ["503"] * 20}
     r = apt_install(root, "--retries", "2", "snakepack-test-pkg")
@@ -290,6 +295,7 @@ def test_gives_up_after_the_retries_and_still_cleans_up(root, repo):
     assert_clean(root)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_unknown_package_fails_at_once_naming_it(root, repo):
     r = apt_install(root, "snakepack-test-pkg", "snakepack-no-such-package")
     assert r.returncode == 100
@@ -303,6 +309,7 @@ def test_unknown_package_fails_at_once_naming_it(root, repo):
     assert_clean(root)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_conflict_fails_at_once(root, repo):
     r = apt_install(root, "snakepack-test-pkg", "snakepack-test-conflict")
     assert r.returncode == 100
@@ -310,6 +317,7 @@ def test_conflict_fails_at_once(root, repo):
     assert_clean(root)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_bad_name_runs_nothing(root, repo):
     r = apt_install(root, "snakepack-test-pkg", "rm -rf /")
     assert r.returncode == 2
@@ -332,6 +340,7 @@ def apt_get(root, *args):
     return run(["chroot", root, "apt-get", "-o", "Acquire::Retries=0", *args], env=env, timeout=600)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_dry_run_changes_nothing(root, repo):
     assert apt_get(root, "update").returncode == 0  # lists and caches as a used machine has them
     (root / "var/log/dpkg.log").write_text("an earlier install\n")
@@ -345,6 +354,7 @@ def test_dry_run_changes_nothing(root, repo):
     assert apt_get(root, "install", "-s", "snakepack-test-pkg").returncode == 0  # still a candidate
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_dry_run_without_lists_reads_its_own_and_leaves_none(root, repo):
     cleanup(str(root))  # as in an image: no lists at all
     before = state(root)
@@ -355,6 +365,7 @@ def test_dry_run_without_lists_reads_its_own_and_leaves_none(root, repo):
     assert_clean(root)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_install_returns_the_packages_it_installed(root, repo):
     code = "from snakepack.apt import install; print(install(['snakepack-test-pkg'], retry_delay=0.1))"
     r = run(["chroot", root, "python3", "-c", code], timeout=600)
@@ -367,6 +378,7 @@ def installed(root, name: str) -> bool:
     return (root / f"usr/share/{name}/hello").exists()
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 @pytest.mark.parametrize(
     "args, status, message",
     [
@@ -431,6 +443,7 @@ def test_a_name_never_removes_a_package_nor_stands_for_others(root, repo, args, 
     assert_clean(root)
 
 
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 @pytest.mark.parametrize(
     "args, env",
     [(["--retry-delay", "nan"], {}), (["--retry-delay", "inf"], {}), ([], {"APT_INSTALL_RETRY_DELAY": "nan"})],

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
         ),
     ],
 )
+@pytest.mark.needs("root")  # a mount namespace hides the header
 def test_missing_header_names_the_package(tmp_path, header, line):
     path = Path("/usr/include") / header
     if not path.exists() or shutil.which("unshare") is None:
@@ -92,3 +93,16 @@ def test_c_sources_are_as_clang_format_writes_them():
     assert len(files) > 30
     r = run([tool, "--dry-run", "--Werror", *files], cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_quick_tier_names_a_missing_build_package_in_one_line(tmp_path):
+    # a machine without gcc: a PATH that holds only what scripts/test needs before the build
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for name in ("python3", "dirname"):
+        (bin_ / name).symlink_to(shutil.which(name, path="/usr/bin:/bin"))
+    r = run(["/bin/bash", REPO / "scripts/test", "--quick"], env={"PATH": str(bin_), "HOME": str(tmp_path)})
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        "scripts/test --quick: missing Debian packages: gcc (as root: apt-get install -y gcc)"
+    ], r.stderr

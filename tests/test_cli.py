@@ -207,6 +207,7 @@ def test_find_libdeps_exclude_installed_missing_names_the_file_once(elf, tmp_pat
     assert (r.returncode, r.stderr) == (2, "find-libdeps: /nonexistent: No such file or directory\n")
 
 
+@pytest.mark.needs("root")  # a mount namespace hides the library
 @pytest.mark.parametrize(
     "soname, package", [("libelf.so.1", "libelf1"), ("libssl.so.3", "libssl3"), ("libcrypto.so.3", "libssl3")]
 )

@@ -6,6 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from snakepack import find_libdeps
 
 from conftest import CC, run
@@ -47,6 +48,7 @@ def test_object_files_and_static_programs(elf, tmp_path):
     assert result.files[0].resolutions == [] and result.package_names == []
 
 
+@pytest.mark.needs("root")  # another uid, which root can read nothing as
 def test_unreadable_directory_is_a_warning(elf):
     # root reads anything: the walk runs as nobody, on a tree nobody can reach
     t = Path(tempfile.mkdtemp(prefix="snakepack-"))

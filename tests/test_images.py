@@ -41,7 +41,10 @@ def engine() -> str | None:
 
 
 ENGINE = engine()
-pytestmark = pytest.mark.skipif(ENGINE is None, reason="no docker daemon and no buildah: images cannot be built here")
+pytestmark = [
+    pytest.mark.needs("images"),
+    pytest.mark.skipif(ENGINE is None, reason="no docker daemon and no buildah: images cannot be built here"),
+]
 
 
 def image(name: str) -> str:

@@ -20,7 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = MATRIX.default  # a Debian-packaged Python: no CPython compile under emulation
 NAMES = [i.name for i in MATRIX.foreign_ci()]  # base, build and runtime image of PYTHON
 
-pytestmark = pytest.mark.skipif(ENGINE != "buildah", reason="arm64 images are built here with podman and buildah")
+pytestmark = [
+    pytest.mark.needs("images"),
+    pytest.mark.skipif(ENGINE != "buildah", reason="arm64 images are built here with podman and buildah"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from snakepack import probe, wait_for_port
 from conftest import clean_env, run, tool
 from loopback import StreamServer, free_port
 
+pytestmark = pytest.mark.needs("servers")
+
 REDIS = shutil.which("redis-server")
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
 PG_BIN = PG_BIN[-1] if PG_BIN else None

@@ -16,6 +16,8 @@ import pytest
 from conftest import cached_trixie, run
 from snakepack_tools.matrix import Matrix
 
+pytestmark = pytest.mark.needs("images")  # buildx, hadolint and the workflow of the image family
+
 REPO = Path(__file__).resolve().parent.parent
 
 BIN = Path(sys.executable).parent

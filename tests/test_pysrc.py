@@ -321,6 +321,7 @@ def test_call_forms_python_accepts_and_the_callee_as_python_reads_it(tmp_path):
     }
 
 
+@pytest.mark.needs("root")  # a mount namespace
 def test_a_source_read_short_is_reported_not_scanned(tmp_path):
     # sysfs gives its files a size of 4096 bytes and fewer bytes to read: bound onto a module,
     # such a file is read as a source that shrank while it was read, for real.

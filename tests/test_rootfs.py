@@ -156,7 +156,7 @@ def cli(args, timeout=60):
     )
 
 
-@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("kind", ["fifo", pytest.param("device", marks=pytest.mark.needs("root"))])  # mknod
 @pytest.mark.parametrize(
     "where, exit_code, message",
     [

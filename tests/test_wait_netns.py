@@ -11,6 +11,8 @@ import pytest
 
 from conftest import run, tool
 
+pytestmark = pytest.mark.needs("root")  # network namespaces
+
 
 @pytest.fixture
 def netns(tmp_path):

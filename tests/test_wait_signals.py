@@ -72,6 +72,7 @@ def test_cli_json_document_on_a_signal(sig, code):
     assert endpoint["attempts"] >= 1 and endpoint["last_error"] == "Connection refused" and endpoint["ready"] is False
 
 
+@pytest.mark.needs("root")  # a PID namespace
 def test_cli_sigterm_as_pid_1():
     p = subprocess.Popen(
         ["unshare", "--fork", "--pid", "--mount-proc", tool("wait-for-port"), "-t", "0", f"127.0.0.1:{free_port()}"],
