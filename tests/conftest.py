@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+REPO = Path(__file__).resolve().parent.parent
 CC = shutil.which("cc") or shutil.which("gcc")
 BIN = Path(sys.executable).parent
 EM_AARCH64 = 183
@@ -52,6 +54,31 @@ def address_space_limit(nbytes: int):
 def clean_env() -> dict[str, str]:
     """The environment without what the sanitizer run adds."""
     return {k: v for k, v in os.environ.items() if k not in SANITIZER_VARIABLES}
+
+
+# ---- the documentation's code blocks ----------------------------------------------------------------
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+# A fenced block, with the line before it: a marker <!-- run by: TEST --> or <!-- not run: WHY -->.
+FENCE = re.compile(
+    r"(?:^[ \t]*<!-- (?P<mark>[^\n]*?) -->\n)?^(?P<indent>[ \t]*)```(?P<lang>\S*)\n(?P<body>.*?)^(?P=indent)```$",
+    re.M | re.S,
+)
+
+
+def doc_blocks():
+    """Every fenced code block of the README and docs/: (file, language, text, marker or None)."""
+    for path in DOCS:
+        for m in FENCE.finditer(path.read_text()):
+            body = "".join(line[len(m["indent"]) :] + "\n" for line in m["body"].splitlines())
+            yield path, m["lang"], body, m["mark"]
+
+
+def doc_block(test_id: str) -> str:
+    """The text of the one code block whose marker says it is run by TEST_ID (FILE::NAME)."""
+    found = [body for _, _, body, mark in doc_blocks() if mark == f"run by: {test_id}"]
+    assert len(found) == 1, f"{len(found)} blocks are marked as run by {test_id}"
+    return found[0]
 
 
 def runs_snakepack(cmd) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import doc_block, run
 from loopback import TlsServer, listening
 from snakepack_tools.matrix import Matrix
 
@@ -472,11 +472,7 @@ def test_packing_proof_of_an_app_that_loads_libraries_at_run_time(built, capsys)
         )
 
 
-# ---- the README ---------------------------------------------------------------------------------
-
-
-def readme_dockerfiles() -> list[str]:
-    return re.findall(r"```Dockerfile\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+# ---- the README and docs/images.md --------------------------------------------------------------
 
 
 def host_ca_bundle() -> str:
@@ -489,7 +485,7 @@ def host_ca_bundle() -> str:
 @only_if_selected("build-3.13", "3.13")
 def test_readme_uv_example_packs_a_locked_project(built, tmp_path):
     need(built, "3.13")
-    dockerfile = readme_dockerfiles()[1]
+    dockerfile = doc_block("tests/test_images.py::test_readme_uv_example_packs_a_locked_project")
     assert "uv sync --locked --no-editable --no-dev --no-build-isolation" in dockerfile
     context = tmp_path / "context"
     shutil.copytree(REPO / "tests/data/uv-app", context)
@@ -511,17 +507,17 @@ def test_readme_uv_example_packs_a_locked_project(built, tmp_path):
     assert r.stdout.split() == ["&lt;b&gt;", "markupsafe._speedups"]
 
 
-def readme_table() -> list[list[str]]:
-    text = (REPO / "README.md").read_text()
+def images_table() -> list[list[str]]:
+    text = (REPO / "docs/images.md").read_text()
     start = text.index("<!-- images table: generated from images/versions.json -->")
     end = text.index("<!-- end of images table -->")
     rows = [line for line in text[start:end].splitlines() if line.startswith("| `")]
     return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
 
 
-def test_readme_table_lists_every_python_of_the_matrix():
+def test_images_table_lists_every_python_of_the_matrix():
     # checked without building anything: the table and the matrix must agree
-    rows = readme_table()
+    rows = images_table()
     tags = [re.findall(r"`([^`]+)`", row[0]) for row in rows]
     runtime_tags = {t[0] for t in tags}
     assert runtime_tags == {p.name for p in MATRIX.pythons}

@@ -1,12 +1,12 @@
 """The image family as images/versions.json describes it: every image, the Dockerfile and target
 it is built from, its build arguments and the images it is built on, in an order that builds
 each after those it needs. scripts/build-images, scripts/gen-bake, tests/test_images.py and the
-README's table (checked by tests/test_images.py) read the family from here, and nothing else
+table of docs/images.md (checked by tests/test_images.py) read the family from here, and nothing else
 lists versions.
 
     scripts/image-matrix [--ci]    prints the images, one per line, in build order
-    scripts/image-matrix --readme  prints the README's table of Pythons
-    scripts/image-matrix --readme --sizes   ... with the sizes of the images built here
+    scripts/image-matrix --table  prints the table of Pythons of docs/images.md
+    scripts/image-matrix --table --sizes   ... with the sizes of the images built here
 """
 
 from __future__ import annotations
@@ -299,8 +299,8 @@ class Matrix:
             return False
 
 
-def readme_table(m: Matrix, sizes: dict[str, str] | None = None) -> str:
-    """The README's table of Pythons: a row per Python of the matrix. SIZES: runtime tag ->
+def images_table(m: Matrix, sizes: dict[str, str] | None = None) -> str:
+    """The table of Pythons of docs/images.md: a row per Python of the matrix. SIZES: runtime tag ->
     measured size, from scripts/build-images --all."""
     sizes = sizes or {}
     lines = [
@@ -341,12 +341,12 @@ def local_sizes(m: Matrix) -> dict[str, str]:
 def main(argv: list[str]) -> int:
     parser = arguments("image-matrix", __doc__)
     parser.add_argument("--ci", action="store_true", help="the CI selection")
-    parser.add_argument("--readme", action="store_true", help="the README's table of Pythons")
-    parser.add_argument("--sizes", action="store_true", help="with --readme: the sizes of the images built here")
+    parser.add_argument("--table", action="store_true", help="the table of Pythons of docs/images.md")
+    parser.add_argument("--sizes", action="store_true", help="with --table: the sizes of the images built here")
     args = parser.parse_args(argv)
     m = Matrix()
-    if args.readme:
-        print(readme_table(m, local_sizes(m) if args.sizes else None))
+    if args.table:
+        print(images_table(m, local_sizes(m) if args.sizes else None))
         return 0
     for img in m.images(ci=args.ci):
         print(img.name)
