@@ -5,6 +5,7 @@ not know."""
 import sys
 from pathlib import Path
 
+import snakepack_tools
 from conftest import run
 from snakepack_tools import gen_dockerfiles
 
@@ -47,5 +48,6 @@ def test_check_fails_on_a_hand_edited_dockerfile(tmp_path, monkeypatch):
         copy.with_name("Dockerfile").write_text(template.with_name("Dockerfile").read_text())
     (tmp_path / "images/base/Dockerfile").write_text("FROM scratch\n")
     monkeypatch.setattr(gen_dockerfiles, "REPO", tmp_path)
+    monkeypatch.setattr(snakepack_tools, "REPO", tmp_path)
     assert gen_dockerfiles.main(["--check"]) == 1
     assert gen_dockerfiles.main([]) == 0 and gen_dockerfiles.main(["--check"]) == 0

@@ -3,6 +3,7 @@ builds, the bake file, publishing, the locks, the benchmarks and the generated s
 from a checkout; checked by mypy --strict and ruff like the package."""
 
 import argparse
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout
@@ -11,3 +12,15 @@ REPO = Path(__file__).resolve().parents[2]  # the checkout
 def arguments(prog: str, doc: str | None) -> argparse.ArgumentParser:
     """The argument parser of command PROG, its help the module's docstring DOC."""
     return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def generated(prog: str, path: Path, text: str, check: bool, source: str) -> bool:
+    """Writes TEXT, which command PROG makes from SOURCE, to PATH; with CHECK writes nothing
+    and says in one line when PATH differs. False when it does."""
+    if not check:
+        path.write_text(text)
+        return True
+    if path.exists() and path.read_text() == text:
+        return True
+    print(f"{prog}: {path.relative_to(REPO)} is not what {source} makes: run scripts/{prog}", file=sys.stderr)
+    return False

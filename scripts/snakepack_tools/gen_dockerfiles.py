@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import REPO, arguments
+from . import REPO, arguments, generated
 
 FRAGMENTS = {
     # the release's apt configuration, for this RUN only (removed by apt_clean or apt_conf_off)
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     parser = arguments("gen-dockerfiles", __doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 when a Dockerfile differs from its template's")
     args = parser.parse_args(argv)
-    stale = []
+    ok = True
     for template in templates():
         try:
             text = render(template)
@@ -74,11 +74,5 @@ def main(argv: list[str]) -> int:
             print(f"gen-dockerfiles: {err}", file=sys.stderr)
             return 1
         out = template.with_name("Dockerfile")
-        if args.check:
-            if not out.exists() or out.read_text() != text:
-                stale.append(str(out.relative_to(REPO)))
-        else:
-            out.write_text(text)
-    for path in stale:
-        print(f"gen-dockerfiles: {path} is not what its template makes: run scripts/gen-dockerfiles", file=sys.stderr)
-    return 1 if stale else 0
+        ok &= generated("gen-dockerfiles", out, text, args.check, str(template.relative_to(REPO)))
+    return 0 if ok else 1

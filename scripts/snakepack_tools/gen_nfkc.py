@@ -4,10 +4,9 @@ underscores: ＣＤＬＬ is CDLL, ﬁnd_library is find_library. The lexer of e
 through it. Usage: scripts/gen-nfkc [--check]; --check exits 1 when the file is not what this
 Python's Unicode database makes."""
 
-import sys
 import unicodedata
 
-from . import REPO, arguments
+from . import REPO, arguments, generated
 
 OUT = REPO / "ext" / "libdeps" / "nfkc.h"
 
@@ -50,11 +49,5 @@ def main(argv: list[str]) -> int:
     parser = arguments("gen-nfkc", __doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 when the file is not what this Python makes")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if OUT.read_text() != text:
-            print(f"{OUT}: not what scripts/gen-nfkc makes with Unicode {unicodedata.unidata_version}", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    ok = generated("gen-nfkc", OUT, render(), args.check, f"Unicode {unicodedata.unidata_version}")
+    return 0 if ok else 1
