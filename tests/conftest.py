@@ -66,6 +66,16 @@ FENCE = re.compile(
 )
 
 
+def python_commands() -> list[Path]:
+    """The commands of scripts/ written in Python (files without an extension, so ruff and the
+    entry-point check name them one by one)."""
+    return [
+        p
+        for p in sorted((REPO / "scripts").iterdir())
+        if p.is_file() and not p.suffix and p.read_text().startswith("#!/usr/bin/env python3")
+    ]
+
+
 def doc_blocks():
     """Every fenced code block of the README and docs/: (file, language, text, marker or None)."""
     for path in DOCS:
@@ -138,8 +148,10 @@ def needs(item) -> set[str]:
 
 def pytest_collection_modifyitems(config, items):
     if config.getoption("quick") or config.getoption("needing"):
-        keep = [item for item in items if bool(needs(item)) == config.getoption("needing")]
-        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        keep, drop = [], []
+        for item in items:
+            (keep if bool(needs(item)) == config.getoption("needing") else drop).append(item)
+        config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
 

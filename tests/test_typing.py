@@ -4,7 +4,7 @@
 import sys
 from pathlib import Path
 
-from conftest import run
+from conftest import python_commands, run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,11 +42,7 @@ def test_project_tools_pass_mypy_strict(tmp_path):
 
 def test_python_commands_in_scripts_are_thin_entry_points():
     # the code is in snakepack_tools, where the checks above see it; a command only calls it
-    commands = [
-        p
-        for p in (REPO / "scripts").iterdir()
-        if p.is_file() and not p.suffix and p.read_text().startswith("#!/usr/bin/env python3")
-    ]
+    commands = python_commands()
     assert len(commands) >= 8
     for path in commands:
         text = path.read_text()
