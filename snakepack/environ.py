@@ -27,6 +27,11 @@ def number(name: str, default: N, kind: Callable[[str], N]) -> N:
         raise UsageError(f"{name}={value!r} is not a number") from None
 
 
+def split(text: str) -> list[str]:
+    """The words of TEXT, separated by commas or blanks, as lists of endpoints are written."""
+    return text.replace(",", " ").split()
+
+
 def words(name: str) -> list[str]:
-    """The words of environment variable NAME, separated by commas or blanks ([] when unset)."""
-    return os.environ.get(name, "").replace(",", " ").split()
+    """The words of environment variable NAME, as split() reads them ([] when unset)."""
+    return split(os.environ.get(name, ""))

@@ -117,9 +117,10 @@ def _session_endpoints(config: pytest.Config) -> list[str]:
     cli: list[str] = config.getoption("wait_for")
     if cli:
         return cli
+    from .environ import split
     from .ports import endpoints_from_env
 
-    return endpoints_from_env() or [e for line in config.getini("wait_for") for e in line.replace(",", " ").split()]
+    return endpoints_from_env() or [e for line in config.getini("wait_for") for e in split(line)]
 
 
 def _timeout(config: pytest.Config) -> float:
