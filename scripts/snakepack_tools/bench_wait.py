@@ -173,6 +173,26 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
     server.wait()
 
 
+def race(
+    server: str,
+    ours: list[str],
+    endpoint: str,
+    start: Callable[[], subprocess.Popen[bytes]],
+    tool: str,
+    loop: str,
+    trials: int,
+) -> None:
+    """Prints the median time from starting SERVER until wait-for-port ENDPOINT exits, beside
+    the same for LOOP, the shell loop around the server's own TOOL."""
+    o = server_start([*ours, "-t", "60", endpoint], start, _stop, trials)
+    b = server_start(["sh", "-c", loop], start, _stop, trials)
+    scheme = endpoint.split("//")[0] + "//"
+    print(
+        f"{server} start to ready, median of {trials}: wait-for-port {scheme} {statistics.median(o) * 1000:.1f} ms,"
+        f" {tool} loop {statistics.median(b) * 1000:.1f} ms"
+    )
+
+
 def bench_servers(ours: list[str], trials: int) -> None:
     import glob
     import tempfile
@@ -187,11 +207,7 @@ def bench_servers(ours: list[str], trials: int) -> None:
             return subprocess.Popen(redis_argv, stdout=subprocess.DEVNULL)
 
         loop = f'until [ "$(redis-cli -p {port} ping 2>/dev/null)" = PONG ]; do sleep 1; done'
-        o = server_start([*ours, "-t", "60", f"redis://127.0.0.1:{port}"], start, _stop, trials)
-        b = server_start(["sh", "-c", loop], start, _stop, trials)
-        print(
-            f"redis-server start to ready, median of {trials}: wait-for-port redis:// {statistics.median(o) * 1000:.1f} ms, redis-cli ping loop {statistics.median(b) * 1000:.1f} ms"
-        )
+        race("redis-server", ours, f"redis://127.0.0.1:{port}", start, "redis-cli ping", loop, trials)
         shutil.rmtree(work)
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
     if bins and shutil.which("setpriv"):
@@ -223,11 +239,7 @@ def bench_servers(ours: list[str], trials: int) -> None:
             return subprocess.Popen(pg_argv, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         loop = f"until {pg}/pg_isready -q -h 127.0.0.1 -p {port}; do sleep 1; done"
-        o = server_start([*ours, "-t", "60", f"postgres://127.0.0.1:{port}"], start, _stop, trials)
-        b = server_start(["sh", "-c", loop], start, _stop, trials)
-        print(
-            f"postgres start to ready, median of {trials}: wait-for-port postgres:// {statistics.median(o) * 1000:.1f} ms, pg_isready loop {statistics.median(b) * 1000:.1f} ms"
-        )
+        race("postgres", ours, f"postgres://127.0.0.1:{port}", start, "pg_isready", loop, trials)
         shutil.rmtree(work)
 
 
