@@ -59,9 +59,8 @@ def test_quick_start_sets_up_and_runs_find_libdeps(tmp_path):
     assert setup.startswith("apt-get update && apt-get install -y ")
     command = setup.split(" && ", 2)[2].replace("/opt/snakepack", str(tmp_path / "snakepack"))
     checkout = tmp_path / "checkout"
-    shutil.copytree(
-        REPO, checkout, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "*.egg-info", "__pycache__")
-    )
+    copied = run([REPO / "scripts/copy-checkout", checkout])
+    assert copied.returncode == 0, copied.stderr
     python = shutil.which("python3", path="/usr/bin:/bin")
     env = {"PATH": f"{Path(python).parent}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
     env |= {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "SSL_CERT"))}
