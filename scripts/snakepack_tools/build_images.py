@@ -22,6 +22,7 @@ PIP_TRUSTED_HOST) pass in as build args, its CA bundle as a build secret.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import shutil
@@ -182,7 +183,44 @@ def build(engine: Engine, m: Matrix, image: Image, common: list[str]) -> None:
         argv += ["--build-arg", f"DEBIAN={debian_ref(engine, image.release)}"]
     if image.target:
         argv += ["--target", image.target]
-    sh(*argv, ".", cwd=REPO)
+    argv.append(".")
+    for attempt in (1, 2):
+        status, output = run_shown(argv)
+        if status == 0:
+            return
+        if attempt == 1 and engine_hiccup(output):
+            say(f"{ref}: the engine failed before the step ran ({engine_hiccup(output)}): once more")
+            continue
+        raise subprocess.CalledProcessError(status, argv)
+
+
+# What buildah says when a RUN step fails before the step's command ran, for a reason of its
+# own that a second try does not meet: it copies itself into a sealed memfd to run the step,
+# and the seal fails (EBUSY) while another of its threads or builds forks.
+ENGINE_HICCUPS = ("sealing memfd copy: Device or resource busy",)
+
+
+def engine_hiccup(output: str) -> str | None:
+    """The line of OUTPUT that says the engine, not the build, failed; None when none does."""
+    for line in output.splitlines():
+        if any(h in line for h in ENGINE_HICCUPS):
+            return line.strip()
+    return None
+
+
+def run_shown(argv: list[str]) -> tuple[int, str]:
+    """Runs ARGV in the checkout, its output going to ours as it comes; returns its exit status
+    and the last 200 lines of that output."""
+    tail: collections.deque[str] = collections.deque(maxlen=200)
+    with subprocess.Popen(
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            tail.append(line)
+    sys.stdout.flush()
+    return proc.returncode, "".join(tail)
 
 
 def manifest(engine: Engine, ref: str, images: list[str]) -> None:
