@@ -87,6 +87,26 @@ static PyObject *build_strs(const struct sp_strs *s)
     return build_list(s->len, make_str, s);
 }
 
+/* The strings of S as one str, a newline after each: one object for thousands of symbol names. */
+static PyObject *build_lines(const struct sp_strs *s)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < s->len; i++)
+        len += strlen(s->items[i]) + 1;
+    char *buf = malloc(len + 1), *p = buf;
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    for (size_t i = 0; i < s->len; i++) {
+        size_t n = strlen(s->items[i]);
+        memcpy(p, s->items[i], n);
+        p[n] = '\n';
+        p += n + 1;
+    }
+    PyObject *str = PyUnicode_DecodeFSDefaultAndSize(buf, (Py_ssize_t)len);
+    free(buf);
+    return str;
+}
+
 static PyObject *make_owner(const void *ctx, size_t i)
 {
     const struct sp_owner *o = &((const struct sp_owners *)ctx)->items[i];
@@ -141,10 +161,13 @@ static PyStructSequence_Field file_fields[] = {
     {"verdef", "DT_VERDEF: the versions it defines"},
     {"versions_error", "why its version sections could not be read, or None"},
     {"dlopen_error", "why its FDO dlopen note could not be read, or None"},
+    {"undefined", "its undefined dynamic symbols (with symbols), one per line: NAME@VERSION, or "
+                  "NAME@Base when unversioned"},
+    {"symbols_error", "why its dynamic symbols could not be read, or None"},
     {NULL, NULL},
 };
 static PyStructSequence_Desc file_desc = {"snakepack._core.File", "A file the search read.",
-                                          file_fields, 14};
+                                          file_fields, 16};
 
 static PyStructSequence_Field node_fields[] = {
     {"file", "index of its file"},
@@ -197,13 +220,14 @@ static PyObject *make_file(const void *ctx, size_t i)
     const struct sp_file *f = &SP_VEC_AT(&job->ld.files, struct sp_file, i);
     int loaded = job->loaded && job->loaded[i];
     return named(r->st->file_type,
-                 Py_BuildValue("(O&O&O&NiiNO&NONNO&O&)", fsdecode, f->path, fsdecode, f->error,
+                 Py_BuildValue("(O&O&O&NiiNO&NONNO&O&NO&)", fsdecode, f->path, fsdecode, f->error,
                                fsdecode, f->elf.soname, build_strs(&f->links), f->elf.elfclass,
                                f->elf.machine, build_strs(&f->elf.needed), fsdecode, f->elf.interp,
                                loaded ? build_owners(&job->owners[i]) : Py_NewRef(Py_None),
                                loaded && job->inside[i] ? Py_True : Py_False,
                                build_strs(&f->elf.verneed), build_strs(&f->elf.verdef), fsdecode,
-                               f->elf.versions_error, fsdecode, f->elf.dlopen_error));
+                               f->elf.versions_error, fsdecode, f->elf.dlopen_error,
+                               build_lines(&f->elf.undefined), fsdecode, f->elf.symbols_error));
 }
 
 static PyObject *make_node(const void *ctx, size_t i)
@@ -239,33 +263,36 @@ static PyObject *make_tree(const void *ctx, size_t i)
                          build_list(in.tree->edges.len, make_edge, &in));
 }
 
-/* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1, versions=True)
+/* resolve(root, paths, ld_library_path=None, dpkg=True, dlopen=-1, versions=True,
+ *         symbols=False)
  *     -> (files, trees, warnings, glibc)
  * Walks every path (inside root) for ELF files, builds each one's load tree (following dlopen
  * notes up to priority dlopen: 0 required, 1 recommended, 2 suggested; with dlopen >= 0 the
  * Python sources that name libraries are trees too; with versions, each object's symbol
- * versions are read) and, with dpkg, finds the packages owning what they load; glibc gives, per ABI
+ * versions are read, with symbols its undefined dynamic symbols) and, with dpkg, finds the
+ * packages owning what they load; glibc gives, per ABI
  * met, the root's glibc version (100 * major + minor, 0 when unknown) whose loader rules were
  * followed. Raises OSError (with .kind) when a path, the root or the dpkg database cannot be read.
  */
 static PyObject *core_resolve(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"root",     "paths", "ld_library_path", "dpkg", "dlopen",
-                             "versions", NULL};
+    static char *kwlist[] = {"root",   "paths",    "ld_library_path", "dpkg",
+                             "dlopen", "versions", "symbols",         NULL};
     PyObject *root = NULL, *paths = NULL, *llp = NULL, *result = NULL;
     struct sp_libdeps job;
     struct sp_err err = {0};
-    int dpkg = 1, dlopen = -1, versions = 1, rc;
+    int dpkg = 1, dlopen = -1, versions = 1, symbols = 0, rc;
 
     memset(&job, 0, sizeof job);
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|Opip:resolve", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&O|Opipp:resolve", kwlist,
                                      PyUnicode_FSConverter, &root, &paths, &llp, &dpkg, &dlopen,
-                                     &versions))
+                                     &versions, &symbols))
         return NULL;
     job.root = PyBytes_AS_STRING(root);
     job.dpkg = dpkg;
     job.dlopen = dlopen < -1 ? -1 : dlopen;
     job.versions = versions;
+    job.symbols = symbols;
     if (copy_paths(paths, &job.scan) < 0 ||
         (llp && llp != Py_None && copy_paths(llp, &job.ld_library_path) < 0))
         goto out;
@@ -569,11 +596,12 @@ done:
 static PyMethodDef core_methods[] = {
     {"resolve", (PyCFunction)(void (*)(void))core_resolve, METH_VARARGS | METH_KEYWORDS,
      "resolve($module, /, root, paths, ld_library_path=None, dpkg=True, dlopen=-1,\n"
-     "        versions=True)\n--\n\n"
+     "        versions=True, symbols=False)\n--\n\n"
      "-> (files, trees, warnings, glibc): every ELF file under PATHS inside ROOT, resolved;\n"
      "dlopen notes followed up to priority DLOPEN (0 required, 1 recommended, 2 suggested; -1\n"
      "never), and with any priority the library names Python sources pass to ctypes and cffi;\n"
-     "symbol versions read when VERSIONS; per ABI the root's glibc (100 * major + minor)."},
+     "symbol versions read when VERSIONS, undefined symbols when SYMBOLS; per ABI the root's\n"
+     "glibc (100 * major + minor)."},
     {"dpkg_owners", (PyCFunction)(void (*)(void))core_dpkg_owners, METH_VARARGS | METH_KEYWORDS,
      "dpkg_owners($module, /, root, paths)\n--\n\n"
      "-> [[(package, arch), ...], ...]: the installed owners of each canonical path."},

@@ -1,5 +1,6 @@
-/* libFuzzer harness: the ELF reader (ext/elf.c) on arbitrary bytes, read from a memfd as the
- * real code reads files: headers, dynamic section, symbol versions and FDO dlopen notes. */
+/* libFuzzer harness: the ELF reader (ext/elf.c, ext/dynsym.c) on arbitrary bytes, read from a
+ * memfd as the real code reads files: headers, dynamic section, symbol versions, FDO dlopen notes
+ * and the undefined dynamic symbols. */
 #include "harness.h"
 #include "libdeps/dlnote.h"
 #include "libdeps/elf.h"
@@ -19,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct sp_elf e;
     struct sp_err err = {0};
-    int status = sp_elf_read(fd, "input", SP_ELF_NOTES | SP_ELF_VERSIONS, &e, &err);
+    int status =
+        sp_elf_read(fd, "input", SP_ELF_NOTES | SP_ELF_VERSIONS | SP_ELF_SYMBOLS, &e, &err);
     if (status == SP_ELF_OK) {
         (void)sp_abi_of(&e);
         /* Every string comes from the file, so none can be longer than it. */
@@ -34,6 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (size_t i = 0; i < e.verneed.len; i++)
             if (strlen(e.verneed.items[i]) >= size)
+                abort();
+        /* undefined symbols are NAME@VERSION, and none when their sections are damaged */
+        if (e.symbols_error && e.undefined.len)
+            abort();
+        for (size_t i = 0; i < e.undefined.len; i++)
+            if (strchr(e.undefined.items[i], '@') == NULL ||
+                strlen(e.undefined.items[i]) > 2 * size + 8)
                 abort();
         for (size_t i = 0; i < e.dlopen.len; i++) {
             const struct sp_dlopen *d = &SP_VEC_AT(&e.dlopen, struct sp_dlopen, i);

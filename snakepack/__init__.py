@@ -25,6 +25,7 @@ _EXPORTS = {
     "Package": ".libdeps",
     "Resolution": ".libdeps",
     "find_libdeps": ".libdeps",
+    "minimum_versions": ".shlibs",
     "LibdepsError": ".errors",
     "SnakepackError": ".errors",
     "UsageError": ".errors",

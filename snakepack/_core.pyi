@@ -29,6 +29,8 @@ class File(
         list[str],
         str | None,
         str | None,
+        str,
+        str | None,
     ],
 ):
     """A file the search read."""
@@ -48,6 +50,8 @@ class File(
         "verdef",
         "versions_error",
         "dlopen_error",
+        "undefined",
+        "symbols_error",
     )
     @property
     def path(self) -> str: ...
@@ -80,6 +84,10 @@ class File(
     def versions_error(self) -> str | None: ...
     @property
     def dlopen_error(self) -> str | None: ...
+    @property
+    def undefined(self) -> str: ...
+    @property
+    def symbols_error(self) -> str | None: ...
 
 @final
 class Node(structseq[Any], tuple[int, str, int]):
@@ -134,6 +142,7 @@ def resolve(
     dpkg: bool = True,
     dlopen: int = -1,
     versions: bool = True,
+    symbols: bool = False,
 ) -> tuple[list[File], list[_Tree], list[str], list[tuple[str, int]]]: ...
 def dpkg_owners(root: _Path, paths: Iterable[_Path]) -> list[list[_Owner]]: ...
 def dpkg_installed(status_file: _Path, /) -> list[_Owner]: ...

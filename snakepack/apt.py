@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AptError",
+    "Unsatisfiable",
     "parse_requirements",
     "read_requirements",
     "validate",
@@ -50,6 +51,11 @@ _ARCH = r"[a-z0-9][a-z0-9-]*"
 _VERSION = r"[A-Za-z0-9.+~:_-]+"
 _RELEASE = r"[A-Za-z0-9.+_-]+"
 PACKAGE = re.compile(rf"{_NAME}(?::{_ARCH})?(?:={_VERSION}|/{_RELEASE})?")
+# A relation as dpkg writes it (find-libdeps --versions): alternatives "a | b", each a name with
+# an optional version relation, "libc6 (>= 2.34)".
+_ALTERNATIVE = rf"\s*({_NAME}(?::{_ARCH})?)\s*(?:\(\s*(<<|<=|=|>=|>>)\s*({_VERSION})\s*\))?\s*"
+ALTERNATIVE = re.compile(_ALTERNATIVE)
+RELATION = re.compile(rf"{_ALTERNATIVE}(?:\|{_ALTERNATIVE})*")
 
 # What apt's error lines say when the network or the mirror failed: worth another try.
 TRANSIENT = re.compile(
@@ -113,6 +119,75 @@ class NoSuchPackage(AptError):
         SnakepackError.__init__(self, self.reason)
 
 
+class Unsatisfiable(AptError):
+    """A relation the target's packages cannot satisfy: the version it needs is not the one
+    the target offers (a builder of another Debian release)."""
+
+    def __init__(self, relation: str, offers: list[str]):
+        self.step, self.returncode, self.transient = "install", 100, False
+        self.reason = f"{relation}: the target offers {', and '.join(offers)}"
+        SnakepackError.__init__(self, self.reason)
+
+
+def _candidates(names: list[str], options: list[str]) -> dict[str, str]:
+    """The version apt would install of each of NAMES (their candidates, in the lists apt
+    reads with OPTIONS), by name without architecture; names without a candidate are left out."""
+    r = subprocess.run(
+        ["apt-cache", *options, "policy", "--", *names], capture_output=True, text=True, errors="replace", env=_env()
+    )
+    if r.returncode != 0:
+        raise AptError("install", r.returncode, f"apt-cache policy: {_reason(r.stdout + r.stderr)}", False)
+    found, name = {}, None
+    for line in r.stdout.splitlines():
+        if not line.startswith(" ") and line.endswith(":"):
+            name = line[:-1].split(":")[0]
+        elif name and line.strip().startswith("Candidate:"):
+            version = line.split(":", 1)[1].strip()
+            if version != "(none)":
+                found[name] = version
+    return found
+
+
+def _alternative(text: str) -> tuple[str, str | None, str | None]:
+    m = ALTERNATIVE.fullmatch(text)
+    if m is None:
+        raise UsageError(f"{text.strip()!r} is not a package name with an optional (op version)")
+    return m.group(1), m.group(2), m.group(3)
+
+
+def choose(relations: list[str], options: list[str] | None = None) -> list[str]:
+    """The package to install for each relation: its first alternative whose candidate satisfies
+    the version relation (and its architecture, if it names one). Raises Unsatisfiable naming
+    the relation and what the target offers when none does."""
+    from .debversion import satisfies
+
+    parsed = [[_alternative(a) for a in r.split("|")] for r in relations]
+    candidates = _candidates(sorted({name for alts in parsed for name, _, _ in alts}), options or [])
+    chosen = []
+    for relation, alternatives in zip(relations, parsed, strict=True):
+        for name, op, version in alternatives:
+            offered = candidates.get(_base(name))
+            if offered is not None and (op is None or version is None or satisfies(offered, op, version)):
+                chosen.append(name)
+                break
+        else:
+            offers = [
+                f"{_base(n)} {candidates[_base(n)]}" if _base(n) in candidates else f"no {_base(n)}"
+                for n, _, _ in alternatives
+            ]
+            raise Unsatisfiable(" ".join(relation.split()), list(dict.fromkeys(offers)))
+    return chosen
+
+
+def _resolve(packages: list[str], options: list[str]) -> list[str]:
+    """PACKAGES with each relation replaced by the package chosen for it, every name checked."""
+    relations = [p for p in packages if is_relation(p)]
+    chosen = iter(choose(relations, options) if relations else [])
+    names = [next(chosen) if is_relation(p) else p for p in packages]
+    _check_names(names, options)
+    return list(dict.fromkeys(names))
+
+
 def _base(name: str) -> str:
     """The package name of NAME[:ARCH][=VERSION|/RELEASE]."""
     return re.split(r"[:=/]", name, maxsplit=1)[0]
@@ -120,10 +195,16 @@ def _base(name: str) -> str:
 
 def parse_requirements(text: str) -> list[str]:
     """Package names from a requirements text: one or more per line, # comments, blank lines
-    (a byte-order mark at the start is no part of the first name)."""
-    names = []
+    (a byte-order mark at the start is no part of the first name). A line with a version
+    relation or alternatives (find-libdeps --versions: "libc6 (>= 2.34)", "libfoo1 | libbar1")
+    holds one relation, or several separated by commas as in a Depends field."""
+    names: list[str] = []
     for line in text.removeprefix("\ufeff").splitlines():
-        names.extend(line.split("#", 1)[0].split())
+        line = line.split("#", 1)[0]
+        if re.search(r"[(|,]", line):
+            names.extend(relation.strip() for relation in line.split(",") if relation.strip())
+        else:
+            names.extend(line.split())
     return names
 
 
@@ -139,11 +220,20 @@ def read_requirements(path: str) -> list[str]:
         raise UsageError(f"{path}: not a text file ({err.reason})") from err
 
 
+def is_relation(name: str) -> bool:
+    """Whether NAME is a relation ("libc6 (>= 2.34)", "a | b") rather than a plain name."""
+    return not PACKAGE.fullmatch(name) and bool(RELATION.fullmatch(name))
+
+
 def validate(names: list[str]) -> list[str]:
-    """Raises UsageError naming the first name that is not a Debian package name."""
+    """Raises UsageError naming the first name that is neither a Debian package name nor a
+    relation."""
     for name in names:
-        if not PACKAGE.fullmatch(name):
-            raise UsageError(f"{name!r} is not a Debian package name (name[:arch][=version|/release])")
+        if not PACKAGE.fullmatch(name) and not RELATION.fullmatch(name):
+            raise UsageError(
+                f"{name!r} is not a Debian package name (name[:arch][=version|/release]) "
+                "nor a relation (name (>= version) | name ...)"
+            )
     return names
 
 
@@ -257,9 +347,11 @@ def install(
     log: Callable[[str], None] | None = None,
 ) -> list[str]:
     """apt-get update, then apt-get install -y PACKAGES, then cleanup() whatever happened.
-    Returns the packages apt installed (with dry_run: would install, changing nothing on the
-    machine). Raises UsageError for a bad name (before anything runs), AptError when apt-get
-    fails."""
+    A package may be given as a relation ("libc6 (>= 2.34)", "libfoo1 | libbar1"): once the
+    lists are fresh, its first alternative the target can satisfy is installed, and when none
+    can, Unsatisfiable names it before anything is installed. Returns the packages apt
+    installed (with dry_run: would install, changing nothing on the machine). Raises
+    UsageError for a bad name (before anything runs), AptError when apt-get fails."""
     out = out or sys.stdout
     log = log or (lambda message: print(f"apt-install: {message}", file=sys.stderr))
     validate(packages)
@@ -271,7 +363,7 @@ def install(
         return _simulate(packages, recommends_flag, retries, retry_delay, out, log)
     try:
         _step("update", ["apt-get", *APT_OPTIONS, "update"], retries, retry_delay, out, log)
-        _check_names(packages, APT_OPTIONS)
+        packages = _resolve(packages, APT_OPTIONS)
         argv = ["apt-get", *APT_OPTIONS, "install", "-y", "--no-remove", recommends_flag, "--", *packages]
         output = _step("install", argv, retries, retry_delay, out, log)
     finally:
@@ -304,7 +396,7 @@ def _simulate(
             "Dir::Cache::srcpkgcache=",
         ]
         _step("update", ["apt-get", *APT_OPTIONS, *private, "update"], retries, delay, out, log)
-        _check_names(packages, [*APT_OPTIONS, *private])
+        packages = _resolve(packages, [*APT_OPTIONS, *private])
         argv = [
             "apt-get",
             *APT_OPTIONS,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import NoReturn, TextIO
 
     from .ports import EndpointResult
+    from .shlibs import MinimumVersion
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,6 +133,13 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
         help="also the libraries that FDO dlopen notes name with this priority or a higher one "
         "(required, recommended, suggested)",
     )
+    parser.add_argument(
+        "--versions",
+        action="store_true",
+        help="print each package with the minimum version its users need, in Debian's syntax "
+        "(libc6 (>= 2.34)), as dpkg-shlibdeps computes it from the root's symbols and shlibs "
+        "files; with --json, add them to the document",
+    )
     what = parser.add_mutually_exclusive_group()  # what is printed
     what.add_argument("--json", action="store_true", help="print a JSON document with every resolution")
     what.add_argument(
@@ -144,6 +152,8 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.why == "":
         parser.error("--why needs a package name")
+    if args.versions and (args.check or args.why is not None):
+        parser.error("--versions changes the package list and --json, not --check or --why")
     # Paths and package names are bytes on Linux: undecodable ones go out as they came in.
     _reconfigure(sys.stdout, errors="surrogateescape")
     _reconfigure(sys.stderr, errors="surrogateescape")
@@ -161,9 +171,16 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             exclude_installed=args.exclude_installed,
             dlopen=args.dlopen,
             versions=args.check or args.json,  # the package list and --why need none
+            symbols=args.versions,
         )
     except SnakepackError as err:
         return _fail(prog, str(err))
+    minimum: list[MinimumVersion] = []
+    if args.versions:
+        from .shlibs import minimum_versions
+
+        minimum, damaged = minimum_versions(result)
+        result.warnings.extend(damaged)
     for warning in result.warnings:
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     if args.check:
@@ -194,7 +211,12 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
     elif args.json:
         import json
 
-        text = json.dumps(result.to_json(), indent=2) + "\n"
+        document = result.to_json()
+        if args.versions:
+            document["versions"] = [m.to_json() for m in minimum]
+        text = json.dumps(document, indent=2) + "\n"
+    elif args.versions:
+        text = "".join(f"{m.depends}\n" for m in minimum)
     else:
         text = "".join(f"{name}\n" for name in result.package_names)
     failed = _write_out(text)
@@ -500,14 +522,21 @@ def apt_install_main(argv: list[str] | None = None) -> int:
         "conflict fails at once.",
         "apt-install -r /usr/share/python3/app/pkgdeps.txt libpq5",
     )
-    parser.add_argument("packages", nargs="*", metavar="PKG", help="name[:arch][=version|/release]")
+    parser.add_argument(
+        "packages",
+        nargs="*",
+        metavar="PKG",
+        help="name[:arch][=version|/release], or a relation as find-libdeps --versions prints it: "
+        "'libc6 (>= 2.34)', 'libfoo1 | libbar1' (checked against what the target offers)",
+    )
     parser.add_argument(
         "-r",
         "--requirements",
         action="append",
         default=[],
         metavar="FILE",
-        help="read package names from FILE (repeatable; - for stdin): several per line, # comments",
+        help="read package names from FILE (repeatable; - for stdin): several per line, or one "
+        "relation per line, # comments",
     )
     parser.add_argument(
         "--install-recommends", dest="recommends", action="store_true", help="install recommended packages too"

@@ -71,12 +71,19 @@ class ElfFile:
     symbol versions it requires, (needed name, version) pairs (DT_VERNEED). With dlopen, a
     Python source that names libraries is the root of a tree too (no needed names of its own)."""
 
-    __slots__ = ("path", "needed", "resolutions", "versions")
+    __slots__ = ("path", "needed", "resolutions", "versions", "realpath")
 
-    def __init__(self, path: str, needed: tuple[str, ...], versions: tuple[tuple[str, str], ...] = ()):
+    def __init__(
+        self,
+        path: str,
+        needed: tuple[str, ...],
+        versions: tuple[tuple[str, str], ...] = (),
+        realpath: str | None = None,
+    ):
         self.path = path
         self.needed = needed
         self.versions = versions
+        self.realpath = path if realpath is None else realpath  # the file behind path
         self.resolutions: list[Resolution] = []
 
     def __repr__(self) -> str:
@@ -100,6 +107,11 @@ class LibdepsResult:
         self.glibc: dict[str, str | None] = {}  # per ABI (triplet): the root's glibc whose rules were followed
         self.root = "/"  # what was scanned: the root, and the paths as seen inside it
         self.scanned: list[str] = []
+        self.symbols_read = False  # the next three were read (find_libdeps(symbols=True))
+        self.undefined: dict[str, tuple[str, ...]] = {}  # realpath -> its undefined symbols (NAME@VERSION)
+        self.sonames: dict[str, str | None] = {}  # realpath of a loaded file -> its DT_SONAME
+        self.symbols_errors: dict[str, str] = {}  # realpath -> why its symbols could not be read
+        self.excluded: set[str] = set()  # package names left out by exclude_installed
 
     @property
     def package_names(self) -> list[str]:
@@ -153,6 +165,7 @@ def find_libdeps(
     exclude_installed: str | os.PathLike[str] | None = None,
     dlopen: str | None = None,
     versions: bool = True,
+    symbols: bool = False,
 ) -> LibdepsResult:
     """Resolves every ELF file under PATHS (default: sys.prefix) inside ROOT.
 
@@ -161,6 +174,7 @@ def find_libdeps(
     with string literals in calls of ctypes and cffi (at every priority); None: DT_NEEDED only.
     versions: read each object's symbol versions (DT_VERNEED, DT_VERDEF), which check() needs;
     without them the result's versions are empty and check() refuses it.
+    symbols: read each object's undefined dynamic symbols, which shlibs.minimum_versions() needs.
 
     Raises UsageError when a path or the root cannot be read, LibdepsError when the dpkg
     database cannot be.
@@ -176,7 +190,7 @@ def find_libdeps(
     llp = [_absolute(d, root) for d in ld_library_path or [] if d]
     try:
         level = -1 if dlopen is None else DLOPEN_PRIORITIES.index(dlopen)
-        files, trees, warnings, glibc = _core.resolve(root, scan, llp, dlopen=level, versions=versions)
+        files, trees, warnings, glibc = _core.resolve(root, scan, llp, dlopen=level, versions=versions, symbols=symbols)
         there = None if exclude_installed is None else _core.dpkg_installed(os.path.abspath(exclude_installed))
     except OSError as err:
         raise _translate(err) from err
@@ -187,6 +201,7 @@ def find_libdeps(
 
     result = LibdepsResult(list(warnings))
     result.versions_read = versions
+    result.symbols_read = symbols
     result.root, result.scanned = root, scan
     result.glibc = {triplet: f"{v // 100}.{v % 100}" if v else None for triplet, v in glibc}
     packages: set[Package] = set()
@@ -195,7 +210,9 @@ def find_libdeps(
     for path, nodes, edges in trees:
         top = files[nodes[0].file]
         pairs = top.verneed
-        elf = ElfFile(path, tuple(top.needed), tuple(zip(pairs[::2], pairs[1::2], strict=True)))
+        elf = ElfFile(path, tuple(top.needed), tuple(zip(pairs[::2], pairs[1::2], strict=True)), top.path)
+        if symbols:
+            _record_symbols(result, top)
         if dlopen is not None and top.dlopen_error:
             result.warnings.append(f"{top.dlopen_error}: ignored")
         for e in edges:
@@ -222,6 +239,8 @@ def find_libdeps(
                 result.requires[f.path] = tuple(zip(pairs[::2], pairs[1::2], strict=True))
                 if f.versions_error:
                     result.version_errors[f.path] = f.versions_error
+                if symbols:
+                    _record_symbols(result, f)
             elf.resolutions.append(r)
         result.files.append(elf)
 
@@ -229,11 +248,22 @@ def find_libdeps(
         arches: dict[str, set[str]] = {}
         for name, arch in there:
             arches.setdefault(name, set()).add(arch)
+        result.excluded = {p.name for p in packages if _installed(p, arches)}
         packages = {p for p in packages if not _installed(p, arches)}
     result.packages = sorted(packages)
     result.bundled = sorted(bundled)
     result.unowned = sorted(unowned)
     return result
+
+
+def _record_symbols(result: LibdepsResult, f: Any) -> None:
+    """Notes what minimum_versions() reads of file F (a _core.File): its undefined symbols,
+    its soname, why its symbols could not be read."""
+    if f.path not in result.undefined:
+        result.undefined[f.path] = tuple(f.undefined.splitlines())
+        result.sonames[f.path] = f.soname
+        if f.symbols_error:
+            result.symbols_errors[f.path] = f.symbols_error
 
 
 def _installed(p: Package, arches: dict[str, set[str]]) -> bool:

@@ -348,6 +348,27 @@ def trixie_root():
     return cached_trixie()
 
 
+USES_STRLCPY = """
+#include <stddef.h>
+size_t strlcpy(char *, const char *, size_t);
+size_t copy8(char *d, const char *s) { return strlcpy(d, s, 8); }
+"""
+
+
+@pytest.fixture
+def needs_glibc_2_38(tmp_path, trixie_root):
+    """A shared object linked against Debian 13's libc.so.6, as a build stage on trixie makes:
+    it uses strlcpy@GLIBC_2.38, which Debian 12's glibc (2.36) lacks."""
+    if CC is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / "uses.c"
+    src.write_text(USES_STRLCPY)
+    out = tmp_path / "libuses.so"
+    r = run([CC, "-shared", "-fPIC", "-o", out, src, trixie_root / "usr/lib/x86_64-linux-gnu/libc.so.6"])
+    assert r.returncode == 0, r.stderr
+    return out
+
+
 @pytest.fixture
 def in_root(tmp_path):
     """Copies files (and directories, whole) into a fresh directory of a root for one test, and

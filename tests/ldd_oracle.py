@@ -8,21 +8,10 @@ import os
 import subprocess
 
 from conftest import clean_env
+from snakepack_tools import elf_files
 
 # The sanitizer run preloads AddressSanitizer into the tests: the loader oracle must not see it.
 ENV = clean_env()
-
-
-def elf_files(tree: str) -> list[str]:
-    found = []
-    for d, _, names in os.walk(tree):
-        for name in names:
-            p = os.path.join(d, name)
-            if os.path.isfile(p) and not os.path.islink(p):
-                with open(p, "rb") as f:
-                    if f.read(4) == b"\x7fELF":
-                        found.append(p)
-    return sorted(found)
 
 
 def loaded_paths(files: list[str], chroot: str | None = None) -> set[str]:

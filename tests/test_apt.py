@@ -23,6 +23,21 @@ def test_parse_requirements():
     assert parse_requirements(text) == ["libc6", "zlib1g", "libxml2"]
 
 
+def test_parse_requirements_reads_relations_as_find_libdeps_versions_writes_them():
+    text = "libc6 (>= 2.34)\nlibblas3 | libblas.so.3\nlibbinutils (>= 2.40), libbinutils (<< 2.40.1)\nzlib1g libpq5\n"
+    relations = ["libc6 (>= 2.34)", "libblas3 | libblas.so.3", "libbinutils (>= 2.40)", "libbinutils (<< 2.40.1)"]
+    assert parse_requirements(text) == [*relations, "zlib1g", "libpq5"]
+    assert validate(relations) == relations
+
+
+@pytest.mark.parametrize(
+    "relation", ["libc6 (>= )", "libc6 (~ 2)", "libc6 (>= 2.34", "| libc6", "libc6 |", "libc6 (>= 2) x"]
+)
+def test_a_relation_that_is_none_is_refused(relation):
+    with pytest.raises(UsageError, match="nor a relation"):
+        validate([relation])
+
+
 def test_read_requirements_drops_a_byte_order_mark(tmp_path):
     bom = tmp_path / "pkgdeps.txt"
     bom.write_bytes("\ufefflibc6\nzlib1g\n".encode())
@@ -52,14 +67,17 @@ def test_valid_names(name):
     "name", ["A", "x", "Bad_Name", "-rf", "foo;rm", "foo bar", "$(id)", "foo=", "foo:", "../x", "foo/"]
 )
 def test_invalid_names(name):
-    with pytest.raises(UsageError, match="is not a Debian package name"):
+    with pytest.raises(UsageError, match="is not a Debian package name .* nor a relation"):
         validate([name])
 
 
 def test_cli_bad_name_is_one_line_exit_2_before_apt_runs():
     r = run([tool("apt-install"), "libc6", "Bad_Name"])
     assert r.returncode == 2
-    assert r.stderr == "apt-install: 'Bad_Name' is not a Debian package name (name[:arch][=version|/release])\n"
+    assert r.stderr == (
+        "apt-install: 'Bad_Name' is not a Debian package name (name[:arch][=version|/release]) "
+        "nor a relation (name (>= version) | name ...)\n"
+    )
     assert r.stdout == ""
 
 
@@ -468,3 +486,32 @@ def test_a_retry_delay_that_is_no_duration_is_refused_before_apt_runs(root, repo
     assert r.returncode == 2, r.stdout + r.stderr
     assert r.stderr == "apt-install: --retries and --retry-delay must be numbers, 0 or more\n"
     assert repo.requests == []
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+def test_relations_install_the_first_alternative_the_target_satisfies(root, repo):
+    r = apt_install(root, "snakepack-test-pkg (>= 1.0)", "snakepack-no-such-package (>= 1) | snakepack-test-lib1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (root / "usr/share/snakepack-test-pkg/hello").exists()
+    assert (root / "usr/share/snakepack-test-lib1/hello").exists()
+    assert not (root / "usr/share/snakepack-no-such-package").exists()
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+def test_a_builder_of_a_newer_release_is_caught_before_anything_is_installed(
+    root, repo, trixie_root, in_root, needs_glibc_2_38
+):
+    """find-libdeps --versions in a Debian 13 build stage, apt-install -r in a Debian 12 target:
+    the library needs glibc 2.38, the target has 2.36."""
+    where = in_root(trixie_root, needs_glibc_2_38)
+    r = run([tool("find-libdeps"), "--versions", "--root", trixie_root, where])
+    assert r.returncode == 0 and "libc6 (>= 2.38)\n" in r.stdout, r.stdout + r.stderr
+    (root / "pkgdeps.txt").write_text(r.stdout + "snakepack-test-pkg\n")
+    offered = run(["dpkg-query", "--admindir", root / "var/lib/dpkg", "-W", "-f=${Version}", "libc6"]).stdout
+    r = apt_install(root, "-r", "/pkgdeps.txt")
+    assert r.returncode == 100, r.stdout + r.stderr
+    assert r.stderr.splitlines()[-1] == f"apt-install: libc6 (>= 2.38): the target offers libc6 {offered}"
+    assert not (root / "usr/share/snakepack-test-pkg").exists()
+    assert_clean(root)
+    r = apt_install(root, "--dry-run", "libc6 (>= 2.36)", "snakepack-test-pkg")  # what it has is enough
+    assert r.returncode == 0 and "would install: snakepack-test-pkg" in r.stdout, r.stdout + r.stderr

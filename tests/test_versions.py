@@ -8,28 +8,7 @@ import os
 import shutil
 import sys
 
-import pytest
-
 from conftest import CC, run, tool
-
-USES_STRLCPY = """
-#include <stddef.h>
-size_t strlcpy(char *, const char *, size_t);
-size_t copy8(char *d, const char *s) { return strlcpy(d, s, 8); }
-"""
-
-
-@pytest.fixture
-def needs_glibc_2_38(tmp_path, trixie_root):
-    """A shared object linked against Debian 13's libc.so.6, as a build stage on trixie makes."""
-    if CC is None:
-        pytest.skip("no C compiler")
-    src = tmp_path / "uses.c"
-    src.write_text(USES_STRLCPY)
-    out = tmp_path / "libuses.so"
-    r = run([CC, "-shared", "-fPIC", "-o", out, src, trixie_root / "usr/lib/x86_64-linux-gnu/libc.so.6"])
-    assert r.returncode == 0, r.stderr
-    return out
 
 
 def test_check_fails_where_glibc_is_too_old(needs_glibc_2_38, debian_root, in_root):

@@ -1,8 +1,9 @@
 /* Reading what the dynamic loader reads from an ELF file: its header, PT_INTERP, the dynamic
  * section with its symbol version requirements and definitions, and the FDO dlopen notes, all
  * found through the program headers (not the section headers, which a stripped file may lack
- * and the loader never uses). Every file is treated as hostile: each libelf call is checked and
- * every offset is range-checked before use. */
+ * and the loader never uses); and, when asked, the undefined dynamic symbols (dynsym.c). Every
+ * file is treated as hostile: each libelf call is checked and every offset is range-checked
+ * before use. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <gelf.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "libdeps/dlnote.h"
+#include "libdeps/dynsym.h"
 #include "libdeps/elf.h"
 
 int sp_elf_magic(const unsigned char *buf, size_t len)
@@ -28,6 +30,8 @@ void sp_elf_free(struct sp_elf *e)
     sp_strs_free(&e->verneed);
     sp_strs_free(&e->verdef);
     free(e->versions_error);
+    sp_strs_free(&e->undefined);
+    free(e->symbols_error);
     sp_dlopen_free(&e->dlopen);
     free(e->dlopen_error);
     memset(e, 0, sizeof *e);
@@ -278,7 +282,7 @@ static const char *read_notes(const unsigned char *p, size_t size, size_t align,
 struct elf_reader {
     Elf *elf;
     const char *name; /* for messages */
-    unsigned what;    /* SP_ELF_NOTES, SP_ELF_VERSIONS */
+    unsigned what;    /* SP_ELF_NOTES, SP_ELF_VERSIONS, SP_ELF_SYMBOLS */
     struct sp_elf *out;
     struct sp_err *err;
     struct load *loads; /* the PT_LOAD segments, to map addresses to file offsets */
@@ -487,6 +491,19 @@ static int elf_read_version_sections(struct elf_reader *r, const Elf_Data *strta
     return 0;
 }
 
+/* Reads the undefined dynamic symbols (dynsym.c). Damaged sections set r->out->symbols_error:
+ * the file still resolves. Returns 0, or -1 with r->err set (out of memory). */
+static int elf_read_symbols(struct elf_reader *r)
+{
+    int nomem = 0;
+    const char *why = sp_dynsym_undefined(r->elf, &r->out->undefined, &nomem);
+    if (nomem)
+        return sp_fail(r->err, ENOMEM, "out of memory");
+    if (why && (r->out->symbols_error = sp_aprintf("%s: %s", r->name, why)) == NULL)
+        return sp_fail(r->err, ENOMEM, "out of memory");
+    return 0;
+}
+
 /* Reads the dynamic section of segment DYN: its entries, the strings they name, and, when
  * asked, the version sections. Returns 0, or -1 with r->err set. */
 static int elf_read_dynamic(struct elf_reader *r, const GElf_Phdr *dyn)
@@ -552,6 +569,8 @@ int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, str
         rc = elf_read_interp(&r, &interp);
     if (rc == 0 && dyn.p_type == PT_DYNAMIC)
         rc = elf_read_dynamic(&r, &dyn);
+    if (rc == 0 && dyn.p_type == PT_DYNAMIC && (what & SP_ELF_SYMBOLS))
+        rc = elf_read_symbols(&r);
     free(r.loads);
     elf_end(r.elf);
     return rc == 0 ? SP_ELF_OK : SP_ELF_BAD;

@@ -25,17 +25,20 @@ struct sp_elf {
     /* DT_VERNEED: symbol versions required, as pairs: verneed.items[2i] is the needed file's
      * name, [2i+1] the version (GLIBC_2.38); weak requirements are left out */
     struct sp_strs verneed;
-    struct sp_strs verdef; /* DT_VERDEF: the versions this object defines, its own name not */
-    char *versions_error;  /* why the version sections could not be read, or NULL */
-    struct sp_vec dlopen;  /* struct sp_dlopen, from its FDO dlopen notes (PT_NOTE) */
-    char *dlopen_error;    /* why a dlopen note could not be read, or NULL */
+    struct sp_strs verdef;    /* DT_VERDEF: the versions this object defines, its own name not */
+    char *versions_error;     /* why the version sections could not be read, or NULL */
+    struct sp_strs undefined; /* undefined dynamic symbols, NAME@VERSION or NAME@Base (dynsym.c) */
+    char *symbols_error;      /* why they could not be read, or NULL */
+    struct sp_vec dlopen;     /* struct sp_dlopen, from its FDO dlopen notes (PT_NOTE) */
+    char *dlopen_error;       /* why a dlopen note could not be read, or NULL */
 };
 
 /* Reads the ELF file open on FD: its header and dynamic section, and what WHAT asks for beyond
  * them (work no option asks for is not done). NAME is used in messages only. Returns an
  * sp_elf_status; on SP_ELF_BAD, ERR says why (naming the file and the libelf call). OUT is
  * always initialised and must be released with sp_elf_free. */
-enum { SP_ELF_NOTES = 1, SP_ELF_VERSIONS = 2 }; /* dlopen notes; DT_VERNEED and DT_VERDEF */
+/* dlopen notes; DT_VERNEED and DT_VERDEF; the undefined dynamic symbols */
+enum { SP_ELF_NOTES = 1, SP_ELF_VERSIONS = 2, SP_ELF_SYMBOLS = 4 };
 int sp_elf_read(int fd, const char *name, unsigned what, struct sp_elf *out, struct sp_err *err);
 void sp_elf_free(struct sp_elf *e);
 /* Returns 1 when the first bytes in BUF (LEN of them) carry the ELF magic. */

@@ -161,7 +161,8 @@ static long load_file(struct sp_ld *ld, const char *path)
         f->status = SP_ELF_BAD;
         f->error = strdup(err.msg);
     } else {
-        unsigned what = (ld->dlopen >= 0 ? SP_ELF_NOTES : 0) | (ld->versions ? SP_ELF_VERSIONS : 0);
+        unsigned what = (ld->dlopen >= 0 ? SP_ELF_NOTES : 0) |
+                        (ld->versions ? SP_ELF_VERSIONS : 0) | (ld->symbols ? SP_ELF_SYMBOLS : 0);
         f->status = sp_elf_read(fd, path, what, &f->elf, &err);
         if (f->status == SP_ELF_BAD)
             f->error = strdup(err.errnum == ENOMEM ? "out of memory" : err.msg);

@@ -82,6 +82,7 @@ struct sp_ld {
     struct sp_map warned;     /* warnings already given */
     int dlopen;               /* follow dlopen notes up to this enum sp_dlopen_priority; -1: no */
     int versions;             /* read each object's symbol versions (for --check) */
+    int symbols;              /* read each object's undefined symbols (for --versions) */
     const struct sp_abi *abi; /* of the first ELF file resolved: Python sources load for it */
     struct sp_elf want;       /* its class, byte order and machine */
 };

@@ -146,6 +146,7 @@ int sp_libdeps_run(struct sp_libdeps *job, struct sp_err *err)
     if (rc == 0) {
         job->ld.dlopen = job->dlopen;
         job->ld.versions = job->versions;
+        job->ld.symbols = job->symbols;
         sp_strs_free(&job->ld.ld_library_path);
         job->ld.ld_library_path = job->ld_library_path;
         job->ld_library_path = (struct sp_strs){0};

@@ -15,6 +15,7 @@ struct sp_libdeps {
     int dpkg;                       /* look up owners in the dpkg database */
     int dlopen;                     /* follow dlopen notes up to this priority; -1: never */
     int versions;                   /* read symbol versions */
+    int symbols;                    /* read undefined symbols */
     /* output */
     struct sp_ld ld;
     int ld_ready;

@@ -3,6 +3,7 @@ builds, the bake file, publishing, the locks, the benchmarks and the generated s
 from a checkout; checked by mypy --strict and ruff like the package."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -24,3 +25,19 @@ def generated(prog: str, path: Path, text: str, check: bool, source: str) -> boo
         return True
     print(f"{prog}: {path.relative_to(REPO)} is not what {source} makes: run scripts/{prog}", file=sys.stderr)
     return False
+
+
+def is_elf(path: str) -> bool:
+    """Whether PATH is a regular file (not a symlink) starting with the ELF magic."""
+    if not os.path.isfile(path) or os.path.islink(path):
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def elf_files(tree: str) -> list[str]:
+    """The ELF files under TREE, sorted."""
+    return sorted(p for d, _, names in os.walk(tree) for p in (os.path.join(d, n) for n in names) if is_elf(p))

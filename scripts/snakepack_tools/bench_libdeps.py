@@ -8,8 +8,9 @@ pipeline (find -iname '*.so' | ldd | dpkg-query -S), of the I/O floor (find over
 reading every dpkg .list once) and of find-libdeps, the ratios, find-libdeps' peak RSS, and the
 packages on which the two outputs differ, and the cost of --dlopen suggested (every FDO dlopen
 note followed, every Python source read for library names) beside the floor of reading those
-sources. Times are the best of N warm-cache runs (the original runs once: it takes
-half a minute).
+sources, and the cost of --versions (the minimum package versions) beside the plain scan, with
+dpkg-shlibdeps' time on the same ELF files next to it. Times are the best of N warm-cache runs
+(the original pipeline and dpkg-shlibdeps run once: they take half a minute).
 
 Then the worst case for the search: one library with N (default 2,000) DT_NEEDED names and an
 N-entry DT_RPATH of existing directories, none of which holds any of the names, built with the
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from . import REPO, arguments
+from . import REPO, arguments, elf_files
 
 PROG = "bench-libdeps"
 
@@ -62,17 +63,6 @@ def run(cmd: str | list[str], shell: bool = False, ok: tuple[int, ...] = (0, 123
 def best(cmd: str | list[str], runs: int, shell: bool = False) -> tuple[float, str, int]:
     results = [run(cmd, shell) for _ in range(runs)]
     return min(r[0] for r in results), results[0][1], max(r[2] for r in results)
-
-
-def elf_count(tree: str) -> int:
-    n = 0
-    for d, _, names in os.walk(tree):
-        for name in names:
-            p = os.path.join(d, name)
-            if os.path.isfile(p) and not os.path.islink(p):
-                with open(p, "rb") as f:
-                    n += f.read(4) == b"\x7fELF"
-    return n
 
 
 def wide_library(work: str, n: int) -> str:
@@ -148,7 +138,7 @@ def main(argv: list[str]) -> int:
         subprocess.run(["apt-get", "install", "-y", "-qq", *PACKAGES], check=True, env=env, stdout=subprocess.DEVNULL)
 
     tree = args.tree
-    print(f"tree: {tree} ({elf_count(tree)} ELF files, {sum(len(f) for _, _, f in os.walk(tree))} files)")
+    print(f"tree: {tree} ({len(elf_files(tree))} ELF files, {sum(len(f) for _, _, f in os.walk(tree))} files)")
     ours_cmd = [args.find_libdeps, tree]
     run(ours_cmd)  # warm the page cache for everybody
     floor, _, _ = best(FLOOR.format(tree=tree), args.runs, shell=True)
@@ -177,6 +167,35 @@ def main(argv: list[str]) -> int:
     print(
         f"  its Python sources: {len(sources)} files, {sum(os.path.getsize(p) for p in sources) / 1e6:.0f} MB; reading them (find | xargs cat): {read_floor:.3f} s"
     )
+    bench_versions(args.find_libdeps, tree, ours, args.runs)
     if args.wide:
         bench_wide(args.find_libdeps, args.wide)
     return 0
+
+
+def bench_versions(find_libdeps: str, tree: str, plain: float, runs: int) -> None:
+    """--versions beside the plain scan, and dpkg-shlibdeps (the minimum versions of the files
+    the tree's ELF files need directly) on the same files, once."""
+    import tempfile
+
+    versions, out, rss = best([find_libdeps, "--versions", tree], runs)
+    print(
+        f"with --versions:   {versions:8.3f} s  ({versions / plain:.2f}x the plain scan), "
+        f"{len(out.splitlines())} relations, peak RSS {rss / 1024:.1f} MiB"
+    )
+    if shutil.which("dpkg-shlibdeps") is None:
+        print("  dpkg-shlibdeps: not installed (dpkg-dev)")
+        return
+    files = elf_files(tree)
+    with tempfile.TemporaryDirectory() as work:
+        os.mkdir(os.path.join(work, "debian"))
+        with open(os.path.join(work, "debian", "control"), "w") as f:
+            f.write("Source: bench\n\nPackage: bench\nArchitecture: any\n")
+        cmd = ["dpkg-shlibdeps", "-O", "--ignore-missing-info", "--warnings=0", *[f"-e{p}" for p in files]]
+        start = time.perf_counter()
+        r = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+        took = time.perf_counter() - start
+    status = "" if r.returncode == 0 else f" (exit {r.returncode})"
+    print(
+        f"  dpkg-shlibdeps on the same {len(files)} files: {took:8.3f} s{status}  ({took / versions:.0f}x --versions)"
+    )
