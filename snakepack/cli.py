@@ -149,6 +149,12 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
         "not found, a symbol version such as GLIBC_2.38 not defined); exit 1 if any",
     )
     what.add_argument("--why", metavar="PKG", help="print the chains of libraries that pull PKG in")
+    what.add_argument(
+        "--sbom",
+        action="store_true",
+        help="print a CycloneDX 1.6 SBOM: the Python distributions, the Debian packages and the "
+        "bundled libraries, and which needs which (with --versions, each package's minimum)",
+    )
     args = parser.parse_args(argv)
     if args.why == "":
         parser.error("--why needs a package name")
@@ -170,7 +176,7 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             ld_library_path=args.ld_library_path.split(":") if args.ld_library_path else None,
             exclude_installed=args.exclude_installed,
             dlopen=args.dlopen,
-            versions=args.check or args.json,  # the package list and --why need none
+            versions=args.check or args.json or args.sbom,  # the package list and --why need none
             symbols=args.versions,
         )
     except SnakepackError as err:
@@ -208,6 +214,15 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
         if not chains:
             return _fail(prog, f"{args.why}: pulled in by nothing under {' '.join(args.paths) or sys.prefix}", 1)
         text = "".join(f"{line}\n" for line in chains)
+    elif args.sbom:
+        import json
+
+        from .sbom import sbom
+
+        try:
+            text = json.dumps(sbom(result, minimum if args.versions else None), indent=2) + "\n"
+        except SnakepackError as err:
+            return _fail(prog, str(err))
     elif args.json:
         import json
 

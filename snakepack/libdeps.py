@@ -107,9 +107,9 @@ class LibdepsResult:
         self.glibc: dict[str, str | None] = {}  # per ABI (triplet): the root's glibc whose rules were followed
         self.root = "/"  # what was scanned: the root, and the paths as seen inside it
         self.scanned: list[str] = []
-        self.symbols_read = False  # the next three were read (find_libdeps(symbols=True))
-        self.undefined: dict[str, tuple[str, ...]] = {}  # realpath -> its undefined symbols (NAME@VERSION)
         self.sonames: dict[str, str | None] = {}  # realpath of a loaded file -> its DT_SONAME
+        self.symbols_read = False  # the next two were read (find_libdeps(symbols=True))
+        self.undefined: dict[str, tuple[str, ...]] = {}  # realpath -> its undefined symbols (NAME@VERSION)
         self.symbols_errors: dict[str, str] = {}  # realpath -> why its symbols could not be read
         self.excluded: set[str] = set()  # package names left out by exclude_installed
 
@@ -239,6 +239,7 @@ def find_libdeps(
                 result.requires[f.path] = tuple(zip(pairs[::2], pairs[1::2], strict=True))
                 if f.versions_error:
                     result.version_errors[f.path] = f.versions_error
+                result.sonames[f.path] = f.soname
                 if symbols:
                     _record_symbols(result, f)
             elf.resolutions.append(r)
@@ -257,11 +258,10 @@ def find_libdeps(
 
 
 def _record_symbols(result: LibdepsResult, f: Any) -> None:
-    """Notes what minimum_versions() reads of file F (a _core.File): its undefined symbols,
-    its soname, why its symbols could not be read."""
+    """Notes what minimum_versions() reads of file F (a _core.File): its undefined symbols, why
+    they could not be read."""
     if f.path not in result.undefined:
         result.undefined[f.path] = tuple(f.undefined.splitlines())
-        result.sonames[f.path] = f.soname
         if f.symbols_error:
             result.symbols_errors[f.path] = f.symbols_error
 

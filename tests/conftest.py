@@ -348,6 +348,21 @@ def trixie_root():
     return cached_trixie()
 
 
+def locked_venv(tmp_path_factory, lock: str) -> Path:
+    """A venv with the pins of locks/LOCK-X.Y.txt for this Python, hashes checked."""
+    venv = tmp_path_factory.mktemp(lock) / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    r = run([sys.executable, REPO / "scripts/install_locked.py", "--python", venv / "bin/python", lock])
+    assert r.returncode == 0, r.stderr
+    return venv
+
+
+@pytest.fixture(scope="session")
+def wheels_venv(tmp_path_factory) -> Path:
+    """A venv with the manylinux wheels of locks/wheels-X.Y.txt (each bundling libraries)."""
+    return locked_venv(tmp_path_factory, "wheels")
+
+
 USES_STRLCPY = """
 #include <stddef.h>
 size_t strlcpy(char *, const char *, size_t);

@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from snakepack.libdeps import find_libdeps
 from snakepack.shlibs import minimum_versions
 
-from conftest import REPO, STRICT, run
+from conftest import STRICT, run
 from snakepack_tools import elf_files, is_elf
 
 PACKAGES = [
@@ -86,16 +85,6 @@ def test_the_packages_bring_every_case(tmp_path):
     assert any(r.startswith("libc6 (>> ") for r in seen), seen  # symbols, alternative template
     assert any(" | " in r for r in seen), seen  # shlibs, alternatives
     assert any(r.startswith("libbinutils (<< ") for r in seen), seen  # shlibs, two relations
-
-
-@pytest.fixture(scope="module")
-def wheels_venv(tmp_path_factory) -> Path:
-    """A venv with the manylinux wheels of locks/wheels-X.Y.txt (each bundling libraries)."""
-    venv = tmp_path_factory.mktemp("wheels") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    r = run([sys.executable, REPO / "scripts/install_locked.py", "--python", venv / "bin/python", "wheels"])
-    assert r.returncode == 0, r.stderr
-    return venv
 
 
 def test_same_minimum_versions_on_a_venv_of_manylinux_wheels(tmp_path, wheels_venv):
