@@ -26,8 +26,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from . import environ
-from .errors import SnakepackError, UsageError
+from . import aptroot, environ
+from .errors import AptError, SnakepackError, UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
 if TYPE_CHECKING:
@@ -88,14 +88,6 @@ APT_OPTIONS = [
     "-o",
     "Dpkg::Options::=--force-confold",
 ]
-
-
-class AptError(SnakepackError):
-    """apt-get failed; .returncode is its exit status, .transient whether retrying might help."""
-
-    def __init__(self, step: str, returncode: int, reason: str, transient: bool):
-        self.step, self.returncode, self.reason, self.transient = step, returncode, reason, transient
-        super().__init__(f"apt-get {step} failed (exit {returncode}): {reason}")
 
 
 class NoSuchPackage(AptError):
@@ -343,10 +335,14 @@ def install(
     retries: int = DEFAULT_RETRIES,
     retry_delay: float = DEFAULT_RETRY_DELAY,
     dry_run: bool = False,
+    root: str | None = None,
     out: TextIO | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[str]:
     """apt-get update, then apt-get install -y PACKAGES, then cleanup() whatever happened.
+    With ROOT, the packages go into that root filesystem instead (aptroot.py): apt downloads
+    what ROOT's own dpkg database lacks, and they are unpacked and recorded there, the host's
+    packages untouched.
     A package may be given as a relation ("libc6 (>= 2.34)", "libfoo1 | libbar1"): once the
     lists are fresh, its first alternative the target can satisfy is installed, and when none
     can, Unsatisfiable names it before anything is installed. Returns the packages apt
@@ -359,11 +355,15 @@ def install(
     if not packages:
         return []
     recommends_flag = "--install-recommends" if recommends else "--no-install-recommends"
+    # with a root, apt weighs what to install against the root's dpkg database
+    target = [] if root is None else ["-o", f"Dir::State::status={aptroot.prepare(root)}"]
     if dry_run:
-        return _simulate(packages, recommends_flag, retries, retry_delay, out, log)
+        return _simulate(packages, [recommends_flag, *target], retries, retry_delay, out, log)
     try:
         _step("update", ["apt-get", *APT_OPTIONS, "update"], retries, retry_delay, out, log)
         packages = _resolve(packages, APT_OPTIONS)
+        if root is not None:
+            return _install_into(root, packages, [recommends_flag, *target], retries, retry_delay, out, log)
         argv = ["apt-get", *APT_OPTIONS, "install", "-y", "--no-remove", recommends_flag, "--", *packages]
         output = _step("install", argv, retries, retry_delay, out, log)
     finally:
@@ -373,8 +373,29 @@ def install(
     return [name.split(":")[0] for name in re.findall(r"^Setting up (\S+) \(", output, re.M)]
 
 
+def _install_into(
+    root: str,
+    packages: list[str],
+    flags: list[str],
+    retries: int,
+    delay: float,
+    out: TextIO,
+    log: Callable[[str], None],
+) -> list[str]:
+    """Downloads what ROOT lacks of PACKAGES into a temporary directory, then unpacks it there."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="apt-install-debs-") as archives:
+        os.chmod(archives, 0o755)  # apt downloads as its unprivileged _apt user
+        os.mkdir(os.path.join(archives, "partial"))
+        argv = ["apt-get", *APT_OPTIONS, "-o", f"Dir::Cache::archives={archives}/", "install", "--download-only"]
+        argv += ["-y", "--no-remove", *flags, "--", *packages]
+        _step("install", argv, retries, delay, out, log)
+        return aptroot.unpack(root, sorted(glob.glob(os.path.join(archives, "*.deb"))))
+
+
 def _simulate(
-    packages: list[str], recommends_flag: str, retries: int, delay: float, out: TextIO, log: Callable[[str], None]
+    packages: list[str], flags: list[str], retries: int, delay: float, out: TextIO, log: Callable[[str], None]
 ) -> list[str]:
     """The dry run: fresh lists in a temporary directory, no package cache written, the
     install simulated. Returns the packages apt would install."""
@@ -404,7 +425,7 @@ def _simulate(
             "install",
             "--simulate",
             "--no-remove",
-            recommends_flag,
+            *flags,
             "--",
             *packages,
         ]

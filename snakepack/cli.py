@@ -570,6 +570,12 @@ def apt_install_main(argv: list[str] | None = None) -> int:
         help="first delay between retries, doubled each time (default 2, $APT_INSTALL_RETRY_DELAY)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print what would be installed, install nothing")
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="install into the root filesystem DIR instead: what its dpkg database lacks, unpacked "
+        "and recorded there without dpkg and without running maintainer scripts",
+    )
     args = parser.parse_args(argv)
 
     from .apt import AptError, install, read_requirements, retry_settings, validate
@@ -583,7 +589,9 @@ def apt_install_main(argv: list[str] | None = None) -> int:
         if not names:
             print(f"{prog}: nothing to install", file=sys.stderr)
             return 0
-        chosen = install(names, recommends=args.recommends, retries=retries, retry_delay=delay, dry_run=args.dry_run)
+        chosen = install(
+            names, recommends=args.recommends, retries=retries, retry_delay=delay, dry_run=args.dry_run, root=args.root
+        )
     except AptError as err:
         return _fail(prog, str(err), err.returncode or 1)
     except SnakepackError as err:

@@ -190,11 +190,8 @@ def _deb_purl(name: str, version: str, arch: str, distro: str) -> str:
 
 
 def _sha256(path: str) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> dict[str, Any]:

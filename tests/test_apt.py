@@ -2,8 +2,10 @@
 (an overlay over a cached debootstrap tree) installing from a repository that this test builds
 with dpkg-deb and serves on loopback, with faults injected into the first requests."""
 
+import contextlib
 import hashlib
 import shutil
+import sysconfig
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,7 +15,10 @@ import snakepack
 from snakepack.apt import cleanup, is_transient, parse_requirements, read_requirements, validate
 from snakepack.errors import UsageError
 
-from conftest import cached_debootstrap, run, tool
+from conftest import CC, cached_debootstrap, run, tool
+
+ARCH = run(["dpkg", "--print-architecture"]).stdout.strip() or "amd64"
+TRIPLET = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
 
 # ---- without apt ------------------------------------------------------------------------------
 
@@ -185,15 +190,24 @@ class Repo:
         self.server.server_close()
 
 
-def build_deb(work: Path, out: Path, name: str, extra_control: str = ""):
+def build_deb(work: Path, out: Path, name: str, extra_control: str = "", arch: str = "all", files=None, control=None):
+    """A package NAME 1.0 with usr/share/NAME/hello, and FILES ({path: bytes}) and CONTROL
+    files ({name: text}: postinst, symbols, triggers...) when given."""
     pkg = work / name
     (pkg / "DEBIAN").mkdir(parents=True)
     (pkg / "DEBIAN/control").write_text(
-        f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: snakepack tests <tests@localhost>\n{extra_control}Description: test package\n"
+        f"Package: {name}\nVersion: 1.0\nArchitecture: {arch}\nMaintainer: snakepack tests <tests@localhost>\n{extra_control}Description: test package\n"
     )
     (pkg / f"usr/share/{name}").mkdir(parents=True)
     (pkg / f"usr/share/{name}/hello").write_text("hello\n")
-    r = run(["dpkg-deb", "--root-owner-group", "--build", pkg, out / f"{name}_1.0_all.deb"])
+    for path, data in (files or {}).items():
+        (pkg / path).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / path).write_bytes(data)
+    for member, text in (control or {}).items():
+        (pkg / "DEBIAN" / member).write_text(text)
+        if member in ("preinst", "postinst", "prerm", "postrm"):
+            (pkg / "DEBIAN" / member).chmod(0o755)
+    r = run(["dpkg-deb", "--root-owner-group", "--build", pkg, out / f"{name}_1.0_{arch}.deb"])
     assert r.returncode == 0, r.stderr
 
 
@@ -208,6 +222,27 @@ def repo(tmp_path_factory):
     # names shaped like g++, zlib1g and zlib1g-dev: a name with "+" in it, one that others extend
     for name in ("snakepack-test-g++", "snakepack-test-lib1", "snakepack-test-lib1-dev"):
         build_deb(work, out, name)
+    # for apt-install --root: a package that depends on another, one with a postinst, and a
+    # Multi-Arch: same library with its symbols file and ldconfig trigger
+    build_deb(work, out, "snakepack-test-app", "Depends: snakepack-test-lib1\n")
+    build_deb(work, out, "snakepack-test-scripted", control={"postinst": "#!/bin/sh\necho configured\n"})
+    if CC is not None:
+        src = work / "foo.c"
+        src.write_text("int foo(void) { return 1; }\n")
+        lib = work / "libfoo.so.1"
+        assert run([CC, "-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "-o", lib, src]).returncode == 0
+        build_deb(
+            work,
+            out,
+            "snakepack-test-libfoo1",
+            "Multi-Arch: same\n",
+            arch=ARCH,
+            files={f"usr/lib/{TRIPLET}/libfoo.so.1": lib.read_bytes()},
+            control={
+                "symbols": "libfoo.so.1 snakepack-test-libfoo1 #MINVER#\n foo@Base 1.0~rc1\n",
+                "triggers": "activate-noawait ldconfig\n",
+            },
+        )
     packages = run(["dpkg-scanpackages", "--multiversion", "."], cwd=out)
     assert packages.returncode == 0, packages.stderr
     (out / "Packages").write_text(packages.stdout)
@@ -220,11 +255,12 @@ def repo(tmp_path_factory):
     server.close()
 
 
-@pytest.fixture
-def root(tmp_path, repo):
+@contextlib.contextmanager
+def overlay_root(tmp_path, sources: str | None):
     """An overlay of a cached Debian root with Python, snakepack copied in, and apt pointed at
-    the test repository only. apt-install is pure Python: the C extension, built for the
-    Python running the tests, is left out, and the root's own Python runs the rest."""
+    SOURCES (a sources.list line; None: the root's own, Debian's mirror). apt-install is pure
+    Python: the C extension, built for the Python running the tests, is left out, and the
+    root's own Python runs the rest."""
     lower = cached_debootstrap("bookworm-python", include=("python3", "libelf1"))
     upper, work, merged = (tmp_path / d for d in ("upper", "work", "merged"))
     for d in (upper, work, merged):
@@ -240,14 +276,22 @@ def root(tmp_path, repo):
             site / "snakepack",
             ignore=shutil.ignore_patterns("__pycache__", "_core*.so"),
         )
-        for f in (merged / "etc/apt/sources.list.d").glob("*"):
-            f.unlink()
-        (merged / "etc/apt/sources.list").write_text(f"deb [trusted=yes] {repo.url} ./\n")
-        repo.requests.clear()
-        repo.faults.clear()
+        if sources is not None:
+            for f in (merged / "etc/apt/sources.list.d").glob("*"):
+                f.unlink()
+            (merged / "etc/apt/sources.list").write_text(sources)
         yield merged
     finally:
         run(["umount", "-l", merged])
+
+
+@pytest.fixture
+def root(tmp_path, repo):
+    """A Debian root whose apt reads the test repository only."""
+    with overlay_root(tmp_path, f"deb [trusted=yes] {repo.url} ./\n") as merged:
+        repo.requests.clear()
+        repo.faults.clear()
+        yield merged
 
 
 def apt_install(root, *args, **kwargs):
@@ -515,3 +559,98 @@ def test_a_builder_of_a_newer_release_is_caught_before_anything_is_installed(
     assert_clean(root)
     r = apt_install(root, "--dry-run", "libc6 (>= 2.36)", "snakepack-test-pkg")  # what it has is enough
     assert r.returncode == 0 and "would install: snakepack-test-pkg" in r.stdout, r.stdout + r.stderr
+
+
+# ---- apt-install --root ---------------------------------------------------------------------------
+
+
+def dpkg_checks(target: Path) -> None:
+    """The real dpkg's audit and verify of TARGET's database: every package recorded whole, and
+    every file's md5sum what the package shipped."""
+    for check in ("--audit", "--verify"):
+        r = run(["dpkg", f"--root={target}", check])
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), check
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+def test_root_installs_the_closure_into_another_root_as_dpkg_records_it(root, repo):
+    target = root / "target"
+    target.mkdir()
+    r = apt_install(root, "--root", "/target", "snakepack-test-app")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ("snakepack-test-app", "snakepack-test-lib1"):  # and its Depends
+        assert (target / f"usr/share/{name}/hello").read_text() == "hello\n"
+        assert not (root / f"usr/share/{name}").exists()  # the host is untouched
+    q = run(["dpkg-query", "--admindir", target / "var/lib/dpkg", "-W", "-f=${Package} ${Version} ${Status}\n"])
+    assert q.stdout.splitlines() == [
+        "snakepack-test-app 1.0 install ok installed",
+        "snakepack-test-lib1 1.0 install ok installed",
+    ]
+    assert run(["dpkg-query", "--admindir", root / "var/lib/dpkg", "-W", "snakepack-test-app"]).returncode == 1
+    dpkg_checks(target)
+    assert_clean(root)
+    # what the root has is not fetched again
+    r = apt_install(root, "--root", "/target", "--dry-run", "snakepack-test-app", "snakepack-test-g++")
+    assert r.returncode == 0 and "would install: snakepack-test-g++\n" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+def test_root_refuses_maintainer_scripts_by_name_and_installs_nothing(root, repo):
+    (root / "target").mkdir()
+    r = apt_install(root, "--root", "/target", "snakepack-test-pkg", "snakepack-test-scripted")
+    assert r.returncode == 100, r.stdout + r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        "apt-install: snakepack-test-scripted: has postinst, which apt-install --root does not run "
+        "(nothing was installed into /target)"
+    )
+    assert not (root / "target/usr").exists()
+    assert (root / "target/var/lib/dpkg/status").read_text() == ""
+    assert_clean(root)
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+def test_root_never_writes_through_a_symlink_that_leaves_it(root, repo):
+    (root / "target").mkdir()
+    (root / "target/usr").symlink_to("/usr")  # absolute: outside the target, the host's /usr
+    r = apt_install(root, "--root", "/target", "snakepack-test-pkg")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.splitlines()[-1] == "apt-install: --root /target: /usr leads out of it (to /usr) through a symlink"
+    assert not (root / "usr/share/snakepack-test-pkg").exists()
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+def test_root_records_what_find_libdeps_reads(root, repo, tmp_path):
+    """A library installed with --root is found, owned and versioned by find-libdeps --root."""
+    if CC is None:
+        pytest.skip("no C compiler")
+    target = root / "target"
+    target.mkdir()
+    r = apt_install(root, "--root", "/target", "snakepack-test-libfoo1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (target / "etc/ld.so.cache").exists()  # ldconfig -r, the trigger's effect
+    src = tmp_path / "mod.c"
+    src.write_text("int foo(void);\nint f(void) { return foo(); }\n")
+    (target / "app").mkdir()
+    lib = target / f"usr/lib/{TRIPLET}/libfoo.so.1"
+    assert run([CC, "-shared", "-fPIC", "-nostdlib", "-o", target / "app/mod.so", src, lib]).returncode == 0
+    r = run([tool("find-libdeps"), "--versions", "--root", target, "/app"])
+    assert (r.returncode, r.stdout) == (0, "snakepack-test-libfoo1 (>= 1.0~rc1)\n"), r.stderr
+    assert (target / f"var/lib/dpkg/info/snakepack-test-libfoo1:{ARCH}.list").exists()  # Multi-Arch: same
+    dpkg_checks(target)
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root, from Debian's mirror
+def test_root_installs_real_packages_that_load(tmp_path):
+    """libpq5 and its closure from Debian's mirror into an empty root: dpkg's audit and verify
+    pass, and find-libdeps --check proves libpq loads there."""
+    with overlay_root(tmp_path, None) as merged:
+        target = merged / "target"
+        target.mkdir()
+        r = apt_install(merged, "--root", "/target", "libpq5")
+        assert r.returncode == 0, r.stdout + r.stderr
+        dpkg_checks(target)
+        installed = run(["dpkg-query", "--admindir", target / "var/lib/dpkg", "-W", "-f=${Package}\n"]).stdout.split()
+        assert {"libpq5", "libc6", "libssl3", "libgssapi-krb5-2"} <= set(installed)
+        r = run([tool("find-libdeps"), "--check", "--root", target, f"/usr/lib/{TRIPLET}/libpq.so.5"])
+        assert (r.returncode, r.stderr) == (0, "")
+        assert_clean(merged)

@@ -1,0 +1,189 @@
+"""apt-install --root DIR: Debian packages installed into another root filesystem, without dpkg.
+
+apt computes what DIR lacks (its Depends closure, against DIR's own dpkg status) and downloads
+it into a temporary directory; each package is then unpacked into DIR with dpkg-deb and tar,
+and recorded in DIR's dpkg database as dpkg records it (a status stanza, NAME[:ARCH].list,
+.md5sums and the other control files: symbols and shlibs too, which find-libdeps --versions
+reads), so that find-libdeps --root, dpkg-query --admindir and scanners see it. dpkg --root
+--unpack is not used: it runs preinst inside DIR, which may have no shell.
+
+Maintainer scripts are not run. A package that has any (preinst, postinst, prerm, postrm) is
+refused by name, before anything is unpacked, unless SCRIPTS_NOT_NEEDED names it with the
+reason its scripts do nothing a root needs. What the packages' triggers would do that matters
+here, the loader's cache, is done once at the end: ldconfig -r DIR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+
+from .errors import AptError, SnakepackError, UsageError
+
+__all__ = ["SCRIPTS_NOT_NEEDED", "Refused", "prepare", "unpack"]
+
+# Packages whose maintainer scripts need not run in a root assembled for an image, and why.
+SCRIPTS_NOT_NEEDED = {
+    "libc6": "preinst and postinst check the running kernel and restart services on upgrade",
+    "libgssapi-krb5-2": "postinst copies /usr/etc/gss/mech on upgrade from before 1.12.1",
+}
+SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
+
+
+class Refused(AptError):
+    """A package apt-install --root does not install (maintainer scripts it cannot run, or an
+    upgrade); nothing was installed."""
+
+    def __init__(self, reason: str):
+        super().__init__("install", 100, reason, False)
+        SnakepackError.__init__(self, reason)
+
+
+def prepare(root: str) -> str:
+    """Checks ROOT and makes its dpkg database if it has none; returns its status file."""
+    if not os.path.isdir(root):
+        raise UsageError(f"--root {root}: not a directory")
+    admin = os.path.join(root, "var/lib/dpkg")
+    os.makedirs(os.path.join(admin, "info"), exist_ok=True)
+    status = os.path.join(admin, "status")
+    if not os.path.exists(status):
+        with open(status, "w"):
+            pass
+    # a new database has the multiarch layout of info/ (NAME:ARCH.list for Multi-Arch: same),
+    # which dpkg assumes only when info/format says so
+    fmt = os.path.join(admin, "info/format")
+    if not os.path.exists(fmt) and not any(n.endswith(".list") for n in os.listdir(os.path.join(admin, "info"))):
+        with open(fmt, "w") as f:
+            f.write("1\n")
+    return status
+
+
+def _run(argv: list[str], data: bytes | None = None) -> bytes:
+    """Runs ARGV (DATA on its stdin); its stdout, or SnakepackError with its last error line."""
+    r = subprocess.run(argv, input=data, capture_output=True)
+    if r.returncode != 0:
+        message = r.stderr.decode(errors="replace").strip().splitlines()
+        raise SnakepackError(f"{' '.join(argv[:2])}: {message[-1] if message else f'exit {r.returncode}'}")
+    return r.stdout
+
+
+class _Deb:
+    """One downloaded package: its control fields and control files."""
+
+    def __init__(self, path: str, work: str):
+        self.path = path
+        self.control = os.path.join(work, os.path.basename(path) + ".control")
+        _run(["dpkg-deb", "--control", path, self.control])
+        with open(os.path.join(self.control, "control"), encoding="utf-8") as f:
+            self.fields = f.read().rstrip("\n")
+        found = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", self.fields, re.M))
+        self.name, self.arch = found["Package"], found.get("Architecture", "all")
+        self.version = found.get("Version", "")
+        self.same = found.get("Multi-Arch") == "same"
+        self.scripts = [s for s in SCRIPTS if os.path.exists(os.path.join(self.control, s))]
+        self.data = _run(["dpkg-deb", "--fsys-tarfile", path])
+        with tarfile.open(fileobj=io.BytesIO(self.data)) as tar:
+            members = tar.getmembers()
+        self.paths = {os.path.normpath(m.name) for m in members} - {"."}
+        self.files = sorted(os.path.normpath(m.name) for m in members if m.isfile())
+        triggers = os.path.join(self.control, "triggers")
+        self.ldconfig = False
+        if os.path.exists(triggers):
+            with open(triggers, encoding="utf-8", errors="replace") as f:
+                self.ldconfig = bool(re.search(r"^activate(-noawait)?\s+ldconfig\s*$", f.read(), re.M))
+
+    @property
+    def key(self) -> str:
+        """The name of its files in info/: NAME:ARCH for Multi-Arch: same, else NAME."""
+        return f"{self.name}:{self.arch}" if self.same else self.name
+
+
+def _installed(status: str) -> set[tuple[str, str]]:
+    with open(status, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    found = set()
+    for stanza in text.split("\n\n"):
+        fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
+        if "Package" in fields:
+            found.add((fields["Package"], fields.get("Architecture", "")))
+    return found
+
+
+def unpack(root: str, debs: list[str]) -> list[str]:
+    """Unpacks DEBS into ROOT and records them in its dpkg database; returns their names.
+    Raises Refused naming the first package with maintainer scripts SCRIPTS_NOT_NEEDED does
+    not name, or one ROOT already has (an upgrade, which this does not do), and UsageError for
+    a directory of ROOT that a symlink leads out of, before anything is unpacked."""
+    status = prepare(root)
+    with tempfile.TemporaryDirectory(prefix="apt-install-root-") as work:
+        packages = sorted((_Deb(d, work) for d in debs), key=lambda p: p.name)
+        have = _installed(status)
+        for p in packages:
+            if p.scripts and p.name not in SCRIPTS_NOT_NEEDED:
+                raise Refused(
+                    f"{p.name}: has {', '.join(p.scripts)}, which apt-install --root does not run "
+                    f"(nothing was installed into {root})"
+                )
+            if (p.name, p.arch) in have:
+                raise Refused(f"{p.name}: {root} has it already; apt-install --root installs, it does not upgrade")
+            _inside(root, {os.path.dirname(n) for n in p.paths})
+        for p in packages:
+            _unpack_one(root, p)
+        # the loader's cache, which the packages' ldconfig triggers would have rebuilt
+        if any(p.ldconfig for p in packages):
+            os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+            _run(["ldconfig", "-r", root])
+    return [p.name for p in packages]
+
+
+def _inside(root: str, directories: set[str]) -> None:
+    """Raises UsageError when one of DIRECTORIES (relative to ROOT) that exists leads out of
+    ROOT through a symlink: tar, keeping ROOT's directory symlinks (usrmerge's /lib), would
+    write through it onto the host."""
+    top = os.path.realpath(root)
+    for d in sorted(directories):
+        real = os.path.realpath(os.path.join(root, d))
+        if real != top and not real.startswith(top + os.sep):
+            raise UsageError(f"--root {root}: /{d} leads out of it (to {real}) through a symlink")
+
+
+def _md5(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def _unpack_one(root: str, p: _Deb) -> None:
+    """Extracts P's files into ROOT (keeping ROOT's directory symlinks, as usrmerge needs),
+    then writes its list, its control files and its status stanza."""
+    _run(["tar", "-x", "--keep-directory-symlink", "--numeric-owner", "-p", "-C", root], p.data)
+    info = os.path.join(root, "var/lib/dpkg/info")
+    listed = ["/."] + sorted("/" + n for n in p.paths)
+    with open(os.path.join(info, f"{p.key}.list"), "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in listed))
+    for name in sorted(os.listdir(p.control)):
+        if name != "control":
+            shutil.copy(os.path.join(p.control, name), os.path.join(info, f"{p.key}.{name}"))
+    if not os.path.exists(os.path.join(p.control, "md5sums")):  # as dpkg does for such a package
+        with open(os.path.join(info, f"{p.key}.md5sums"), "w", encoding="utf-8") as f:
+            for name in p.files:
+                f.write(f"{_md5(os.path.join(root, name))}  {name}\n")
+    stanza = p.fields.split("\n")
+    stanza.insert(1, "Status: install ok installed")
+    conffiles = os.path.join(p.control, "conffiles")
+    if os.path.exists(conffiles):
+        with open(conffiles, encoding="utf-8") as f:
+            names = [c.strip() for c in f if c.strip().startswith("/")]
+        stanza.append("Conffiles:")
+        for c in names:
+            target = os.path.join(root, c.lstrip("/"))
+            stanza.append(f" {c} {_md5(target) if os.path.isfile(target) else 'newconffile'}")
+    with open(os.path.join(root, "var/lib/dpkg/status"), "a", encoding="utf-8") as f:
+        if f.tell():
+            f.write("\n")
+        f.write("\n".join(stanza) + "\n")
