@@ -174,8 +174,8 @@ def choose(relations: list[str], options: list[str] | None = None) -> list[str]:
 def _resolve(packages: list[str], options: list[str]) -> list[str]:
     """PACKAGES with each relation replaced by the package chosen for it, every name checked."""
     relations = [p for p in packages if is_relation(p)]
-    chosen = iter(choose(relations, options) if relations else [])
-    names = [next(chosen) if is_relation(p) else p for p in packages]
+    chosen = dict(zip(relations, choose(relations, options) if relations else [], strict=True))
+    names = [chosen.get(p, p) for p in packages]
     _check_names(names, options)
     return list(dict.fromkeys(names))
 

@@ -24,6 +24,7 @@ import subprocess
 import tarfile
 import tempfile
 
+from . import dpkgstatus
 from .errors import AptError, SnakepackError, UsageError
 
 __all__ = ["SCRIPTS_NOT_NEEDED", "Refused", "prepare", "unpack"]
@@ -82,9 +83,8 @@ class _Deb:
         _run(["dpkg-deb", "--control", path, self.control])
         with open(os.path.join(self.control, "control"), encoding="utf-8") as f:
             self.fields = f.read().rstrip("\n")
-        found = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", self.fields, re.M))
+        found = dpkgstatus.fields(self.fields)
         self.name, self.arch = found["Package"], found.get("Architecture", "all")
-        self.version = found.get("Version", "")
         self.same = found.get("Multi-Arch") == "same"
         self.scripts = [s for s in SCRIPTS if os.path.exists(os.path.join(self.control, s))]
         self.data = _run(["dpkg-deb", "--fsys-tarfile", path])
@@ -104,17 +104,6 @@ class _Deb:
         return f"{self.name}:{self.arch}" if self.same else self.name
 
 
-def _installed(status: str) -> set[tuple[str, str]]:
-    with open(status, encoding="utf-8", errors="replace") as f:
-        text = f.read()
-    found = set()
-    for stanza in text.split("\n\n"):
-        fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
-        if "Package" in fields:
-            found.add((fields["Package"], fields.get("Architecture", "")))
-    return found
-
-
 def unpack(root: str, debs: list[str]) -> list[str]:
     """Unpacks DEBS into ROOT and records them in its dpkg database; returns their names.
     Raises Refused naming the first package with maintainer scripts SCRIPTS_NOT_NEEDED does
@@ -123,7 +112,7 @@ def unpack(root: str, debs: list[str]) -> list[str]:
     status = prepare(root)
     with tempfile.TemporaryDirectory(prefix="apt-install-root-") as work:
         packages = sorted((_Deb(d, work) for d in debs), key=lambda p: p.name)
-        have = _installed(status)
+        have = set(dpkgstatus.read(status))
         for p in packages:
             if p.scripts and p.name not in SCRIPTS_NOT_NEEDED:
                 raise Refused(

@@ -176,7 +176,7 @@ def find_libdeps_main(argv: list[str] | None = None) -> int:
             ld_library_path=args.ld_library_path.split(":") if args.ld_library_path else None,
             exclude_installed=args.exclude_installed,
             dlopen=args.dlopen,
-            versions=args.check or args.json or args.sbom,  # the package list and --why need none
+            versions=args.check or args.json,  # the package list, --sbom and --why need none
             symbols=args.versions,
         )
     except SnakepackError as err:

@@ -249,8 +249,9 @@ def find_libdeps(
         arches: dict[str, set[str]] = {}
         for name, arch in there:
             arches.setdefault(name, set()).add(arch)
-        result.excluded = {p.name for p in packages if _installed(p, arches)}
-        packages = {p for p in packages if not _installed(p, arches)}
+        kept = {p for p in packages if not _installed(p, arches)}
+        result.excluded = {p.name for p in packages - kept}
+        packages = kept
     result.packages = sorted(packages)
     result.bundled = sorted(bundled)
     result.unowned = sorted(unowned)
@@ -261,7 +262,7 @@ def _record_symbols(result: LibdepsResult, f: Any) -> None:
     """Notes what minimum_versions() reads of file F (a _core.File): its undefined symbols, why
     they could not be read."""
     if f.path not in result.undefined:
-        result.undefined[f.path] = tuple(f.undefined.splitlines())
+        result.undefined[f.path] = tuple(f.undefined.split("\n")[:-1])  # a newline after each
         if f.symbols_error:
             result.symbols_errors[f.path] = f.symbols_error
 

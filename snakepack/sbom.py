@@ -22,7 +22,7 @@ import os
 import uuid
 from urllib.parse import quote
 
-from . import __version__
+from . import __version__, dpkgstatus
 from .errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
@@ -161,18 +161,9 @@ class _Owners:
 
 
 def _dpkg_status(root: str) -> dict[tuple[str, str], dict[str, str]]:
-    """Version, Source and Architecture of each installed package of ROOT, by (name, arch)."""
-    text = _read(os.path.join(root, "var/lib/dpkg/status")) or ""
-    found = {}
-    for stanza in text.split("\n\n"):
-        fields = {}
-        for line in stanza.split("\n"):
-            name, colon, value = line.partition(":")
-            if colon and not line[0].isspace():
-                fields[name] = value.strip()
-        if fields.get("Status", "").endswith(" installed") and "Package" in fields:
-            found[(fields["Package"], fields.get("Architecture", ""))] = fields
-    return found
+    """The fields of each installed package of ROOT, by (name, arch)."""
+    every = dpkgstatus.read(os.path.join(root, "var/lib/dpkg/status"))
+    return {key: f for key, f in every.items() if f.get("Status", "").endswith(" installed")}
 
 
 def _distro(root: str) -> str:

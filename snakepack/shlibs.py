@@ -413,9 +413,11 @@ def minimum_versions(result: LibdepsResult) -> tuple[list[MinimumVersion], list[
             key = (obj, tuple((r.name, r.realpath, r.source == "DT_NEEDED") for r in rs))
             if key not in done:
                 done[key] = _needs(obj, rs, result, db)
-            into = direct if obj in roots else indirect
             if obj in roots:
+                into = direct
                 needed_directly.update(p.name for r in rs for p in r.packages)
+            else:
+                into = indirect
             for relation, version in done[key].items():
                 _raise(into, relation, version)
 

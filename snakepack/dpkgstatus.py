@@ -1,0 +1,31 @@
+"""dpkg's control-file format, read in Python where the C core is not at hand (apt-install runs
+before its libraries are installed) or where more fields than owners are wanted (the SBOM)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["fields", "read"]
+
+_FIELD = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*)$", re.M)
+
+
+def fields(stanza: str) -> dict[str, str]:
+    """The single-line fields of one stanza (a continuation line adds nothing to them)."""
+    return dict(_FIELD.findall(stanza))
+
+
+def read(path: str) -> dict[tuple[str, str], dict[str, str]]:
+    """Every stanza of the dpkg status file at PATH, whatever its Status, by (Package,
+    Architecture); empty when there is no such file."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for stanza in text.split("\n\n"):
+        found_fields = fields(stanza)
+        if "Package" in found_fields:
+            found[(found_fields["Package"], found_fields.get("Architecture", ""))] = found_fields
+    return found
