@@ -355,8 +355,10 @@ def install(
     if not packages:
         return []
     recommends_flag = "--install-recommends" if recommends else "--no-install-recommends"
-    # with a root, apt weighs what to install against the root's dpkg database
-    target = [] if root is None else ["-o", f"Dir::State::status={aptroot.prepare(root)}"]
+    # with a root, apt weighs what to install against the root's dpkg database (a dry run makes
+    # none where there is none)
+    status = None if root is None else aptroot.status_file(root) if dry_run else aptroot.prepare(root)
+    target = [] if status is None else ["-o", f"Dir::State::status={status}"]
     if dry_run:
         return _simulate(packages, [recommends_flag, *target], retries, retry_delay, out, log)
     try:

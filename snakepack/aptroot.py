@@ -46,6 +46,15 @@ class Refused(AptError):
         SnakepackError.__init__(self, reason)
 
 
+def status_file(root: str) -> str:
+    """The dpkg status file apt should weigh for ROOT, changing nothing: ROOT's own, or an empty
+    one when ROOT has no database yet."""
+    if not os.path.isdir(root):
+        raise UsageError(f"--root {root}: not a directory")
+    status = os.path.join(root, "var/lib/dpkg/status")
+    return status if os.path.exists(status) else os.devnull
+
+
 def prepare(root: str) -> str:
     """Checks ROOT and makes its dpkg database if it has none; returns its status file."""
     if not os.path.isdir(root):

@@ -592,6 +592,11 @@ def test_root_installs_the_closure_into_another_root_as_dpkg_records_it(root, re
     # what the root has is not fetched again
     r = apt_install(root, "--root", "/target", "--dry-run", "snakepack-test-app", "snakepack-test-g++")
     assert r.returncode == 0 and "would install: snakepack-test-g++\n" in r.stdout, r.stdout + r.stderr
+    # a dry run into a root without a database writes none
+    (root / "empty").mkdir()
+    r = apt_install(root, "--root", "/empty", "--dry-run", "snakepack-test-app")
+    assert r.returncode == 0 and "would install: snakepack-test-lib1 snakepack-test-app\n" in r.stdout, r.stdout
+    assert list((root / "empty").iterdir()) == []
 
 
 @pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
