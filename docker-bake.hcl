@@ -31,11 +31,11 @@ variable "LTO" {
 }
 
 group "default" {
-  targets = ["base-bookworm", "base-forky", "base-trixie", "build-3-11", "3-11", "build-3-12", "3-12", "build-3-13", "3-13", "build-3-13-source", "3-13-source", "build-3-13-forky", "3-13-forky", "build-3-14", "3-14", "build-3-15", "3-15", "build-3-11-pillow", "3-11-pillow", "build-3-12-pillow", "3-12-pillow", "build-3-13-pillow", "3-13-pillow", "build-3-13-source-pillow", "3-13-source-pillow", "build-3-13-forky-pillow", "3-13-forky-pillow", "build-3-14-pillow", "3-14-pillow", "build-3-15-pillow", "3-15-pillow", "all", "all-pillow", "ipython", "certbot"]
+  targets = ["base-bookworm", "base-forky", "base-trixie", "build-3-11", "3-11", "build-3-12", "3-12", "build-3-13", "3-13", "build-3-13-source", "3-13-source", "build-3-13t", "3-13t", "build-3-13-forky", "3-13-forky", "build-3-14", "3-14", "build-3-15", "3-15", "build-3-11-pillow", "3-11-pillow", "build-3-12-pillow", "3-12-pillow", "build-3-13-pillow", "3-13-pillow", "build-3-13-source-pillow", "3-13-source-pillow", "build-3-13t-pillow", "3-13t-pillow", "build-3-13-forky-pillow", "3-13-forky-pillow", "build-3-14-pillow", "3-14-pillow", "build-3-15-pillow", "3-15-pillow", "all", "all-pillow", "ipython", "certbot"]
 }
 
 group "ci" {
-  targets = ["base-bookworm", "base-forky", "base-trixie", "build-3-11", "3-11", "build-3-13", "3-13", "build-3-13-source", "3-13-source", "build-3-15", "3-15", "build-3-11-pillow", "3-11-pillow", "build-3-15-pillow", "3-15-pillow", "all", "ipython"]
+  targets = ["base-bookworm", "base-forky", "base-trixie", "build-3-11", "3-11", "build-3-13", "3-13", "build-3-13t", "3-13t", "build-3-15", "3-15", "build-3-11-pillow", "3-11-pillow", "build-3-13t-pillow", "3-13t-pillow", "build-3-15-pillow", "3-15-pillow", "all", "ipython"]
 }
 
 # filled in by docker/metadata-action in CI (tags, labels, annotations)
@@ -110,6 +110,7 @@ target "family-build-source" {
     item = [
       { "tname" = "build-3-12", "tag" = "build-3.12", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.12", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.12.13", "PYTHON_URL" = "https://www.python.org/ftp/python/3.12.13/Python-3.12.13.tar.xz", "PYTHON_SHA256" = "c08bc65a81971c1dd5783182826503369466c7e67374d1646519adf05207b684", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
       { "tname" = "build-3-13-source", "tag" = "build-3.13-source", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "build-3-13t", "tag" = "build-3.13t", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13t", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
     ]
   }
   name = item.tname
@@ -128,6 +129,7 @@ target "family-runtime-source" {
     item = [
       { "tname" = "3-12", "tag" = "3.12", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.12", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.12.13", "PYTHON_URL" = "https://www.python.org/ftp/python/3.12.13/Python-3.12.13.tar.xz", "PYTHON_SHA256" = "c08bc65a81971c1dd5783182826503369466c7e67374d1646519adf05207b684", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
       { "tname" = "3-13-source", "tag" = "3.13-source", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "3-13t", "tag" = "3.13t", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13t", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
     ]
   }
   name = item.tname
@@ -187,6 +189,7 @@ target "family-build-pillow-source" {
     item = [
       { "tname" = "build-3-12-pillow", "tag" = "build-3.12-pillow", "args" = { "PYTHON" = "3.12", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-12" } },
       { "tname" = "build-3-13-source-pillow", "tag" = "build-3.13-source-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13-source" } },
+      { "tname" = "build-3-13t-pillow", "tag" = "build-3.13t-pillow", "args" = { "PYTHON" = "3.13t", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13t" } },
     ]
   }
   name = item.tname
@@ -205,6 +208,7 @@ target "family-pillow-source" {
     item = [
       { "tname" = "3-12-pillow", "tag" = "3.12-pillow", "args" = { "PYTHON" = "3.12", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-12", "runtime" = "target:3-12" } },
       { "tname" = "3-13-source-pillow", "tag" = "3.13-source-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13-source", "runtime" = "target:3-13-source" } },
+      { "tname" = "3-13t-pillow", "tag" = "3.13t-pillow", "args" = { "PYTHON" = "3.13t", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13t", "runtime" = "target:3-13t" } },
     ]
   }
   name = item.tname
@@ -220,7 +224,7 @@ target "family-pillow-source" {
 target "family-all" {
   matrix = {
     item = [
-      { "tname" = "all", "tag" = "all", "args" = { "RELEASE" = "forky", "PYTHONS" = "3.13 3.14 3.15", "LEFT_OUT" = "3.11: built for Debian bookworm, not forky (a Python shares the all image only when it is built for the same Debian release's libraries); 3.12: built for Debian trixie, not forky (a Python shares the all image only when it is built for the same Debian release's libraries); 3.9: end of life; 3.10: end of life, and no tarball reachable here: Debian carries no python3.10 source any more", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky" } },
+      { "tname" = "all", "tag" = "all", "args" = { "RELEASE" = "forky", "PYTHONS" = "3.13 3.14 3.15", "LEFT_OUT" = "3.11: built for Debian bookworm, not forky (a Python shares the all image only when it is built for the same Debian release's libraries); 3.12: built for Debian trixie, not forky (a Python shares the all image only when it is built for the same Debian release's libraries); 3.14t: free-threaded 3.14 waits for a source tarball reachable here: Debian's python3.14 and python3.15 orig tarballs answer 404 on its mirror, and python.org cannot be fetched; 3.9: end of life; 3.10: end of life, and no tarball reachable here: Debian carries no python3.10 source any more", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky" } },
     ]
   }
   name = item.tname

@@ -59,20 +59,22 @@ static PyObject *raise_err(PyObject *module, const struct sp_err *err)
 
 /* Builds a list of N items, item I being MAKE(CTX, I) (a new reference, or NULL with an
  * exception set). The one place that owns the failure path of every list the module returns:
- * on any failure the partial list is released and NULL returned.
+ * on any failure the partial list is released and NULL returned. The list grows by appending
+ * rather than being made at size N: the free-threaded 3.13's PyList_New(N) releases a list
+ * whose item array it failed to allocate without initialising it, and crashes (CPython
+ * gh-152125); an empty list has no array to fail.
  *
  * The MAKE functions build tuples with Py_BuildValue; its "N" steals the reference whether the
  * call succeeds or fails, and a NULL argument (with an exception set) just fails the call, so
  * they never release an argument themselves. */
 static PyObject *build_list(size_t n, PyObject *(*make)(const void *ctx, size_t i), const void *ctx)
 {
-    PyObject *list = PyList_New((Py_ssize_t)n);
+    PyObject *list = PyList_New(0);
     for (size_t i = 0; list && i < n; i++) {
         PyObject *item = make(ctx, i);
-        if (item == NULL)
+        if (item == NULL || PyList_Append(list, item) < 0)
             Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+        Py_XDECREF(item);
     }
     return list;
 }

@@ -83,3 +83,51 @@ for name, o in watched.items():
     lost = dict(line.split(":") for line in r.stdout.splitlines())
     assert len(lost) == 6
     assert {name: int(n) for name, n in lost.items() if int(n) > 0} == {}, "references lost"
+
+
+def test_calls_from_many_threads_at_once_give_the_answers_of_one(tmp_path):
+    """resolve(), dpkg_owners(), python_calls() and wait() from eight threads at once, each
+    call as often as the others meanwhile: every answer is the one a lone call gives. The C
+    cores run with the GIL released everywhere; on a free-threaded Python (3.13t, tested
+    with PYTHON_GIL=0 by scripts/test-in-root --free-threaded) so do the bindings that turn
+    their results into Python objects."""
+    import shutil
+    import threading
+
+    from loopback import listener_later
+
+    tree = tmp_path / "t"
+    tree.mkdir()
+    shutil.copy(_core.__file__, tree / "a.so")  # loads libelf, libc: files with owners
+    shutil.copy("/usr/lib/x86_64-linux-gnu/libz.so.1", tree / "libz.so.1")
+    source = b"import ctypes\nctypes.CDLL('libz.so.1')\nffi.dlopen('libm.so.6')\n"
+    owned = ["/usr/bin/dpkg", "/bin/sh", "/usr/lib/x86_64-linux-gnu/libz.so.1"]
+    events = []
+    with listener_later(0) as port:  # one that accepts: a full backlog would stall connects
+        endpoints = [f"127.0.0.1:{port}", f"localhost:{port}"]
+
+        def calls():
+            outcome, results = _core.wait(endpoints, 30.0, 0.05, on_event=lambda *e: events.append(e[1]))
+            return (
+                _core.resolve("/", [str(tree)], dlopen=2, symbols=True),
+                _core.dpkg_owners("/", owned),
+                _core.python_calls(source),
+                (outcome, [r[0] for r in results]),
+            )
+
+        alone = calls()
+        start, answers = threading.Barrier(8), []
+
+        def worker():
+            start.wait()
+            answers.extend(calls() for _ in range(10))
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert alone[3] == (0, [True, True])
+    assert len(answers) == 80
+    assert [i for i, a in enumerate(answers) if a != alone] == []
+    assert events.count("done") == 2 * 81

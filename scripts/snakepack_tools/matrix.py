@@ -7,11 +7,14 @@ lists versions.
     scripts/image-matrix [--ci]    prints the images, one per line, in build order
     scripts/image-matrix --table  prints the table of Pythons of docs/images.md
     scripts/image-matrix --table --sizes   ... with the sizes of the images built here
+    scripts/image-matrix [--ci] --free-threaded   the build image and interpreter of its
+                                   free-threaded Python: "build-3.13t python3.13t"
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,11 @@ VERSIONS = REPO / "images" / "versions.json"
 
 @dataclass(frozen=True)
 class Python:
-    name: str  # the tag stem: 3.13, 3.13-source, 3.13-forky
+    name: str  # the tag stem: 3.13, 3.13-source, 3.13t, 3.13-forky
     version: str  # X.Y
     release: str
     source: str  # "debian" (the release's package) or "tarball" (built from upstream)
+    free_threaded: bool = False  # built with --disable-gil (a tarball)
     full_version: str = ""
     url: str = ""
     sha256: str = ""
@@ -35,6 +39,12 @@ class Python:
     @property
     def from_source(self) -> bool:
         return self.source == "tarball"
+
+    @property
+    def abi(self) -> str:
+        """X.Y, or X.Yt for a free-threaded build: the interpreter is pythonABI, its standard
+        library lib/pythonABI, its shared library libpythonABI.so (the Dockerfiles' PYTHON)."""
+        return self.version + ("t" if self.free_threaded else "")
 
 
 @dataclass
@@ -90,7 +100,7 @@ class Matrix:
         )
 
     def python_images(self, p: Python, fast_cpython: bool = False) -> list[Image]:
-        args = {"RELEASE": p.release, "PYTHON": p.version, "APT_BUILD_CONF": self.apt_conf(p.release)}
+        args = {"RELEASE": p.release, "PYTHON": p.abi, "APT_BUILD_CONF": self.apt_conf(p.release)}
         base = {"base": f"base-{p.release}"}
         if p.from_source:
             dockerfile = "images/source/Dockerfile"
@@ -110,7 +120,7 @@ class Matrix:
                 base,
                 p,
                 p.release,
-                f"Build stage: CPython {p.full_version} from source on Debian {p.release}, compilers, uv, snakepack",
+                f"Build stage: CPython {p.full_version}{p.free_threaded * ' free-threaded'} from source on Debian {p.release}, compilers, uv, snakepack",
             )
             runtime = Image(
                 p.name,
@@ -121,7 +131,7 @@ class Matrix:
                 base,
                 p,
                 p.release,
-                f"Target stage: CPython {p.full_version} from source on Debian {p.release}, snakepack's commands",
+                f"Target stage: CPython {p.full_version}{p.free_threaded * ' free-threaded'} from source on Debian {p.release}, snakepack's commands",
             )
         else:
             args["GDBM"] = self.gdbm_package(p)
@@ -150,7 +160,7 @@ class Matrix:
         return [build, runtime]
 
     def pillow_images(self, p: Python) -> list[Image]:
-        args = {"PYTHON": p.version, "APT_BUILD_CONF": self.apt_conf(p.release)}
+        args = {"PYTHON": p.abi, "APT_BUILD_CONF": self.apt_conf(p.release)}
         return [
             Image(
                 f"build-{p.name}-pillow",
@@ -230,7 +240,7 @@ class Matrix:
         for name, app in self.data["apps"].items():
             p = self.by_name[app["python"]]
             args = {
-                "PYTHON": p.version,
+                "PYTHON": p.abi,
                 "APP": app["packages"],
                 "LOCK": f"app-{name}",
                 "COMMAND": app["command"],
@@ -309,7 +319,7 @@ def images_table(m: Matrix, sizes: dict[str, str] | None = None) -> str:
     ]
     for p in m.pythons:
         origin = (
-            f"upstream tarball {p.full_version}, built here"
+            f"upstream tarball {p.full_version}, built here" + (", free-threaded (no GIL)" if p.free_threaded else "")
             if p.from_source
             else f"Debian's `python{p.version}` package"
         )
@@ -317,7 +327,7 @@ def images_table(m: Matrix, sizes: dict[str, str] | None = None) -> str:
         release = m.releases[p.release]
         debian = f"{p.release} ({release['debian']})"
         lines.append(
-            f"| `{p.name}` | {p.version} | {debian} | {origin} | `build-{p.name}` | {pillow} | {sizes.get(p.name, '-')} |"
+            f"| `{p.name}` | {p.abi} | {debian} | {origin} | `build-{p.name}` | {pillow} | {sizes.get(p.name, '-')} |"
         )
     return "\n".join(lines)
 
@@ -343,8 +353,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--ci", action="store_true", help="the CI selection")
     parser.add_argument("--table", action="store_true", help="the table of Pythons of docs/images.md")
     parser.add_argument("--sizes", action="store_true", help="with --table: the sizes of the images built here")
+    parser.add_argument(
+        "--free-threaded",
+        action="store_true",
+        help="the build image and interpreter of the selection's free-threaded Python (scripts/test-in-root)",
+    )
     args = parser.parse_args(argv)
     m = Matrix()
+    if args.free_threaded:
+        names = {i.name for i in m.images(ci=args.ci)}
+        free = [p for p in m.pythons if p.free_threaded and f"build-{p.name}" in names]
+        if not free:
+            print("image-matrix: the selection has no free-threaded Python", file=sys.stderr)
+            return 1
+        print(f"build-{free[0].name} python{free[0].abi}")
+        return 0
     if args.table:
         print(images_table(m, local_sizes(m) if args.sizes else None))
         return 0

@@ -1,13 +1,16 @@
 """The packing proof, run with the python of the packed virtualenv: every ELF file in it loads
 (dlopen with RTLD_NOW: the loader resolves every dependency), and every extension module
 imports. An extension whose only failure is a missing Python module that Debian ships apart
-from the interpreter (tkinter is python3-tk) is reported, not failed: that is no library."""
+from the interpreter (tkinter is python3-tk) is reported, not failed: that is no library. On a
+free-threaded Python, an extension module that turns the GIL back on (it does not declare that
+it runs without) still counts as imported, and is reported: "gil enabled importing NAME: ..."."""
 
 import ctypes
 import importlib
 import pathlib
 import sys
 import sysconfig
+import warnings
 
 site = pathlib.Path(sysconfig.get_paths()["platlib"])
 failed = 0
@@ -28,8 +31,13 @@ for path in sorted(site.rglob("*.so")):
         continue  # vendored libraries and dist-info directories are not modules
     name = ".".join([*parts[:-1], parts[-1].split(".", 1)[0]])
     try:
-        importlib.import_module(name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            importlib.import_module(name)
         print(f"imported {name}")
+        for w in caught:
+            if "GIL" in str(w.message):  # it names the module that needs it
+                print(f"gil enabled importing {name}: {w.message}")
     except ModuleNotFoundError as err:
         if err.name and err.name.split(".")[0] in sys.stdlib_module_names:
             print(f"not imported {name}: needs the Python module {err.name}, shipped apart from the interpreter")
