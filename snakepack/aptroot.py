@@ -9,8 +9,10 @@ reads), so that find-libdeps --root, dpkg-query --admindir and scanners see it. 
 
 Maintainer scripts are not run. A package that has any (preinst, postinst, prerm, postrm) is
 refused by name, before anything is unpacked, unless SCRIPTS_NOT_NEEDED names it with the
-reason its scripts do nothing a root needs. What the packages' triggers would do that matters
-here, the loader's cache, is done once at the end: ldconfig -r DIR.
+reason its scripts do nothing a root needs, or EFFECTS names what of theirs apt-install does
+itself once the packages are unpacked (the accounts of base-passwd, the time zone of tzdata,
+the certificates of ca-certificates). What the packages' triggers would do that matters here,
+the loader's cache, is done once at the end: ldconfig -r DIR.
 """
 
 from __future__ import annotations
@@ -24,16 +26,21 @@ import subprocess
 import tarfile
 import tempfile
 
-from . import dpkgstatus
+from . import dpkgstatus, effects
 from .errors import AptError, SnakepackError, UsageError
 
-__all__ = ["SCRIPTS_NOT_NEEDED", "Refused", "prepare", "unpack"]
+__all__ = ["EFFECTS", "SCRIPTS_NOT_NEEDED", "Refused", "prepare", "unpack"]
 
 # Packages whose maintainer scripts need not run in a root assembled for an image, and why.
 SCRIPTS_NOT_NEEDED = {
     "libc6": "preinst and postinst check the running kernel and restart services on upgrade",
     "libgssapi-krb5-2": "postinst copies /usr/etc/gss/mech on upgrade from before 1.12.1",
+    "debconf": "postinst only loads debconf's shell module and exits",
+    "openssl": "postinst links /usr/lib/ssl to /etc/ssl where there is none, and the package ships one",
 }
+# Packages whose maintainer scripts do something a new root needs, which apt-install does itself
+# (snakepack/effects.py), and what that is.
+EFFECTS = effects.REASONS
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 
 
@@ -123,7 +130,7 @@ def unpack(root: str, debs: list[str]) -> list[str]:
         packages = sorted((_Deb(d, work) for d in debs), key=lambda p: p.name)
         have = set(dpkgstatus.read(status))
         for p in packages:
-            if p.scripts and p.name not in SCRIPTS_NOT_NEEDED:
+            if p.scripts and p.name not in SCRIPTS_NOT_NEEDED and p.name not in EFFECTS:
                 raise Refused(
                     f"{p.name}: has {', '.join(p.scripts)}, which apt-install --root does not run "
                     f"(nothing was installed into {root})"
@@ -133,6 +140,9 @@ def unpack(root: str, debs: list[str]) -> list[str]:
             _inside(root, {os.path.dirname(n) for n in p.paths})
         for p in packages:
             _unpack_one(root, p)
+        for p in packages:
+            if p.name in EFFECTS:
+                effects.apply(root, p.name)
         # the loader's cache, which the packages' ldconfig triggers would have rebuilt
         if any(p.ldconfig for p in packages):
             os.makedirs(os.path.join(root, "etc"), exist_ok=True)

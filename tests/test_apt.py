@@ -4,7 +4,9 @@ with dpkg-deb and serves on loopback, with faults injected into the first reques
 
 import contextlib
 import hashlib
+import os
 import shutil
+import sys
 import sysconfig
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -659,3 +661,57 @@ def test_root_installs_real_packages_that_load(tmp_path):
         r = run([tool("find-libdeps"), "--check", "--root", target, f"/usr/lib/{TRIPLET}/libpq.so.5"])
         assert (r.returncode, r.stderr) == (0, "")
         assert_clean(merged)
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root, from Debian's mirror
+def test_root_does_what_the_scripts_of_base_passwd_tzdata_and_ca_certificates_do(tmp_path):
+    """base-passwd, tzdata and ca-certificates from Debian's mirror into an empty root, none of
+    their scripts run: its accounts are what base-passwd's preinst writes into an empty root
+    (DPKG_ROOT), its time zone and certificates what dpkg, running the scripts, made of the
+    same packages in the overlay's own root (ca-certificates installed there by apt-install),
+    and Python's ssl module trusts every certificate of the bundle."""
+    with overlay_root(tmp_path, None) as merged:
+        target = merged / "target"
+        target.mkdir()
+        # an administrator's own certificate, which update-ca-certificates adds after Debian's
+        key, cert = tmp_path / "key.pem", tmp_path / "local.crt"
+        r = run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+            + ["-days", "1", "-subj", "/CN=snakepack test CA", "-keyout", key, "-out", cert]
+        )
+        assert r.returncode == 0, r.stderr
+        for where in (target, merged):
+            (where / "usr/local/share/ca-certificates").mkdir(parents=True)
+            shutil.copy(cert, where / "usr/local/share/ca-certificates/snakepack-test.crt")
+        r = apt_install(merged, "--root", "/target", "base-passwd", "tzdata", "ca-certificates")
+        assert r.returncode == 0, r.stdout + r.stderr
+        dpkg_checks(target)
+        r = apt_install(merged, "ca-certificates")  # the judge: dpkg runs its scripts
+        assert r.returncode == 0, r.stdout + r.stderr
+        # base-passwd's own preinst, run against an empty root as dpkg would with --root
+        scratch = tmp_path / "scratch"
+        (scratch / "etc").mkdir(parents=True)
+        preinst = target / "var/lib/dpkg/info/base-passwd.preinst"
+        r = run(["sh", preinst, "install"], env={**os.environ, "DPKG_ROOT": str(scratch)})
+        assert r.returncode == 0, r.stderr
+        for name in ("etc/passwd", "etc/group"):
+            assert (target / name).read_text() == (scratch / name).read_text(), name
+        assert os.readlink(target / "etc/localtime") == os.readlink(merged / "etc/localtime")
+        assert (target / "etc/ssl/certs/ca-certificates.crt").read_bytes() == (
+            merged / "etc/ssl/certs/ca-certificates.crt"
+        ).read_bytes()
+        certs = {p.name: os.readlink(p) for p in (merged / "etc/ssl/certs").iterdir() if p.is_symlink()}
+        assert {p.name: os.readlink(p) for p in (target / "etc/ssl/certs").iterdir() if p.is_symlink()} == certs
+        assert len(certs) > 200  # a .pem and a hash link for each of 100 and more authorities
+
+        def trusted(conf):
+            return [x for x in conf.read_text().splitlines() if x and x[0] not in "#!"]
+
+        assert trusted(target / "etc/ca-certificates.conf") == trusted(merged / "etc/ca-certificates.conf")
+        code = f"import ssl; c = ssl.create_default_context(cafile={str(target / 'etc/ssl/certs/ca-certificates.crt')!r}); print(len(c.get_ca_certs()))"
+        r = run([sys.executable, "-c", code])
+        assert r.returncode == 0 and int(r.stdout) == len(trusted(target / "etc/ca-certificates.conf")) + 1, r.stderr
+        assert (
+            os.readlink(target / "etc/ssl/certs/snakepack-test.pem")
+            == "/usr/local/share/ca-certificates/snakepack-test.crt"
+        )
