@@ -82,21 +82,25 @@ def _pem_name(crt: str) -> str:
     return stem.replace(" ", "_").replace("(", "=").replace(")", "=").replace(",", "_") + ".pem"
 
 
+def _crt_files(root: str, directory: str) -> list[str]:
+    """The *.crt files under DIRECTORY of ROOT, relative to it, in the order of the scripts'
+    find | sort (whole paths, byte order)."""
+    top = _path(root, directory)
+    found = []
+    for where, _, files in os.walk(top):
+        found += [os.path.relpath(os.path.join(where, f), top) for f in files if f.endswith(".crt")]
+    return sorted(found)
+
+
 def _certificates(root: str) -> None:
     conf = _path(root, "/etc/ca-certificates.conf")
     if not os.path.exists(conf) or os.path.getsize(conf) == 0:
-        shipped = []
-        for directory, _, files in os.walk(_path(root, CERTS)):
-            rel = os.path.relpath(directory, _path(root, CERTS))
-            shipped += [os.path.normpath(os.path.join(rel, f)) for f in files if f.endswith(".crt")]
         with open(conf, "w", encoding="utf-8") as f:
-            f.write(CONF_HEADER + "".join(c + "\n" for c in sorted(shipped)))
+            f.write(CONF_HEADER + "".join(c + "\n" for c in _crt_files(root, CERTS)))
     with open(conf, encoding="utf-8") as f:
         trusted = [f"{CERTS}/{line.strip()}" for line in f if line.strip() and line[0] not in "#!"]
     # then the administrator's own, as update-ca-certificates adds them
-    for directory, _, files in sorted(os.walk(_path(root, LOCAL_CERTS))):
-        rel = os.path.relpath(directory, _path(root, LOCAL_CERTS))
-        trusted += sorted(os.path.normpath(f"{LOCAL_CERTS}/{rel}/{f}") for f in files if f.endswith(".crt"))
+    trusted += [f"{LOCAL_CERTS}/{c}" for c in _crt_files(root, LOCAL_CERTS)]
     certs = _path(root, "/etc/ssl/certs")
     os.makedirs(certs, exist_ok=True)
     bundle = b""
