@@ -31,11 +31,11 @@ variable "LTO" {
 }
 
 group "default" {
-  targets = ["base-bookworm", "base-forky", "base-trixie", "build-3-11", "3-11", "build-3-12", "3-12", "build-3-13", "3-13", "build-3-13-source", "3-13-source", "build-3-13t", "3-13t", "build-3-13-forky", "3-13-forky", "build-3-14", "3-14", "build-3-15", "3-15", "build-3-11-pillow", "3-11-pillow", "build-3-12-pillow", "3-12-pillow", "build-3-13-pillow", "3-13-pillow", "build-3-13-source-pillow", "3-13-source-pillow", "build-3-13t-pillow", "3-13t-pillow", "build-3-13-forky-pillow", "3-13-forky-pillow", "build-3-14-pillow", "3-14-pillow", "build-3-15-pillow", "3-15-pillow", "all", "all-pillow", "ipython", "certbot"]
+  targets = ["base-bookworm", "base-forky", "base-trixie", "build-3-11", "3-11", "build-3-12", "3-12", "build-3-13", "3-13", "build-3-13-source", "3-13-source", "build-3-13t", "3-13t", "build-3-13-forky", "3-13-forky", "build-3-14", "3-14", "build-3-15", "3-15", "build-3-11-pillow", "3-11-pillow", "build-3-12-pillow", "3-12-pillow", "build-3-13-pillow", "3-13-pillow", "build-3-13-source-pillow", "3-13-source-pillow", "build-3-13t-pillow", "3-13t-pillow", "build-3-13-forky-pillow", "3-13-forky-pillow", "build-3-14-pillow", "3-14-pillow", "build-3-15-pillow", "3-15-pillow", "3-13-min", "3-13-forky-min", "3-14-min", "3-15-min", "all", "all-pillow", "ipython", "certbot"]
 }
 
 group "ci" {
-  targets = ["base-bookworm", "base-forky", "base-trixie", "build-3-11", "3-11", "build-3-13", "3-13", "build-3-13t", "3-13t", "build-3-15", "3-15", "build-3-11-pillow", "3-11-pillow", "build-3-13t-pillow", "3-13t-pillow", "build-3-15-pillow", "3-15-pillow", "all", "ipython"]
+  targets = ["base-bookworm", "base-forky", "base-trixie", "build-3-11", "3-11", "build-3-13", "3-13", "build-3-13t", "3-13t", "build-3-15", "3-15", "build-3-11-pillow", "3-11-pillow", "build-3-13-pillow", "3-13-pillow", "build-3-13t-pillow", "3-13t-pillow", "build-3-15-pillow", "3-15-pillow", "3-13-min", "all", "ipython"]
 }
 
 # filled in by docker/metadata-action in CI (tags, labels, annotations)
@@ -214,6 +214,25 @@ target "family-pillow-source" {
   name = item.tname
   inherits = ["_common"]
   dockerfile = "images/pillow/Dockerfile"
+  args = item.args
+  contexts = item.contexts
+  tags = ["${REGISTRY}:${item.tag}"]
+  cache-from = CACHE_REF == "" ? [] : ["type=registry,ref=${CACHE_REF}:${item.tname}"]
+  cache-to = CACHE_REF == "" ? [] : ["type=registry,ref=${CACHE_REF}:${item.tname},mode=max"]
+}
+
+target "family-min" {
+  matrix = {
+    item = [
+      { "tname" = "3-13-min", "tag" = "3.13-min", "args" = { "PYTHON" = "3.13", "GDBM" = "python3.13-gdbm", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13" } },
+      { "tname" = "3-13-forky-min", "tag" = "3.13-forky-min", "args" = { "PYTHON" = "3.13", "GDBM" = "python3.13-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-13-forky" } },
+      { "tname" = "3-14-min", "tag" = "3.14-min", "args" = { "PYTHON" = "3.14", "GDBM" = "python3.14-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-14" } },
+      { "tname" = "3-15-min", "tag" = "3.15-min", "args" = { "PYTHON" = "3.15", "GDBM" = "python3.15-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-15" } },
+    ]
+  }
+  name = item.tname
+  inherits = ["_common"]
+  dockerfile = "images/min/Dockerfile"
   args = item.args
   contexts = item.contexts
   tags = ["${REGISTRY}:${item.tag}"]

@@ -7,12 +7,14 @@ and recorded in DIR's dpkg database as dpkg records it (a status stanza, NAME[:A
 reads), so that find-libdeps --root, dpkg-query --admindir and scanners see it. dpkg --root
 --unpack is not used: it runs preinst inside DIR, which may have no shell.
 
-Maintainer scripts are not run. A package that has any (preinst, postinst, prerm, postrm) is
-refused by name, before anything is unpacked, unless SCRIPTS_NOT_NEEDED names it with the
-reason its scripts do nothing a root needs, or EFFECTS names what of theirs apt-install does
-itself once the packages are unpacked (the accounts of base-passwd, the time zone of tzdata,
-the certificates of ca-certificates). What the packages' triggers would do that matters here,
-the loader's cache, is done once at the end: ldconfig -r DIR.
+Maintainer scripts are not run. A first install runs two of them, preinst and postinst (prerm
+and postrm run on removal and upgrade, which apt-install --root never does): a package that
+has either is refused by name, before anything is unpacked, unless SCRIPTS_NOT_NEEDED names it
+with the reason its scripts do nothing a root needs, or EFFECTS names what of theirs
+apt-install does itself once the packages are unpacked (snakepack/effects.py: accounts, time
+zone, certificates, the byte-code of the standard library ...). Both name a Debian-packaged
+Python's packages by python3.X. What the packages' triggers would do that matters here, the
+loader's cache, is done once at the end: ldconfig -r DIR.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import subprocess
 import tarfile
 import tempfile
 
-from . import dpkgstatus, effects
+from . import dpkgstatus, effects, pathfilter
 from .errors import AptError, SnakepackError, UsageError
 
 __all__ = ["EFFECTS", "SCRIPTS_NOT_NEEDED", "Refused", "prepare", "unpack"]
@@ -37,11 +39,15 @@ SCRIPTS_NOT_NEEDED = {
     "libgssapi-krb5-2": "postinst copies /usr/etc/gss/mech on upgrade from before 1.12.1",
     "debconf": "postinst only loads debconf's shell module and exits",
     "openssl": "postinst links /usr/lib/ssl to /etc/ssl where there is none, and the package ships one",
+    "libselinux1": "postinst recompiles the file contexts of an installed SELinux policy, and a new root has none",
+    "libpython3.X-minimal": "postinst writes a comment to its own output, nothing else",
+    "libgcrypt20": "postinst removes stale copies of its library left by an upgrade, and only on one",
 }
 # Packages whose maintainer scripts do something a new root needs, which apt-install does itself
 # (snakepack/effects.py), and what that is.
 EFFECTS = effects.REASONS
-SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
+# the scripts a first install runs
+SCRIPTS = ("preinst", "postinst")
 
 
 class Refused(AptError):
@@ -104,15 +110,22 @@ class _Deb:
         self.same = found.get("Multi-Arch") == "same"
         self.scripts = [s for s in SCRIPTS if os.path.exists(os.path.join(self.control, s))]
         self.data = _run(["dpkg-deb", "--fsys-tarfile", path])
+        self.md5: dict[str, str] = {}  # of each regular file, where the package ships no md5sums
         with tarfile.open(fileobj=io.BytesIO(self.data)) as tar:
-            members = tar.getmembers()
-        self.paths = {os.path.normpath(m.name) for m in members} - {"."}
-        self.files = sorted(os.path.normpath(m.name) for m in members if m.isfile())
+            self.members = tar.getmembers()
+            if not os.path.exists(os.path.join(self.control, "md5sums")):
+                for m in self.members:
+                    if m.isfile():
+                        data = tar.extractfile(m)
+                        assert data is not None
+                        self.md5[os.path.normpath(m.name)] = hashlib.md5(data.read()).hexdigest()
+        self.paths = {os.path.normpath(m.name) for m in self.members} - {"."}
         triggers = os.path.join(self.control, "triggers")
         self.ldconfig = False
         if os.path.exists(triggers):
             with open(triggers, encoding="utf-8", errors="replace") as f:
                 self.ldconfig = bool(re.search(r"^activate(-noawait)?\s+ldconfig\s*$", f.read(), re.M))
+        self.ldconfig |= self.name == "libc-bin"  # its postinst runs ldconfig
 
     @property
     def key(self) -> str:
@@ -122,15 +135,16 @@ class _Deb:
 
 def unpack(root: str, debs: list[str]) -> list[str]:
     """Unpacks DEBS into ROOT and records them in its dpkg database; returns their names.
-    Raises Refused naming the first package with maintainer scripts SCRIPTS_NOT_NEEDED does
-    not name, or one ROOT already has (an upgrade, which this does not do), and UsageError for
-    a directory of ROOT that a symlink leads out of, before anything is unpacked."""
+    Raises Refused naming the first package with a preinst or postinst that neither
+    SCRIPTS_NOT_NEEDED nor EFFECTS names, or one ROOT already has (an upgrade, which this does
+    not do), and UsageError for a directory of ROOT that a symlink leads out of, before
+    anything is unpacked."""
     status = prepare(root)
     with tempfile.TemporaryDirectory(prefix="apt-install-root-") as work:
         packages = sorted((_Deb(d, work) for d in debs), key=lambda p: p.name)
         have = set(dpkgstatus.read(status))
         for p in packages:
-            if p.scripts and p.name not in SCRIPTS_NOT_NEEDED and p.name not in EFFECTS:
+            if p.scripts and effects.generic(p.name) not in SCRIPTS_NOT_NEEDED.keys() | EFFECTS.keys():
                 raise Refused(
                     f"{p.name}: has {', '.join(p.scripts)}, which apt-install --root does not run "
                     f"(nothing was installed into {root})"
@@ -138,16 +152,38 @@ def unpack(root: str, debs: list[str]) -> list[str]:
             if (p.name, p.arch) in have:
                 raise Refused(f"{p.name}: {root} has it already; apt-install --root installs, it does not upgrade")
             _inside(root, {os.path.dirname(n) for n in p.paths})
+        if not have:
+            _merged_usr(root, set().union(*(p.paths for p in packages)))
+        filters = pathfilter.read(root)
         for p in packages:
-            _unpack_one(root, p)
+            _unpack_one(root, p, filters)
         for p in packages:
-            if p.name in EFFECTS:
+            if effects.generic(p.name) in EFFECTS:
                 effects.apply(root, p.name)
         # the loader's cache, which the packages' ldconfig triggers would have rebuilt
         if any(p.ldconfig for p in packages):
             os.makedirs(os.path.join(root, "etc"), exist_ok=True)
             _run(["ldconfig", "-r", root])
     return [p.name for p in packages]
+
+
+# The directories of a merged /usr that are links into it: always bin, sbin and lib; the
+# others where the architecture has them (amd64's lib64, which holds its dynamic loader).
+MERGED = ("bin", "sbin", "lib")
+MERGED_WHERE_SHIPPED = ("lib32", "lib64", "libo32", "libx32")
+
+
+def _merged_usr(root: str, paths: set[str]) -> None:
+    """Lays out a new ROOT with a merged /usr, as debootstrap does before it unpacks anything
+    (Debian 12 and later are merged; base-files ships the links from Debian 13 on, but its
+    scripts lay out a whole system): /bin -> usr/bin and so on, for MERGED and for those of
+    MERGED_WHERE_SHIPPED that PATHS use, where ROOT has no such entry yet. Packages that ship
+    /lib/... then write into /usr/lib, as on any Debian system."""
+    for d in MERGED + MERGED_WHERE_SHIPPED:
+        shipped = any(p == d or p.startswith((d + "/", f"usr/{d}/")) for p in paths)
+        if (d in MERGED or shipped) and not os.path.lexists(os.path.join(root, d)):
+            os.makedirs(os.path.join(root, "usr", d), exist_ok=True)
+            os.symlink(f"usr/{d}", os.path.join(root, d))
 
 
 def _inside(root: str, directories: set[str]) -> None:
@@ -166,10 +202,17 @@ def _md5(path: str) -> str:
         return hashlib.md5(f.read()).hexdigest()
 
 
-def _unpack_one(root: str, p: _Deb) -> None:
-    """Extracts P's files into ROOT (keeping ROOT's directory symlinks, as usrmerge needs),
-    then writes its list, its control files and its status stanza."""
-    _run(["tar", "-x", "--keep-directory-symlink", "--numeric-owner", "-p", "-C", root], p.data)
+def _unpack_one(root: str, p: _Deb, filters: pathfilter.Filters) -> None:
+    """Extracts P's files into ROOT (keeping ROOT's directory symlinks, as usrmerge needs, and
+    leaving out what ROOT's dpkg path filters exclude), then writes its list (every path of
+    the package, as dpkg lists those it filtered out too), its control files and its status
+    stanza."""
+    skipped = [m.name for m in p.members if filters.skip("/" + os.path.normpath(m.name), m.isdir() or m.issym())]
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="apt-install-skip-") as skip:
+        skip.write("".join(name + "\n" for name in skipped))
+        skip.flush()
+        tar = ["tar", "-x", "--keep-directory-symlink", "--numeric-owner", "-p", "-C", root]
+        _run([*tar, "--anchored", "--no-wildcards", "--exclude-from", skip.name], p.data)
     info = os.path.join(root, "var/lib/dpkg/info")
     listed = ["/."] + sorted("/" + n for n in p.paths)
     with open(os.path.join(info, f"{p.key}.list"), "w", encoding="utf-8") as f:
@@ -179,8 +222,8 @@ def _unpack_one(root: str, p: _Deb) -> None:
             shutil.copy(os.path.join(p.control, name), os.path.join(info, f"{p.key}.{name}"))
     if not os.path.exists(os.path.join(p.control, "md5sums")):  # as dpkg does for such a package
         with open(os.path.join(info, f"{p.key}.md5sums"), "w", encoding="utf-8") as f:
-            for name in p.files:
-                f.write(f"{_md5(os.path.join(root, name))}  {name}\n")
+            for name, digest in sorted(p.md5.items()):
+                f.write(f"{digest}  {name}\n")
     stanza = p.fields.split("\n")
     stanza.insert(1, "Status: install ok installed")
     conffiles = os.path.join(p.control, "conffiles")

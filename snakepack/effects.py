@@ -10,11 +10,26 @@ with debconf's defaults, nothing on upgrades: apt-install --root does not upgrad
                      update-ca-certificates makes of it: /etc/ssl/certs/NAME.pem links, their
                      hash links (as openssl rehash names them) and the bundle ca-certificates.crt,
                      the certificates of /usr/local/share/ca-certificates after those
+    libc-bin         /etc/nsswitch.conf from its default, where there is none (and ldconfig,
+                     which apt-install --root runs once at the end)
+    netbase          /etc/hosts and /etc/networks, where there are none
+    readline-common  /etc/inputrc from its default, where there is none
+    libreadline8t64  the diversions its preinst adds for the /lib paths of its libraries (DEP17)
+    python3.X-minimal  /usr/local/lib/python3.X/dist-packages, and byte-code of the modules of
+                     libpython3.X-minimal
+    python3.X        byte-code of the modules of libpython3.X-stdlib
+
+The byte-code is compiled by the root's own interpreter, run inside ROOT (chroot: its cache tag
+and its compiler), as checked-hash .pyc files where the scripts write timestamp ones: the layers
+of an image need not keep mtimes, and a .pyc that no longer matches its source's mtime would be
+written anew at run time, or not at all on a read-only root.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -29,19 +44,37 @@ REASONS = {
         "postinst lists every certificate it ships in /etc/ca-certificates.conf, and update-ca-certificates "
         "links each into /etc/ssl/certs, with its hash, and writes the bundle /etc/ssl/certs/ca-certificates.crt"
     ),
+    "libc-bin": "postinst copies /usr/share/libc-bin/nsswitch.conf to /etc/nsswitch.conf where there is none, and runs ldconfig",
+    "netbase": "postinst writes /etc/hosts and /etc/networks where there are none",
+    "readline-common": "postinst copies /usr/share/readline/inputrc to /etc/inputrc where there is none",
+    "libreadline8t64": (
+        "preinst diverts the /lib paths of libhistory.so.8, libreadline.so.8 and their .8.2 names to "
+        "NAME.usr-is-merged (DEP17), recorded in the root's dpkg diversions"
+    ),
+    "python3.X-minimal": (
+        "preinst marks the runtime new in /var/lib/python; postinst makes /usr/local/lib/python3.X/dist-packages "
+        "and byte-compiles the modules of libpython3.X-minimal"
+    ),
+    "python3.X": "postinst byte-compiles the modules of libpython3.X-stdlib",
 }
+
+
+def generic(package: str) -> str:
+    """PACKAGE's name with the version of a Debian-packaged Python as X.Y spells it in REASONS
+    (python3.13-minimal -> python3.X-minimal), else itself."""
+    return re.sub(r"python3\.[0-9]+", "python3.X", package)
 
 
 def apply(root: str, package: str) -> None:
     """Does in ROOT what PACKAGE's maintainer scripts would do on its first install."""
-    EFFECTS[package](root)
+    EFFECTS[generic(package)](root, package)
 
 
 def _path(root: str, name: str) -> str:
     return os.path.join(root, name.lstrip("/"))
 
 
-def _accounts(root: str) -> None:
+def _accounts(root: str, package: str) -> None:
     for name in ("passwd", "group"):
         target = _path(root, f"/etc/{name}")
         if not os.path.lexists(target):
@@ -50,7 +83,7 @@ def _accounts(root: str) -> None:
             os.chmod(target, 0o644)
 
 
-def _time_zone(root: str) -> None:
+def _time_zone(root: str, package: str) -> None:
     localtime = _path(root, "/etc/localtime")
     zone = "Etc/UTC"
     if os.path.islink(localtime):  # a zone set before: kept, as debconf would keep it
@@ -92,7 +125,7 @@ def _crt_files(root: str, directory: str) -> list[str]:
     return sorted(found)
 
 
-def _certificates(root: str) -> None:
+def _certificates(root: str, package: str) -> None:
     conf = _path(root, "/etc/ca-certificates.conf")
     if not os.path.exists(conf) or os.path.getsize(conf) == 0:
         with open(conf, "w", encoding="utf-8") as f:
@@ -141,17 +174,136 @@ def _rehash(root: str, certs: str, copies: str) -> None:
         _run(["chroot", root, "/usr/bin/openssl", "rehash", "/etc/ssl/certs"])
 
 
-def _run(argv: list[str]) -> None:
+def _run(argv: list[str], data: str | None = None, what: str = "") -> None:
+    """Runs ARGV (DATA on its stdin); SnakepackError with its last error line, led by WHAT
+    (else its first words), when it fails."""
+    what = what or " ".join(argv[:2])
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, errors="replace")
+        r = subprocess.run(argv, input=data, capture_output=True, text=True, errors="replace")
     except OSError as e:
-        raise SnakepackError(f"{argv[0]}: {e.strerror}") from None
+        raise SnakepackError(f"{what}: {argv[0]}: {e.strerror}") from None
     if r.returncode != 0:
-        raise SnakepackError(f"{' '.join(argv[:2])}: {(r.stderr.strip().splitlines() or ['failed'])[-1]}")
+        raise SnakepackError(f"{what}: {(r.stderr.strip().splitlines() or ['failed'])[-1]}")
 
 
-EFFECTS: dict[str, Callable[[str], None]] = {
+def _default(root: str, default: str, target: str) -> None:
+    """The scripts' install_from_default: DEFAULT copied to TARGET, mode and times kept
+    (cp -p), where TARGET is no file."""
+    if not os.path.isfile(_path(root, target)):
+        os.makedirs(os.path.dirname(_path(root, target)), exist_ok=True)
+        shutil.copy2(_path(root, default), _path(root, target))
+
+
+def _write_new(root: str, name: str, text: str) -> None:
+    """NAME with TEXT, where nothing by that name exists."""
+    path = _path(root, name)
+    if not os.path.lexists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def _nsswitch(root: str, package: str) -> None:
+    _default(root, "/usr/share/libc-bin/nsswitch.conf", "/etc/nsswitch.conf")
+
+
+def _inputrc(root: str, package: str) -> None:
+    _default(root, "/usr/share/readline/inputrc", "/etc/inputrc")
+
+
+# what netbase's postinst writes where there is none, byte for byte
+HOSTS = (
+    "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+    "ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n"
+)
+NETWORKS = "default\t\t0.0.0.0\nloopback\t127.0.0.0\nlink-local\t169.254.0.0\n\n"
+
+
+def _network(root: str, package: str) -> None:
+    _write_new(root, "/etc/hosts", HOSTS)
+    _write_new(root, "/etc/networks", NETWORKS)
+
+
+def _listed(root: str, package: str) -> list[str]:
+    """The paths dpkg lists for PACKAGE (NAME.list or, Multi-Arch: same, NAME:ARCH.list) in
+    ROOT's database."""
+    info = _path(root, "/var/lib/dpkg/info")
+    found = glob.glob(os.path.join(glob.escape(info), f"{glob.escape(package)}.list")) or glob.glob(
+        os.path.join(glob.escape(info), f"{glob.escape(package)}:*.list")
+    )
+    if not found:
+        raise SnakepackError(f"{package}: not in the dpkg database of {root}")
+    with open(found[0], encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+# the libraries libreadline8t64's preinst names: DEP17's mitigation against dpkg seeing
+# /lib/TRIPLET/NAME and /usr/lib/TRIPLET/NAME of a merged /usr as two files
+READLINE_DIVERTED = ("libhistory.so.8", "libhistory.so.8.2", "libreadline.so.8", "libreadline.so.8.2")
+
+
+def _readline_diversions(root: str, package: str) -> None:
+    """dpkg-divert --package PACKAGE --no-rename --divert /lib/TRIPLET/NAME.usr-is-merged
+    --add /lib/TRIPLET/NAME for each of READLINE_DIVERTED, TRIPLET that of the library it ships."""
+    shipped = [p for p in _listed(root, package) if os.path.basename(p) == "libreadline.so.8"]
+    if not shipped:
+        raise SnakepackError(f"{package}: ships no libreadline.so.8")
+    triplet = os.path.basename(os.path.dirname(shipped[0]))
+    path = _path(root, "/var/lib/dpkg/diversions")
+    with open(path, "a+", encoding="utf-8") as f:
+        f.seek(0)
+        have = set(f.read().splitlines()[0::3])
+        for name in READLINE_DIVERTED:
+            diverted = f"/lib/{triplet}/{name}"
+            if diverted not in have:
+                f.write(f"{diverted}\n{diverted}.usr-is-merged\n{package}\n")
+
+
+# Run by the root's interpreter: byte-code of the paths on its stdin that exist (the scripts
+# leave out a sitecustomize.py whose symlink leads nowhere), each .pyc naming its module by the
+# path the root sees.
+COMPILE = """
+import importlib.util, os, py_compile, sys
+mode = py_compile.PycInvalidationMode.CHECKED_HASH
+for path in sys.stdin.read().splitlines():
+    if os.path.exists(path):
+        py_compile.compile(path, importlib.util.cache_from_source(path), path, True, invalidation_mode=mode)
+"""
+
+
+def _byte_code(root: str, version: str, package: str) -> None:
+    """Byte-code of PACKAGE's modules under /usr/lib/python3.VERSION, as the postinst of
+    python3.VERSION(-minimal) compiles them, by the root's own python3.VERSION."""
+    lib = f"/usr/lib/python{version}/"
+    modules = [p for p in _listed(root, package) if p.startswith(lib) and p.endswith(".py")]
+    argv = ["chroot", root, f"/usr/bin/python{version}", "-E", "-S", "-c", COMPILE]
+    _run(argv, "".join(m + "\n" for m in modules), f"byte-code of {package}")
+
+
+def _python_minimal(root: str, package: str) -> None:
+    version = package.removeprefix("python").removesuffix("-minimal")
+    os.makedirs(_path(root, "/var/lib/python"), exist_ok=True)
+    with open(_path(root, f"/var/lib/python/python{version}_installed"), "a"):
+        pass
+    for d in (f"/usr/local/lib/python{version}", f"/usr/local/lib/python{version}/dist-packages"):
+        if not os.path.exists(_path(root, d)):
+            os.makedirs(_path(root, d), mode=0o755)
+    _byte_code(root, version, f"libpython{version}-minimal")
+
+
+def _python(root: str, package: str) -> None:
+    version = package.removeprefix("python")
+    _byte_code(root, version, f"libpython{version}-stdlib")
+
+
+EFFECTS: dict[str, Callable[[str, str], None]] = {
     "base-passwd": _accounts,
     "tzdata": _time_zone,
     "ca-certificates": _certificates,
+    "libc-bin": _nsswitch,
+    "netbase": _network,
+    "readline-common": _inputrc,
+    "libreadline8t64": _readline_diversions,
+    "python3.X-minimal": _python_minimal,
+    "python3.X": _python,
 }

@@ -258,12 +258,15 @@ def repo(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def overlay_root(tmp_path, sources: str | None):
-    """An overlay of a cached Debian root with Python, snakepack copied in, and apt pointed at
-    SOURCES (a sources.list line; None: the root's own, Debian's mirror). apt-install is pure
-    Python: the C extension, built for the Python running the tests, is left out, and the
-    root's own Python runs the rest."""
-    lower = cached_debootstrap("bookworm-python", include=("python3", "libelf1"))
+def overlay_root(tmp_path, sources: str | None, release: str = "bookworm"):
+    """An overlay of a cached Debian root of RELEASE with Python, snakepack copied in, and apt
+    pointed at SOURCES (a sources.list line; None: the root's own, Debian's mirror).
+    apt-install is pure Python: the C extension, built for the Python running the tests, is
+    left out, and the root's own Python runs the rest."""
+    if release == "bookworm":
+        lower = cached_debootstrap("bookworm-python", include=("python3", "libelf1"))
+    else:
+        lower = cached_debootstrap(f"{release}-python", include=("python3",), release=release)
     upper, work, merged = (tmp_path / d for d in ("upper", "work", "merged"))
     for d in (upper, work, merged):
         d.mkdir()
@@ -271,7 +274,8 @@ def overlay_root(tmp_path, sources: str | None):
     if r.returncode != 0:
         pytest.skip(f"cannot mount an overlay here: {r.stderr.strip()}")
     try:
-        site = merged / "usr/local/lib/python3.11/dist-packages"
+        python = next(merged.glob("usr/lib/python3.*/os.py")).parent.name  # the root's python3.X
+        site = merged / f"usr/local/lib/{python}/dist-packages"
         site.mkdir(parents=True, exist_ok=True)
         shutil.copytree(
             Path(snakepack.__file__).parent,
@@ -663,6 +667,44 @@ def test_root_installs_real_packages_that_load(tmp_path):
         assert_clean(merged)
 
 
+# the path filters of Debian's slim images (debuerreotype's), in the order they come there
+SLIM_FILTERS = """\
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+"""
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root, from Debian's mirror
+def test_root_leaves_out_what_dpkg_path_filters_exclude_as_dpkg_does(tmp_path):
+    """A root whose dpkg configuration excludes documentation, manual pages and translations:
+    libpq5 (which ships all three, and a copyright) installed there leaves out and lists what
+    the real dpkg, with the same filters, leaves out and lists in the overlay's own root."""
+    with overlay_root(tmp_path, None) as merged:
+        target = merged / "target"
+        for root in (target, merged):
+            (root / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True, exist_ok=True)
+            (root / "etc/dpkg/dpkg.cfg.d/slim").write_text(SLIM_FILTERS)
+        r = apt_install(merged, "--root", "/target", "libpq5")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = apt_install(merged, "libpq5")  # the judge: dpkg, reading the same filters
+        assert r.returncode == 0, r.stdout + r.stderr
+        paths = sorted((merged / f"var/lib/dpkg/info/libpq5:{ARCH}.list").read_text().splitlines())
+        assert sorted((target / f"var/lib/dpkg/info/libpq5:{ARCH}.list").read_text().splitlines()) == paths
+        assert any("/usr/share/locale/" in p for p in paths) and any("/usr/share/doc/libpq5/" in p for p in paths)
+
+        def present(root):  # files: the overlay's root has directories of other packages
+            return [p for p in paths if os.path.lexists(str(root) + p) and not os.path.isdir(str(root) + p)]
+
+        assert present(target) == present(merged)
+        assert (target / "usr/share/doc/libpq5/copyright").exists()
+        assert not (target / "usr/share/doc/libpq5/changelog.Debian.gz").exists()
+        assert not list((target / "usr/share/locale").rglob("*.mo"))
+
+
 @pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root, from Debian's mirror
 def test_root_does_what_the_scripts_of_base_passwd_tzdata_and_ca_certificates_do(tmp_path):
     """base-passwd, tzdata and ca-certificates from Debian's mirror into an empty root, none of
@@ -715,3 +757,71 @@ def test_root_does_what_the_scripts_of_base_passwd_tzdata_and_ca_certificates_do
             os.readlink(target / "etc/ssl/certs/snakepack-test.pem")
             == "/usr/local/share/ca-certificates/snakepack-test.crt"
         )
+
+
+# The Python of Debian 13 that its -min images carry, and what comes with it
+TRIXIE_PYTHON = "python3.13"
+MIN_PACKAGES = (TRIXIE_PYTHON, "ca-certificates", "tzdata", "base-passwd", "libc-bin", "netbase")
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root, from Debian's mirror
+def test_root_installs_a_python_as_its_scripts_would_without_running_them(tmp_path):
+    """What a -min image holds, from Debian 13's mirror into an empty root, no script run and
+    no shell there: a merged /usr; the byte-code of the standard library, code for code what
+    python3.13's and python3.13-minimal's postinst compiled in the overlay's own root (there
+    dpkg ran them when debootstrap installed python3), but checked-hash; the files of libc-bin,
+    netbase and readline-common's scripts and libreadline8t64's diversions as there; and the
+    interpreter, run inside the root, imports its modules without writing byte-code."""
+    with overlay_root(tmp_path, None, "trixie") as merged:
+        target = merged / "target"
+        target.mkdir()
+        r = apt_install(merged, "--root", "/target", *MIN_PACKAGES)
+        assert r.returncode == 0, r.stdout + r.stderr
+        dpkg_checks(target)
+        for d in ("bin", "sbin", "lib"):
+            assert os.readlink(target / d) == f"usr/{d}"
+        assert not (target / "bin/sh").exists() and not (target / "usr/bin/dpkg").exists()
+        for name in ("etc/nsswitch.conf", "etc/inputrc", "etc/hosts", "etc/networks"):
+            assert (target / name).read_bytes() == (merged / name).read_bytes(), name
+        assert (target / "etc/ld.so.cache").exists()
+
+        def diversions(root):
+            lines = (root / "var/lib/dpkg/diversions").read_text().splitlines()
+            found = {tuple(lines[i : i + 3]) for i in range(0, len(lines), 3)}
+            return {d for d in found if d[2] == "libreadline8t64"}
+
+        assert len(diversions(target)) == 4 and diversions(target) == diversions(merged)
+        for d in (f"usr/local/lib/{TRIXIE_PYTHON}/dist-packages", f"var/lib/python/{TRIXIE_PYTHON}_installed"):
+            assert (target / d).exists() == (merged / d).exists(), d
+        # the judge: the overlay's interpreter reads both byte-codes of each module
+        compare = f"""
+import glob, importlib.util, marshal, sys
+ours = mismatched = 0
+for source in sorted(glob.glob("/usr/lib/{TRIXIE_PYTHON}/**/*.py", recursive=True)):
+    theirs = importlib.util.cache_from_source(source)
+    mine = "/target" + theirs
+    try:
+        a, b = open(mine, "rb").read(), open(theirs, "rb").read()
+    except FileNotFoundError as e:
+        print("missing", e.filename)
+        continue
+    ours += 1
+    flags = int.from_bytes(a[4:8], "little")
+    if flags != 3 or a[8:16] != importlib.util.source_hash(open(source, "rb").read()):
+        print("not checked-hash", mine)
+    x, y = marshal.loads(a[16:]), marshal.loads(b[16:])
+    if x != y or x.co_filename != y.co_filename:
+        print("differs", mine)
+print(ours)
+"""
+        r = run(["chroot", merged, f"/usr/bin/{TRIXIE_PYTHON}", "-c", compare])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[:-1] == [] and int(r.stdout.splitlines()[-1]) > 500, r.stdout[-2000:]
+        stamp = tmp_path / "stamp"
+        stamp.touch()
+        code = "import json, ssl, sqlite3, asyncio, email.mime.text, zoneinfo, decimal; print(ssl.OPENSSL_VERSION)"
+        r = run(["chroot", target, f"/usr/bin/{TRIXIE_PYTHON}", "-c", code])
+        assert r.returncode == 0 and r.stdout.startswith("OpenSSL 3."), r.stderr
+        written = [p for p in target.rglob("*.pyc") if p.stat().st_mtime > stamp.stat().st_mtime]
+        assert written == []
+        assert_clean(merged)

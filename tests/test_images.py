@@ -29,6 +29,8 @@ IMAGES = MATRIX.images(ci=not WHOLE)
 NAMES = [i.name for i in IMAGES]
 PYTHON_IMAGES = [i for i in IMAGES if i.role in ("build", "runtime", "pillow", "build-pillow")]
 RUNTIMES = [i.name for i in IMAGES if i.role in ("runtime", "pillow")]
+# the compact targets: no shell, no apt; their tests run commands in exec form
+MINS = [i.name for i in IMAGES if i.role == "min"]
 PROOF = (
     MATRIX.data["ci"]["packing_proof"]
     if not WHOLE
@@ -185,6 +187,30 @@ CHECKS = {
         "import subprocess; [subprocess.run([c, '--help'], check=True, stdout=subprocess.DEVNULL) for c in ('find-libdeps', 'wait-for-port', 'apt-install')]"
     ),
 }
+# A -min image carries find-libdeps and wait-for-port, and no apt-install (it has no apt)
+MIN_CHECKS = CHECKS | {
+    "commands": (
+        "import shutil, subprocess; [subprocess.run([c, '--help'], check=True, stdout=subprocess.DEVNULL) for c in ('find-libdeps', 'wait-for-port')]; "
+        "assert shutil.which('apt-install') is None, 'apt-install in a -min image'"
+    ),
+}
+# The same in an image without a shell, run by its Python: every check in its own interpreter,
+# then the byte-code files written meanwhile; one JSON document {NAME: [STATUS, OUTPUT]}.
+MIN_RUN_CHECKS = r"""
+import json, os, subprocess, sys, time
+start = time.time()
+version, checks = sys.argv[1], json.loads(sys.argv[2])
+out = {}
+for name, code in checks.items():
+    r = subprocess.run([sys.executable, "-c", code, version], capture_output=True, text=True)
+    out[name] = [r.returncode, r.stdout + r.stderr]
+dev, written = os.stat("/").st_dev, []
+for top, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if os.lstat(os.path.join(top, d)).st_dev == dev]
+    written += [os.path.join(top, f) for f in files if f.endswith(".pyc") and os.lstat(os.path.join(top, f)).st_mtime >= start]
+out["no byte-code written"] = [int(bool(written)), "\n".join(written)]
+print(json.dumps(out))
+"""
 # Runs every check in its own interpreter, then lists the byte-code files written meanwhile:
 # one line per check, "NAME<TAB>STATUS<TAB>its output in base64".
 RUN_CHECKS = r"""
@@ -210,6 +236,11 @@ def image_checks(built):
     done: dict[str, dict[str, tuple[int, str]]] = {}
 
     def outcomes(name: str) -> dict[str, tuple[int, str]]:
+        if name in MINS and name not in done:
+            abi = next(i for i in IMAGES if i.name == name).python.abi
+            r = in_image(name, f"python{abi}", "-c", MIN_RUN_CHECKS, abi, json.dumps(MIN_CHECKS))
+            assert r.returncode == 0, r.stdout + r.stderr
+            done[name] = {check: (status, out) for check, (status, out) in json.loads(r.stdout).items()}
         if name not in done:
             abi = next(i for i in IMAGES if i.name == name).python.abi
             args = [a for check in CHECKS.items() for a in check]
@@ -225,14 +256,14 @@ def image_checks(built):
 
 
 @pytest.mark.parametrize("check", [*CHECKS, "no byte-code written"])
-@pytest.mark.parametrize("name", [i.name for i in PYTHON_IMAGES])
+@pytest.mark.parametrize("name", [i.name for i in PYTHON_IMAGES] + MINS)
 def test_python_image(built, image_checks, name, check):
     need(built, name)
     status, output = image_checks(name)[check]
     assert status == 0, f"{check} in {image(name)}:\n{output}"
 
 
-@pytest.mark.parametrize("name", [i.name for i in PYTHON_IMAGES] + [a.name for a in IMAGES if a.role == "app"])
+@pytest.mark.parametrize("name", [i.name for i in PYTHON_IMAGES] + MINS + [a.name for a in IMAGES if a.role == "app"])
 def test_wait_for_port_against_a_listener(built, name, tmp_path):
     """A TCP listener, and a TLS server: the image's OpenSSL shakes hands."""
     need(built, name)
@@ -300,6 +331,66 @@ def test_runtime_image_is_lean_and_has_an_unprivileged_user(built, name):
     r = in_image(name, "sh", "-c", script)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split()[-2:] == ["10001", "0"]  # app exists; root stays the default user
+
+
+# What a -min image holds and lacks, asked of its Python (it has no shell): printed as JSON
+MIN_CONTENT = r"""
+import json, os, shutil, subprocess, sys
+def tried(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+found = lambda top, end: [os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs if f.endswith(end)]
+status = open("/var/lib/dpkg/status").read()
+print(json.dumps({
+    "uid": os.getuid(),
+    "programs": [p for p in ("/bin/sh", "/usr/bin/bash", "/usr/bin/dash", "/usr/bin/apt-get", "/usr/bin/dpkg", "/usr/bin/perl") if os.path.lexists(p)],
+    "pip": tried("import pip"),
+    "compiler": [c for c in ("gcc", "cc") if shutil.which(c)],
+    "apt lists": bool(os.path.isdir("/var/lib/apt/lists") and os.listdir("/var/lib/apt/lists")),
+    "headers": found("/usr/include", ".h")[:3] + found("/usr/local/include", ".h")[:3],
+    "static libraries": found("/usr/lib", ".a")[:3],
+    "test.test_os": tried("import test.test_os"),
+    "files": [f for f in ("/etc/os-release", "/etc/ssl/certs/ca-certificates.crt", "/etc/ld.so.cache", "/etc/localtime", "/tmp") if os.path.exists(f)],
+    "recorded": "Package: python%s\nStatus: install ok installed" % sys.argv[1] in status,
+}))
+"""
+
+
+@pytest.mark.parametrize("name", MINS)
+def test_min_image_has_no_shell_no_apt_and_runs_as_an_unprivileged_user(built, name):
+    """The tests of the other images that need a shell run here in exec form (the checks above,
+    wait-for-port); apt-install -r has no -min counterpart in the image (no apt): a target is
+    assembled onto a copy of its root with apt-install --root, as the packing proof below does."""
+    need(built, name)
+    abi = next(i for i in IMAGES if i.name == name).python.abi
+    assert in_image(name, "/bin/sh", "-c", "true").returncode != 0  # no shell to run it
+    r = in_image(name, f"python{abi}", "-c", MIN_CONTENT, abi)
+    assert r.returncode == 0, r.stdout + r.stderr
+    content = json.loads(r.stdout)
+    assert content == {
+        "uid": 10001,
+        "programs": [],
+        "pip": False,
+        "compiler": [],
+        "apt lists": False,
+        "headers": [],
+        "static libraries": [],
+        "test.test_os": False,
+        "files": [
+            "/etc/os-release",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/ld.so.cache",
+            "/etc/localtime",
+            "/tmp",
+        ],
+        "recorded": True,
+    }
+    r = in_image(name, "find-libdeps", "--check", f"/usr/bin/python{abi}", "/usr/share/python3/snakepack")
+    assert (r.returncode, r.stderr) == (0, ""), r.stdout
+    # --probe, the health check of an image without a shell: one attempt, 0 when ready, else 1
+    with listening() as port:
+        ready = in_image(name, "wait-for-port", "--probe", "-q", f"127.0.0.1:{port}")
+    closed = in_image(name, "wait-for-port", "--probe", "-q", f"127.0.0.1:{port}")
+    assert (ready.returncode, closed.returncode) == (0, 1), ready.stderr + closed.stderr
 
 
 @pytest.mark.parametrize("name", [i.name for i in IMAGES if i.role == "build"])
@@ -380,6 +471,42 @@ def test_certbot_runs(built):
     assert "certbot" in (r.stdout + r.stderr)
 
 
+def build_proof(name: str, on_min: bool = False) -> str:
+    """Builds the packing proof of tests/data/packing-proof.Dockerfile on Python NAME: its
+    runtime image, or ON_MIN the same venv packed onto NAME's -min image; returns its name."""
+    p = MATRIX.by_name[name]
+    proof = f"packing-proof-{name}" + ("-min" if on_min else "")
+    args = {
+        "PYTHON": p.abi,
+        "BUILD": image(f"build-{name}-pillow"),
+        "RUNTIME": image(name),
+        "MIN": image(f"{name}-min"),
+        "APT_BUILD_CONF": MATRIX.apt_conf(p.release),
+    }
+    argv = [str(REPO / "scripts/build-images"), "--one", proof, str(REPO / "tests/data/packing-proof.Dockerfile")]
+    argv += ["--target", "packed-min"] if on_min else []
+    argv += [a for key, value in args.items() for a in ("--build-arg", f"{key}={value}")]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return proof
+
+
+def proof_runs(proof: str) -> list[str]:
+    """What import-all.py prints in image PROOF, after asserting that every extension module of
+    the venv imports and that find-libdeps finds no dependency missing there (exec form: a
+    -min image has no shell)."""
+    check = in_image(proof, "/usr/share/python3/app/bin/python", "/usr/share/python3/app/import-all.py")
+    assert check.returncode == 0, check.stdout + check.stderr
+    missing = in_image(proof, "find-libdeps", "--missing", "error", "/usr/share/python3/app")
+    assert missing.returncode == 0, missing.stdout + missing.stderr
+    lines = check.stdout.splitlines()
+    imported = {line.split()[1] for line in lines if line.startswith("imported ")}
+    assert {"lxml.etree", "psycopg2._psycopg", "PIL._imaging", "PIL._imagingft"} <= imported
+    assert sum(line.startswith("loaded ") for line in lines) >= len(imported)
+    assert not [line for line in lines if line.startswith("not imported") and "tkinter" not in line]
+    return lines
+
+
 @pytest.mark.parametrize("name", PROOF)
 def test_packing_proof_compiled_dependencies(built, capsys, name):
     """lxml, psycopg2 and pillow built from source in the build stage; only what find-libdeps
@@ -387,39 +514,8 @@ def test_packing_proof_compiled_dependencies(built, capsys, name):
     of the venv has an unresolved dependency."""
     need(built, name)
     p = MATRIX.by_name[name]
-    proof = f"packing-proof-{name}"
-    r = subprocess.run(
-        [
-            str(REPO / "scripts/build-images"),
-            "--one",
-            proof,
-            str(REPO / "tests/data/packing-proof.Dockerfile"),
-            "--build-arg",
-            f"PYTHON={p.abi}",
-            "--build-arg",
-            f"BUILD={image(f'build-{name}-pillow')}",
-            "--build-arg",
-            f"RUNTIME={image(name)}",
-            "--build-arg",
-            f"APT_BUILD_CONF={MATRIX.apt_conf(p.release)}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    check = in_image(
-        proof,
-        "sh",
-        "-c",
-        "/usr/share/python3/app/bin/python /usr/share/python3/app/import-all.py && find-libdeps --missing error /usr/share/python3/app",
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    lines = check.stdout.splitlines()
-    imported = {line.split()[1] for line in lines if line.startswith("imported ")}
-    assert {"lxml.etree", "psycopg2._psycopg", "PIL._imaging", "PIL._imagingft"} <= imported
-    assert sum(line.startswith("loaded ") for line in lines) >= len(imported)
-    assert not [line for line in lines if line.startswith("not imported") and "tkinter" not in line]
+    proof = build_proof(name)
+    lines = proof_runs(proof)
     # on a free-threaded Python a module that needs the GIL turns it back on: reported, not failed
     gil = sorted({line.split(":")[0].split()[-1] for line in lines if line.startswith("gil enabled importing ")})
     assert p.free_threaded or not gil, gil
@@ -434,6 +530,26 @@ def test_packing_proof_compiled_dependencies(built, capsys, name):
         )
         if p.free_threaded:
             print(f"packing proof on {name}: modules that turn the GIL back on: {' '.join(gil) or '-'}")
+
+
+@pytest.mark.parametrize("name", [n for n in PROOF if f"{n}-min" in MINS])
+def test_packing_proof_packed_onto_a_min_image(built, capsys, name):
+    """The README's flow onto a -min image: the packing proof's venv, with the packages
+    find-libdeps lists installed by apt-install --root into a copy of the -min image's root,
+    FROM scratch. Every extension module imports there as the default user, find-libdeps finds
+    nothing missing, and the image is smaller than the one packed onto the slim runtime; both
+    sizes are printed (the venv and its libraries, the same in both, are most of either)."""
+    need(built, f"{name}-min")
+    slim, packed = build_proof(name), build_proof(name, on_min=True)
+    proof_runs(packed)
+    assert in_image(packed, "/bin/sh", "-c", "true").returncode != 0  # no shell came with the packages
+    ratio = size(image(packed)) / size(image(slim))
+    with capsys.disabled():
+        print(
+            f"\npacking proof on {name}: onto {name}-min {size(image(packed)) / 1e6:.0f} MB, onto the slim {name} "
+            f"{size(image(slim)) / 1e6:.0f} MB ({ratio:.0%}); {name}-min itself {size(image(f'{name}-min')) / 1e6:.0f} MB"
+        )
+    assert ratio < 1
 
 
 @only_if_selected("build-3.13", "3.13")
@@ -501,15 +617,15 @@ def host_ca_bundle() -> str:
     return cert if cert and Path(cert).is_file() else ""
 
 
-@only_if_selected("build-3.13", "3.13")
-def test_readme_uv_example_packs_a_locked_project(built, tmp_path):
-    need(built, "3.13")
-    dockerfile = doc_block("tests/test_images.py::test_readme_uv_example_packs_a_locked_project")
-    assert "uv sync --locked --no-editable --no-dev --no-build-isolation" in dockerfile
+def build_readme_example(name: str, dockerfile: str, tmp_path: Path) -> None:
+    """Builds DOCKERFILE, a README example, in a copy of tests/data/uv-app as image NAME (the
+    docker format, which keeps a HEALTHCHECK)."""
     context = tmp_path / "context"
     shutil.copytree(REPO / "tests/data/uv-app", context)
     build = (
-        ["docker", "buildx", "build", "--load"] if ENGINE == "docker" else ["podman", "build", "--isolation", "chroot"]
+        ["docker", "buildx", "build", "--load"]
+        if ENGINE == "docker"
+        else ["podman", "build", "--isolation", "chroot", "--format", "docker"]
     )
     cert = host_ca_bundle()
     if cert:  # this network intercepts TLS: its CA bundle reaches uv as a build secret, no other change
@@ -519,11 +635,42 @@ def test_readme_uv_example_packs_a_locked_project(built, tmp_path):
         )
         build += ["--secret", f"id=ca,src={cert}"]
     (context / "Dockerfile").write_text(dockerfile)
-    r = run([*build, "-t", image("uv-example"), context], timeout=1800)
+    r = run([*build, "-t", image(name), context], timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+@only_if_selected("build-3.13", "3.13")
+def test_readme_uv_example_packs_a_locked_project(built, tmp_path):
+    need(built, "3.13")
+    dockerfile = doc_block("tests/test_images.py::test_readme_uv_example_packs_a_locked_project")
+    assert "uv sync --locked --no-editable --no-dev --no-build-isolation" in dockerfile
+    build_readme_example("uv-example", dockerfile, tmp_path)
     r = in_image("uv-example", "/usr/share/python3/app/bin/myapp", "<b>", user="app")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split() == ["&lt;b&gt;", "markupsafe._speedups"]
+
+
+@only_if_selected("build-3.13", "3.13-min")
+def test_readme_min_example_packs_a_locked_project(built, tmp_path):
+    """The README's target without a shell, after the builder stage of its first example: the
+    app runs there as the default user, and the HEALTHCHECK is wait-for-port in exec form."""
+    need(built, "3.13-min")
+    first = doc_block("tests/test_images.py::test_readme_uv_example_packs_a_locked_project")
+    builder = first[: first.index("\nFROM snakepack/python:3.13\n")]
+    dockerfile = doc_block("tests/test_images.py::test_readme_min_example_packs_a_locked_project")
+    build_readme_example("uv-min-example", builder + "\n" + dockerfile, tmp_path)
+    r = in_image("uv-min-example", "/usr/share/python3/app/bin/myapp", "<b>")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == ["&lt;b&gt;", "markupsafe._speedups"]
+    tool = "docker" if ENGINE == "docker" else "podman"
+    inspect = run([tool, "image", "inspect", "--format", "{{json .Config.Healthcheck.Test}}", image("uv-min-example")])
+    check = json.loads(inspect.stdout)
+    assert check[:3] == ["CMD", "wait-for-port", "--probe"], inspect.stdout + inspect.stderr
+    with listening() as port:
+        probe = [a.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for a in check[1:]]
+        r = in_image("uv-min-example", *probe)
+    assert r.returncode == 0, r.stderr
+    assert in_image("uv-min-example", "/bin/sh", "-c", "true").returncode != 0
 
 
 def images_table() -> list[list[str]]:

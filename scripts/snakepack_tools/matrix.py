@@ -50,7 +50,7 @@ class Python:
 @dataclass
 class Image:
     name: str  # the tag: registry:name
-    role: str  # base, build, runtime, build-pillow, pillow, all, all-pillow, app
+    role: str  # base, build, runtime, build-pillow, pillow, min, all, all-pillow, app
     dockerfile: str
     target: str | None = None
     args: dict[str, str] = field(default_factory=dict)
@@ -186,6 +186,22 @@ class Matrix:
             ),
         ]
 
+    def min_image(self, p: Python) -> Image:
+        """P's compact target stage (a Debian-packaged Python): assembled in its build image by
+        apt-install --root, no shell, no apt, no dpkg binary."""
+        args = {"PYTHON": p.abi, "GDBM": self.gdbm_package(p), "APT_BUILD_CONF": self.apt_conf(p.release)}
+        return Image(
+            f"{p.name}-min",
+            "min",
+            "images/min/Dockerfile",
+            None,
+            args,
+            {"build": f"build-{p.name}"},
+            p,
+            p.release,
+            f"Compact target stage: Python {p.version} of Debian {p.release}, no shell, no apt; find-libdeps, wait-for-port",
+        )
+
     def all_images(self) -> list[Image]:
         spec = self.data["all"]
         pythons = [self.by_name[n] for n in spec["pythons"]]
@@ -285,6 +301,8 @@ class Matrix:
             found += self.python_images(p, fast)
         for name in pillow:
             found += self.pillow_images(self.by_name[name])
+        for name in sel["min"] if sel else self.data["min"]["pythons"]:
+            found.append(self.min_image(self.by_name[name]))
         if not sel or sel["all"]:
             found += self.all_images()[: 1 if sel else None]  # all-pillow: the whole family only
         apps = set(sel["apps"]) if sel else None
@@ -313,9 +331,10 @@ def images_table(m: Matrix, sizes: dict[str, str] | None = None) -> str:
     """The table of Pythons of docs/images.md: a row per Python of the matrix. SIZES: runtime tag ->
     measured size, from scripts/build-images --all."""
     sizes = sizes or {}
+    mins = m.data["min"]["pythons"]
     lines = [
-        "| runtime image (target stage) | Python | Debian | comes from | build stage | pillow pair | runtime size |",
-        "|---|---|---|---|---|---|---|",
+        "| runtime image (target stage) | Python | Debian | comes from | build stage | pillow pair | runtime size | compact target (no shell) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in m.pythons:
         origin = (
@@ -326,14 +345,17 @@ def images_table(m: Matrix, sizes: dict[str, str] | None = None) -> str:
         pillow = f"`{p.name}-pillow`, `build-{p.name}-pillow`" if p.name in m.data["pillow"] else "-"
         release = m.releases[p.release]
         debian = f"{p.release} ({release['debian']})"
+        compact = f"`{p.name}-min`" + (f", {sizes[p.name + '-min']}" if p.name + "-min" in sizes else "")
         lines.append(
-            f"| `{p.name}` | {p.abi} | {debian} | {origin} | `build-{p.name}` | {pillow} | {sizes.get(p.name, '-')} |"
+            f"| `{p.name}` | {p.abi} | {debian} | {origin} | `build-{p.name}` | {pillow} | {sizes.get(p.name, '-')} "
+            f"| {compact if p.name in mins else '-'} |"
         )
     return "\n".join(lines)
 
 
 def local_sizes(m: Matrix) -> dict[str, str]:
-    """The size of each runtime image built here (podman), next to its Debian slim base's."""
+    """The size of each runtime image built here (podman), next to its Debian slim base's, and
+    of each -min image."""
     import subprocess
 
     def size(ref: str) -> int | None:
@@ -345,6 +367,9 @@ def local_sizes(m: Matrix) -> dict[str, str]:
         own, base = size(f"{m.registry}:{p.name}"), size(f"docker.io/library/debian:{p.release}-slim")
         if own and base:
             sizes[p.name] = f"{own / 1e6:.0f} MB (slim base {base / 1e6:.0f} MB)"
+        compact = size(f"{m.registry}:{p.name}-min")
+        if compact:
+            sizes[f"{p.name}-min"] = f"{compact / 1e6:.0f} MB"
     return sizes
 
 

@@ -2,9 +2,11 @@
 # from source against the system libraries in the build stage (locks/packing-proof-X.Y.txt: the
 # sdists, and the build dependencies they are built with, pinned with their hashes), then
 # packed into the runtime image with only the packages find-libdeps lists. The original
-# pipeline's answer is kept beside it for comparison.
+# pipeline's answer is kept beside it for comparison. Target packed-min packs the same venv onto
+# the -min image of that Python (MIN), the way the README shows a user.
 ARG BUILD=build
 ARG RUNTIME=runtime
+ARG MIN=min
 FROM ${BUILD} AS build
 ARG PYTHON
 ARG PIP_INDEX_URL
@@ -25,6 +27,28 @@ RUN --mount=type=secret,id=pip-cert \
       | sort -u | xargs dpkg-query -S 2>/dev/null | cut -d':' -f 1 | sort -u \
       > /usr/share/python3/app/seed-pkgdeps.txt || true; } \
  && python${PYTHON} -m compileall -q --invalidation-mode unchecked-hash /usr/share/python3/app
+
+# The user's flow onto a -min image: a builder stage copies the -min image's root into /target,
+# installs there with apt-install --root what find-libdeps listed (no script runs, no shell is
+# needed in /target), and the venv; the target is that root alone.
+FROM ${MIN} AS min
+
+FROM build AS assemble-min
+ARG APT_BUILD_CONF=
+COPY --from=min / /target
+RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf.d/00build; fi \
+ && apt-install --root /target -r /usr/share/python3/app/pkgdeps.txt \
+ && cp -a /usr/share/python3/app /target/usr/share/python3/app \
+ && find-libdeps --check --root /target /usr/share/python3/app \
+ && rm -f /etc/apt/apt.conf.d/00build
+
+FROM scratch AS packed-min
+LABEL org.opencontainers.image.title="snakepack/python:packing-proof-min"
+COPY --from=assemble-min /target /
+ENV LANG=C.UTF-8 LC_ALL=C.UTF-8
+USER 10001:10001
+WORKDIR /home/app
+CMD ["/usr/share/python3/app/bin/python", "/usr/share/python3/app/import-all.py"]
 
 FROM ${RUNTIME}
 ARG APT_BUILD_CONF=
