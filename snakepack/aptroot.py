@@ -42,6 +42,7 @@ SCRIPTS_NOT_NEEDED = {
     "libselinux1": "postinst recompiles the file contexts of an installed SELinux policy, and a new root has none",
     "libpython3.X-minimal": "postinst writes a comment to its own output, nothing else",
     "libgcrypt20": "postinst removes stale copies of its library left by an upgrade, and only on one",
+    "fonts-dejavu-core": "preinst and postinst remove conffiles of versions before 2.37-7, on an upgrade from one",
 }
 # Packages whose maintainer scripts do something a new root needs, which apt-install does itself
 # (snakepack/effects.py), and what that is.
@@ -157,9 +158,15 @@ def unpack(root: str, debs: list[str]) -> list[str]:
         filters = pathfilter.read(root)
         for p in packages:
             _unpack_one(root, p, filters)
-        for p in packages:
-            if effects.generic(p.name) in EFFECTS:
-                effects.apply(root, p.name)
+        names = [p.name for p in packages if effects.generic(p.name) in EFFECTS]
+        # fontconfig's trigger: fonts installed into a root that has fontconfig already
+        fonts = any(n.startswith("usr/share/fonts/") for p in packages for n in p.paths)
+        if fonts and "fontconfig" not in names and "fontconfig" in {n for n, _ in have}:
+            names.append("fontconfig")
+        # caches last, as dpkg configures a package after those it depends on (fc-cache
+        # after the directories fontconfig-config makes)
+        for name in sorted(names, key=lambda n: (n in effects.CACHES, n)):
+            effects.apply(root, name)
         # the loader's cache, which the packages' ldconfig triggers would have rebuilt
         if any(p.ldconfig for p in packages):
             os.makedirs(os.path.join(root, "etc"), exist_ok=True)

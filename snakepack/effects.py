@@ -18,9 +18,13 @@ with debconf's defaults, nothing on upgrades: apt-install --root does not upgrad
     python3.X-minimal  /usr/local/lib/python3.X/dist-packages, and byte-code of the modules of
                      libpython3.X-minimal
     python3.X        byte-code of the modules of libpython3.X-stdlib
+    fontconfig-config  the links of /etc/fonts/conf.d that debconf's defaults choose, and
+                     /usr/local/share/fonts
+    fontconfig       the font cache, by the root's fc-cache (also when fonts come later)
+    libglib2.0-0t64  the compiled GSettings schemas and GIO module cache, by the root's tools
 
-The byte-code is compiled by the root's own interpreter, run inside ROOT (chroot: its cache tag
-and its compiler), as checked-hash .pyc files where the scripts write timestamp ones: the layers
+The byte-code, font cache and schemas are made by the root's own programs, run inside ROOT
+(chroot: the byte-code's cache tag and compiler are its interpreter's), the byte-code as checked-hash .pyc files where the scripts write timestamp ones: the layers
 of an image need not keep mtimes, and a .pyc that no longer matches its source's mtime would be
 written anew at run time, or not at all on a read-only root.
 """
@@ -56,6 +60,16 @@ REASONS = {
         "and byte-compiles the modules of libpython3.X-minimal"
     ),
     "python3.X": "postinst byte-compiles the modules of libpython3.X-stdlib",
+    "fontconfig-config": (
+        "postinst links the hinting and bitmap settings debconf chose (by default, when configured where "
+        "apt-utils does not preconfigure: slight hinting, no bitmaps but emoji, the sub-pixel setting the "
+        "package ships) into /etc/fonts/conf.d, and makes /usr/local/share/fonts"
+    ),
+    "fontconfig": "postinst builds the font cache with fc-cache, again when fonts are installed later (a trigger)",
+    "libglib2.0-0t64": (
+        "preinst removes the postrm of the libglib2.0-0 it replaces, which a new root does not have; postinst "
+        "compiles the GSettings schemas and the GIO module cache"
+    ),
 }
 
 
@@ -296,6 +310,54 @@ def _python(root: str, package: str) -> None:
     _byte_code(root, version, f"libpython{version}-stdlib")
 
 
+# effects that read what other packages' effects make: apt-install --root does them last
+CACHES = {"fontconfig", "libglib2.0-0t64"}
+
+FONT_CONF = "/etc/fonts/conf.d"
+FONT_AVAIL = "/usr/share/fontconfig/conf.avail"
+# fontconfig-config's settings as its postinst links them: (the links of one setting, the one
+# that debconf's default chooses where the root has none of them yet)
+FONT_SETTINGS = (
+    (
+        ("10-hinting-none.conf", "10-hinting-slight.conf", "10-hinting-medium.conf", "10-hinting-full.conf"),
+        "10-hinting-slight.conf",
+    ),
+    (
+        ("70-yes-bitmaps.conf", "70-no-bitmaps-except-emoji.conf", "70-no-bitmaps.conf"),
+        "70-no-bitmaps-except-emoji.conf",
+    ),
+)
+
+
+def _font_settings(root: str, package: str) -> None:
+    """What the postinst of a first install links, debconf's config script having read back the
+    settings from the links already there (the package ships the sub-pixel one): a setting
+    with no link gets its default's."""
+    for links, default in FONT_SETTINGS:
+        if not any(os.path.islink(_path(root, f"{FONT_CONF}/{name}")) for name in links):
+            os.makedirs(_path(root, FONT_CONF), exist_ok=True)
+            os.symlink(f"{FONT_AVAIL}/{default}", _path(root, f"{FONT_CONF}/{default}"))
+    os.makedirs(_path(root, "/usr/local/share/fonts"), exist_ok=True)
+
+
+def _font_cache(root: str, package: str) -> None:
+    os.makedirs(_path(root, "/var/cache/fontconfig"), exist_ok=True)
+    _run(["chroot", root, "/usr/bin/fc-cache", "-s", "-f"], what="the font cache (fc-cache)")
+
+
+def _glib_caches(root: str, package: str) -> None:
+    """glib-compile-schemas and gio-querymodules, which the postinst runs ignoring their failure,
+    where the package ships them."""
+    listed = _listed(root, package)
+    tools = {os.path.basename(p): p for p in listed if p.endswith(("/glib-compile-schemas", "/gio-querymodules"))}
+    modules = [p for p in listed if p.endswith("/gio/modules")]
+    runs = [(tools.get("glib-compile-schemas"), "/usr/share/glib-2.0/schemas")]
+    runs += [(tools.get("gio-querymodules"), m) for m in modules]
+    for tool, directory in runs:
+        if tool and os.path.isdir(_path(root, directory)):
+            subprocess.run(["chroot", root, tool, directory], capture_output=True)
+
+
 EFFECTS: dict[str, Callable[[str, str], None]] = {
     "base-passwd": _accounts,
     "tzdata": _time_zone,
@@ -306,4 +368,7 @@ EFFECTS: dict[str, Callable[[str, str], None]] = {
     "libreadline8t64": _readline_diversions,
     "python3.X-minimal": _python_minimal,
     "python3.X": _python,
+    "fontconfig-config": _font_settings,
+    "fontconfig": _font_cache,
+    "libglib2.0-0t64": _glib_caches,
 }

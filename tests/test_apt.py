@@ -825,3 +825,41 @@ print(ours)
         written = [p for p in target.rglob("*.pyc") if p.stat().st_mtime > stamp.stat().st_mtime]
         assert written == []
         assert_clean(merged)
+
+
+# the libraries WeasyPrint loads with ffi.dlopen(), as find-libdeps --dlopen lists them
+DLOPENED = ("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "libfontconfig1", "libglib2.0-0t64")
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root, from Debian's mirror
+def test_root_sets_fonts_and_glib_up_as_their_scripts_would_without_running_them(tmp_path):
+    """Pango, fontconfig and GLib from Debian 13's mirror into an empty root: the settings
+    fontconfig-config's postinst links, the font cache fontconfig's builds and the caches
+    GLib's compiles are those that dpkg, running the scripts with debconf's defaults, made of
+    the same packages in the overlay's own root; fonts installed later are cached too."""
+    with overlay_root(tmp_path, None, "trixie") as merged:
+        target = merged / "target"
+        target.mkdir()
+        r = apt_install(merged, "--root", "/target", *DLOPENED)
+        assert r.returncode == 0, r.stdout + r.stderr
+        dpkg_checks(target)
+        r = apt_install(merged, *DLOPENED)  # the judge: dpkg runs the scripts
+        assert r.returncode == 0, r.stdout + r.stderr
+        conf = "etc/fonts/conf.d"
+        links = {p.name: os.readlink(p) for p in (merged / conf).iterdir() if p.is_symlink()}
+        assert {p.name: os.readlink(p) for p in (target / conf).iterdir() if p.is_symlink()} == links
+        assert "10-hinting-slight.conf" in links
+        assert (target / "usr/local/share/fonts").is_dir()
+
+        def caches(root):
+            return sorted(p.name for p in (root / "var/cache/fontconfig").iterdir())
+
+        assert caches(target) == caches(merged) and any(n.endswith(".cache-9") for n in caches(target))
+        for made in ("usr/share/glib-2.0/schemas/gschemas.compiled", f"usr/lib/{TRIPLET}/gio/modules/giomodule.cache"):
+            assert (target / made).exists() == (merged / made).exists(), made
+        # a font installed later: fontconfig's trigger, which apt-install --root pulls itself
+        before = caches(target)
+        r = apt_install(merged, "--root", "/target", "fonts-liberation")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert len(caches(target)) > len(before)
+        assert_clean(merged)

@@ -552,15 +552,15 @@ def test_packing_proof_packed_onto_a_min_image(built, capsys, name):
     assert ratio < 1
 
 
-@only_if_selected("build-3.13", "3.13")
+@only_if_selected("build-3.13", "3.13", "3.13-min")
 def test_packing_proof_of_an_app_that_loads_libraries_at_run_time(built, capsys):
     """WeasyPrint from PyPI: its libraries (Pango, HarfBuzz, fontconfig, GObject) are loaded by
     ffi.dlopen() and named by no DT_NEEDED entry. With the packages of find-libdeps --dlopen
     required, the runtime image renders HTML to a PDF; with those of plain find-libdeps, the
-    same image cannot even import WeasyPrint."""
+    same image cannot even import WeasyPrint. Packed onto 3.13-min (no shell), it renders too."""
     need(built, "3.13")
     p = MATRIX.by_name["3.13"]
-    for target in ("plain", "dlopen"):
+    for target in ("plain", "dlopen", "packed-min"):
         r = subprocess.run(
             [
                 str(REPO / "scripts/build-images"),
@@ -575,6 +575,8 @@ def test_packing_proof_of_an_app_that_loads_libraries_at_run_time(built, capsys)
                 f"BUILD={image('build-3.13')}",
                 "--build-arg",
                 f"RUNTIME={image('3.13')}",
+                "--build-arg",
+                f"MIN={image('3.13-min')}",
                 "--build-arg",
                 f"APT_BUILD_CONF={MATRIX.apt_conf(p.release)}",
             ],
@@ -593,6 +595,9 @@ def test_packing_proof_of_an_app_that_loads_libraries_at_run_time(built, capsys)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     magic, size_, font = ok.stdout.split()
     assert magic == "%PDF-" and int(size_) > 1000 and font == "True"  # text set in an embedded font
+    packed = in_image("weasyprint-packed-min", f"{app}/bin/python", "-c", render)
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    assert packed.stdout.split()[0] == "%PDF-" and packed.stdout.split()[2] == "True"
     bad = in_image("weasyprint-plain", f"{app}/bin/python", "-c", render, user="app")
     assert bad.returncode != 0 and "cannot load library" in bad.stderr, bad.stdout + bad.stderr
     ours = set(in_image("weasyprint-dlopen", "cat", f"{app}/pkgdeps.txt").stdout.split())
@@ -603,7 +608,8 @@ def test_packing_proof_of_an_app_that_loads_libraries_at_run_time(built, capsys)
     assert any("weasyprint/text/ffi.py:" in s for s in sources), sources
     with capsys.disabled():
         print(
-            f"\nWeasyPrint packed: --dlopen adds {' '.join(sorted(ours - plain))}; runtime image {size(image('weasyprint-dlopen')) / 1e6:.0f} MB"
+            f"\nWeasyPrint packed: --dlopen adds {' '.join(sorted(ours - plain))}; runtime image {size(image('weasyprint-dlopen')) / 1e6:.0f} MB, "
+            f"onto 3.13-min {size(image('weasyprint-packed-min')) / 1e6:.0f} MB"
         )
 
 

@@ -3,8 +3,11 @@
 # DT_NEEDED entry names them. The build stage has them installed, as the build stage of such an
 # application has; find-libdeps lists the packages with and without --dlopen, and each list makes
 # one runtime image: target "dlopen" renders a PDF, target "plain" cannot load the libraries.
+# Target "packed-min" packs the dlopen list onto the -min image of that Python (MIN), the way
+# the README shows: no shell, and the scripts of fontconfig and GLib done by apt-install --root.
 ARG BUILD=build
 ARG RUNTIME=runtime
+ARG MIN=min
 FROM ${BUILD} AS build
 ARG PYTHON
 ARG PIP_INDEX_URL
@@ -36,3 +39,20 @@ RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf
  && apt-install -r /usr/share/python3/app/pkgdeps.txt \
  && find-libdeps --check /usr/share/python3/app \
  && rm -f /etc/apt/apt.conf.d/00build
+
+FROM ${MIN} AS min
+
+FROM build AS assemble-min
+ARG APT_BUILD_CONF=
+COPY --from=min / /target
+RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf.d/00build; fi \
+ && apt-install --root /target -r /usr/share/python3/app/pkgdeps.txt \
+ && cp -a /usr/share/python3/app /target/usr/share/python3/app \
+ && find-libdeps --check --root /target /usr/share/python3/app \
+ && rm -f /etc/apt/apt.conf.d/00build
+
+FROM scratch AS packed-min
+COPY --from=assemble-min /target /
+ENV LANG=C.UTF-8 LC_ALL=C.UTF-8
+USER 10001:10001
+WORKDIR /home/app
