@@ -759,6 +759,20 @@ def test_root_does_what_the_scripts_of_base_passwd_tzdata_and_ca_certificates_do
         )
 
 
+@contextlib.contextmanager
+def installed_into_an_empty_root(tmp_path, release: str, *packages: str):
+    """An overlay of a cached root of RELEASE, and in it /target, an empty directory into which
+    apt-install --root installed PACKAGES from Debian's mirror (dpkg's audit and verify pass
+    there): (the overlay, /target)."""
+    with overlay_root(tmp_path, None, release) as merged:
+        target = merged / "target"
+        target.mkdir()
+        r = apt_install(merged, "--root", "/target", *packages)
+        assert r.returncode == 0, r.stdout + r.stderr
+        dpkg_checks(target)
+        yield merged, target
+
+
 # The Python of Debian 13 that its -min images carry, and what comes with it
 TRIXIE_PYTHON = "python3.13"
 MIN_PACKAGES = (TRIXIE_PYTHON, "ca-certificates", "tzdata", "base-passwd", "libc-bin", "netbase")
@@ -772,12 +786,7 @@ def test_root_installs_a_python_as_its_scripts_would_without_running_them(tmp_pa
     dpkg ran them when debootstrap installed python3), but checked-hash; the files of libc-bin,
     netbase and readline-common's scripts and libreadline8t64's diversions as there; and the
     interpreter, run inside the root, imports its modules without writing byte-code."""
-    with overlay_root(tmp_path, None, "trixie") as merged:
-        target = merged / "target"
-        target.mkdir()
-        r = apt_install(merged, "--root", "/target", *MIN_PACKAGES)
-        assert r.returncode == 0, r.stdout + r.stderr
-        dpkg_checks(target)
+    with installed_into_an_empty_root(tmp_path, "trixie", *MIN_PACKAGES) as (merged, target):
         for d in ("bin", "sbin", "lib"):
             assert os.readlink(target / d) == f"usr/{d}"
         assert not (target / "bin/sh").exists() and not (target / "usr/bin/dpkg").exists()
@@ -837,12 +846,7 @@ def test_root_sets_fonts_and_glib_up_as_their_scripts_would_without_running_them
     fontconfig-config's postinst links, the font cache fontconfig's builds and the caches
     GLib's compiles are those that dpkg, running the scripts with debconf's defaults, made of
     the same packages in the overlay's own root; fonts installed later are cached too."""
-    with overlay_root(tmp_path, None, "trixie") as merged:
-        target = merged / "target"
-        target.mkdir()
-        r = apt_install(merged, "--root", "/target", *DLOPENED)
-        assert r.returncode == 0, r.stdout + r.stderr
-        dpkg_checks(target)
+    with installed_into_an_empty_root(tmp_path, "trixie", *DLOPENED) as (merged, target):
         r = apt_install(merged, *DLOPENED)  # the judge: dpkg runs the scripts
         assert r.returncode == 0, r.stdout + r.stderr
         conf = "etc/fonts/conf.d"
