@@ -166,7 +166,7 @@ def _dpkg_status(root: str) -> dict[tuple[str, str], dict[str, str]]:
     return {key: f for key, f in every.items() if f.get("Status", "").endswith(" installed")}
 
 
-def _distro(root: str) -> str:
+def distro_of(root: str) -> str:
     """The purl distro qualifier of ROOT: debian-12, or the codename of a release without a
     number (debian-forky)."""
     fields = dict(
@@ -176,7 +176,7 @@ def _distro(root: str) -> str:
     return f"{fields.get('ID', 'debian').strip(chr(34))}-{value.strip(chr(34))}"
 
 
-def _deb_purl(name: str, version: str, arch: str, distro: str) -> str:
+def deb_purl(name: str, version: str, arch: str, distro: str) -> str:
     return f"pkg:deb/debian/{name}@{quote(version, safe='')}?arch={arch}&distro={distro}"
 
 
@@ -193,7 +193,7 @@ def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> 
     dists = distributions(host)
     owner_of = _Owners(dists)
     status = _dpkg_status(root)
-    distro = _distro(root)
+    distro = distro_of(root)
 
     def inside(path: str) -> str:  # a path of the root as the host sees it
         return path if root == "/" else os.path.join(root, path.lstrip("/"))
@@ -212,7 +212,7 @@ def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> 
         if p not in refs:
             fields = status.get((p.name, p.arch), {})
             version = fields.get("Version", "")
-            ref = _deb_purl(p.name, version, p.arch, distro)
+            ref = deb_purl(p.name, version, p.arch, distro)
             source = (fields.get("Source") or p.name).split()[0]
             c = {"type": "library", "bom-ref": ref, "name": p.name, "version": version, "purl": ref}
             c["properties"] = [{"name": "snakepack:deb:source", "value": source}]
@@ -304,12 +304,19 @@ def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> 
         "components": [components[ref] for ref in sorted(components)],
         "dependencies": dependencies,
     }
+    return serialized(doc, "snakepack-sbom")
+
+
+def serialized(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    """DOC with its serial number: a UUIDv5 of its content (KIND names the document's kind)."""
     content = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    serial = uuid.uuid5(uuid.NAMESPACE_URL, "snakepack-sbom:" + hashlib.sha256(content).hexdigest())
+    serial = uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:" + hashlib.sha256(content).hexdigest())
     return {"bomFormat": "CycloneDX", "specVersion": "1.6", "serialNumber": f"urn:uuid:{serial}", **doc}
 
 
-def _metadata_block(result: LibdepsResult) -> dict[str, Any]:
+def tool_metadata() -> dict[str, Any]:
+    """The metadata every document of snakepack's has: the timestamp of $SOURCE_DATE_EPOCH
+    (none without it) and snakepack as the tool."""
     meta: dict[str, Any] = {}
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
@@ -319,6 +326,11 @@ def _metadata_block(result: LibdepsResult) -> dict[str, Any]:
 
         meta["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
     meta["tools"] = {"components": [{"type": "application", "name": "snakepack", "version": __version__}]}
+    return meta
+
+
+def _metadata_block(result: LibdepsResult) -> dict[str, Any]:
+    meta = tool_metadata()
     meta["component"] = {
         "type": "application",
         "bom-ref": SUBJECT,

@@ -393,6 +393,91 @@ def test_min_image_has_no_shell_no_apt_and_runs_as_an_unprivileged_user(built, n
     assert (ready.returncode, closed.returncode) == (0, 1), ready.stderr + closed.stderr
 
 
+# Printed by an image's Python (a -min image has no shell): its inventory and its dpkg status
+INVENTORY = r"""
+import json, os
+top = "/usr/share/snakepack/inventory"
+print(json.dumps({
+    "packages": open(os.path.join(top, "packages.txt")).read(),
+    "python": {n: open(os.path.join(top, "python", n)).read() for n in sorted(os.listdir(os.path.join(top, "python")))},
+    "stages": sorted(os.listdir(os.path.join(top, "stages"))),
+    "sbom": json.load(open(os.path.join(top, "sbom.cdx.json"))),
+    "status": open("/var/lib/dpkg/status").read(),
+}))
+"""
+# the stages each kind of image records, and a package each brings
+STAGES = {
+    "build": (["1-base", "2-build"], {"tzdata": "base", "gcc": "build"}),
+    "runtime": (["1-base", "2-interpreter"], {"tzdata": "base"}),
+    "build-pillow": (["1-base", "2-build", "3-pillow"], {"gcc": "build", "libjpeg62-turbo-dev": "pillow"}),
+    "pillow": (["1-base", "2-interpreter", "3-pillow"], {"tzdata": "base", "libjpeg62-turbo": "pillow"}),
+    "min": (["1-interpreter"], {"tzdata": "interpreter"}),
+    "app": (["1-base", "2-interpreter", "3-app"], {"tzdata": "base"}),
+    "all": (["1-base", "2-build"], {"tzdata": "base", "gcc": "build"}),
+    "all-pillow": (["1-base", "2-build", "3-pillow"], {"gcc": "build", "libjpeg62-turbo-dev": "pillow"}),
+}
+
+
+@pytest.fixture(scope="module")
+def judges(tmp_path_factory) -> Path:
+    from conftest import locked_venv
+
+    return locked_venv(tmp_path_factory, "sbom")
+
+
+@pytest.mark.parametrize("name", [i.name for i in IMAGES if i.role in STAGES])
+def test_image_says_what_it_holds(built, judges, name):
+    """/usr/share/snakepack/inventory: the Debian packages as dpkg has them installed, the
+    Python environments, a valid CycloneDX document of both in which each package carries
+    the stage that brought it, and the dpkg status each stage left."""
+    need(built, name)
+    img = next(i for i in IMAGES if i.name == name)
+    py = f"python{img.python.abi}" if img.python else "python3"
+    r = in_image(name, py, "-c", INVENTORY)
+    assert r.returncode == 0, r.stdout + r.stderr
+    held = json.loads(r.stdout)
+    installed = sorted(
+        (f["Package"], f"{f['Package']}={f['Version']} {f['Architecture']}")
+        for f in (
+            dict(line.split(": ", 1) for line in s.splitlines() if ": " in line and not line.startswith(" "))
+            for s in held["status"].split("\n\n")
+        )
+        if f.get("Status") == "install ok installed"
+    )
+    assert held["packages"].splitlines() == [line for _, line in installed]
+    stages, brings = STAGES[img.role]
+    assert [n.removesuffix(".status") for n in held["stages"]] == stages
+    assert "usr_share_python3_snakepack.txt" in held["python"]
+    doc = held["sbom"]
+    validate_sbom(judges, doc)
+    marks = {
+        c["name"]: p["value"] for c in doc["components"] for p in c["properties"] if p["name"] == "snakepack:stage"
+    }
+    assert len(marks) == len(installed) and all(marks[k] == v for k, v in brings.items()), (marks, brings)
+    envs = {p["value"] for c in doc["components"] for p in c["properties"] if p["name"] == "snakepack:environment"}
+    assert "/usr/share/python3/snakepack" in envs
+
+
+@only_if_selected("3.13", "3.13-pillow")
+def test_build_images_diff_says_what_moved_between_two_images(built):
+    """scripts/build-images --diff on two images of the family: 3.13-pillow is 3.13 plus the
+    libraries pillow loads; an image against itself moved nothing."""
+    need(built, "3.13-pillow")
+    r = run([REPO / "scripts/build-images", "--diff", image("3.13"), image("3.13-pillow")], timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert any(line.startswith("debian: + libjpeg62-turbo:") for line in lines), r.stdout
+    assert not [line for line in lines if line.startswith("debian: - ") or " -> " in line], r.stdout
+    same = run([REPO / "scripts/build-images", "--diff", image("3.13"), image("3.13")], timeout=300)
+    assert (same.returncode, same.stdout) == (0, "no package moved\n"), same.stdout + same.stderr
+
+
+def validate_sbom(judges: Path, doc: dict) -> None:
+    from test_sbom import validate
+
+    validate(judges, doc)
+
+
 @pytest.mark.parametrize("name", [i.name for i in IMAGES if i.role == "build"])
 def test_build_image_installs_a_wheel_over_https_and_has_uv(built, name):
     need(built, name)

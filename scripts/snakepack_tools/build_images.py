@@ -3,6 +3,8 @@ each after the images it is built on, on one host without a daemon:
 
     scripts/build-images [--all | --ci] [--offline] [--only NAME,...] [--platform PLATFORM]
     scripts/build-images --one NAME DOCKERFILE [BUILD ARGS...]   (one more image, same settings)
+    scripts/build-images --diff OLD NEW   (what moved between two builds of an image, from the
+                                           inventories they carry: packages, old -> new)
 
 --all (the default) builds the whole family, --ci one representative per build path (the
 matrix's "ci" selection). --platform linux/arm64 on another machine builds under emulation
@@ -252,6 +254,12 @@ def main(argv: list[str]) -> int:
         help="join the host's and the foreign platform's images into NAME-multi manifest lists",
     )
     parser.add_argument(
+        "--diff",
+        nargs=2,
+        metavar=("OLD", "NEW"),
+        help="what moved between two builds of an image (their inventories): packages old -> new",
+    )
+    parser.add_argument(
         "--one",
         nargs=argparse.REMAINDER,
         metavar="NAME DOCKERFILE ARGS",
@@ -259,6 +267,10 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.diff:
+        from . import image_diff
+
+        return image_diff.main(*args.diff)
     m = Matrix()
     engine = Engine(args.platform)
     with tempfile.NamedTemporaryFile() as secret:

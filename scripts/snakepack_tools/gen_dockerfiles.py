@@ -31,6 +31,8 @@ FRAGMENTS = {
     ),
     "apt_conf_off": "rm -f /etc/apt/apt.conf.d/00build",
     "pip_args": "ARG PIP_INDEX_URL\nARG PIP_EXTRA_INDEX_URL\nARG PIP_TRUSTED_HOST",
+    # what the image holds (snakepack/inventory.py), followed by the name of the stage that ends
+    "inventory": "/usr/share/python3/snakepack/bin/python -m snakepack.inventory",
     "pip_cert": "if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi",
     "build_env": "ENV PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1",
     # what snakepack is built from, and its installer; other changes to the checkout keep the

@@ -1,0 +1,162 @@
+"""What an image holds, written into it at build time by each stage that installs something:
+
+    /usr/share/snakepack/inventory/
+        packages.txt         the Debian packages: NAME=VERSION ARCH, a line each, sorted
+        python/ENV.txt       the distributions of each Python environment: NAME==VERSION (ENV:
+                             the environment's path, its slashes as underscores)
+        sbom.cdx.json        a CycloneDX 1.6 document of both: every Debian package with the
+                             stage that brought it (property snakepack:stage), every Python
+                             distribution with its environment (snakepack:environment)
+        stages/N-NAME.status the dpkg status as stage NAME (the Nth) left it
+
+    python -m snakepack.inventory [--root DIR] STAGE
+
+records STAGE and writes the rest anew, for the image at / or the root DIR being assembled.
+A package's stage is the first one whose saved status has it installed. The document is
+deterministic, as find-libdeps --sbom's: sorted, timestamp from $SOURCE_DATE_EPOCH, serial
+number a UUIDv5 of the content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+from typing import Any
+
+from . import dpkgstatus
+from .errors import SnakepackError, UsageError
+from .sbom import deb_purl, distributions, distro_of, serialized, tool_metadata
+
+__all__ = ["record", "DIRECTORY"]
+
+DIRECTORY = "usr/share/snakepack/inventory"
+# where Python environments are looked for: their site directories
+SITE_ROOTS = ("usr", "opt")
+
+
+def _installed(status: str) -> dict[tuple[str, str], dict[str, str]]:
+    every = dpkgstatus.read(status)
+    return {key: f for key, f in every.items() if f.get("Status", "").endswith(" installed")}
+
+
+def _environments(root: str) -> dict[str, str]:
+    """The Python environments under ROOT: {their path in ROOT: their site directory (host path)}.
+    A virtualenv is named by its top (the directory of pyvenv.cfg), another site directory by
+    itself."""
+    found = {}
+    for top in SITE_ROOTS:
+        for d, dirs, _ in os.walk(os.path.join(root, top)):
+            dirs[:] = [n for n in dirs if not n.endswith((".dist-info", ".egg-info")) and n != "__pycache__"]
+            if os.path.basename(d) not in ("site-packages", "dist-packages"):
+                continue
+            dirs[:] = []
+            if not any(n.endswith((".dist-info", ".egg-info")) for n in os.listdir(d)):
+                continue
+            env = d
+            venv = os.path.dirname(os.path.dirname(os.path.dirname(d)))  # VENV/lib/pythonX.Y/site-packages
+            if os.path.exists(os.path.join(venv, "pyvenv.cfg")):
+                env = venv
+            found["/" + os.path.relpath(env, root)] = d
+    return dict(sorted(found.items()))
+
+
+def record(root: str, stage: str) -> str:
+    """Saves ROOT's dpkg status as stage STAGE and writes the inventory; returns its directory."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", stage):
+        raise UsageError(f"{stage!r}: a stage is a lower-case name (base, interpreter, app)")
+    if not os.path.isdir(root):
+        raise UsageError(f"--root {root}: not a directory")
+    out = os.path.join(root, DIRECTORY)
+    stages = os.path.join(out, "stages")
+    os.makedirs(stages, exist_ok=True)
+    status = os.path.join(root, "var/lib/dpkg/status")
+    saved = sorted(os.listdir(stages), key=lambda n: int(n.split("-", 1)[0]))
+    shutil.copyfile(
+        status if os.path.exists(status) else os.devnull, os.path.join(stages, f"{len(saved) + 1}-{stage}.status")
+    )
+    saved = sorted(os.listdir(stages), key=lambda n: int(n.split("-", 1)[0]))
+    brought: dict[tuple[str, str], str] = {}
+    for name in saved:
+        for key in _installed(os.path.join(stages, name)):
+            brought.setdefault(key, name.split("-", 1)[1].removesuffix(".status"))
+    packages = _installed(status)
+    with open(os.path.join(out, "packages.txt"), "w", encoding="utf-8") as f:
+        f.writelines(f"{n}={p['Version']} {a}\n" for (n, a), p in sorted(packages.items()))
+    python = os.path.join(out, "python")
+    shutil.rmtree(python, ignore_errors=True)
+    os.makedirs(python)
+    envs = {env: distributions([site]) for env, site in _environments(root).items()}
+    for env, dists in envs.items():
+        with open(os.path.join(python, env.strip("/").replace("/", "_") + ".txt"), "w", encoding="utf-8") as f:
+            f.writelines(sorted({f"{d.name}=={d.version}\n" for d in dists}))
+    with open(os.path.join(out, "sbom.cdx.json"), "w", encoding="utf-8") as f:
+        json.dump(_document(root, packages, brought, envs), f, indent=1, sort_keys=True)
+        f.write("\n")
+    return out
+
+
+def _document(
+    root: str,
+    packages: dict[tuple[str, str], dict[str, str]],
+    brought: dict[tuple[str, str], str],
+    envs: dict[str, list[Any]],
+) -> dict[str, Any]:
+    distro = distro_of(root)
+    components: dict[str, dict[str, Any]] = {}
+    for (name, arch), fields in packages.items():
+        ref = deb_purl(name, fields["Version"], arch, distro)
+        properties = [
+            {"name": "snakepack:deb:source", "value": (fields.get("Source") or name).split()[0]},
+            {"name": "snakepack:stage", "value": brought.get((name, arch), "unknown")},
+        ]
+        components[ref] = {
+            "type": "library",
+            "bom-ref": ref,
+            "name": name,
+            "version": fields["Version"],
+            "purl": ref,
+            "properties": properties,
+        }
+    for env, dists in envs.items():
+        for d in dists:
+            ref = f"{d.purl}?environment={env}"
+            c: dict[str, Any] = {
+                "type": "library",
+                "bom-ref": ref,
+                "name": d.name,
+                "version": d.version,
+                "purl": d.purl,
+            }
+            if d.licenses:
+                c["licenses"] = d.licenses
+            c["properties"] = [{"name": "snakepack:environment", "value": env}]
+            components[ref] = c
+    doc: dict[str, Any] = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "version": 1,
+        "metadata": tool_metadata(),
+        "components": [components[r] for r in sorted(components)],
+    }
+    return serialized(doc, "snakepack-inventory")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m snakepack.inventory", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stage", help="the stage that installed what is new: base, interpreter, app ...")
+    parser.add_argument("--root", default="/", help="the root filesystem of the image (default /)")
+    args = parser.parse_args(argv)
+    try:
+        record(args.root, args.stage)
+    except (SnakepackError, OSError) as e:
+        print(f"inventory: {e}", file=sys.stderr)
+        return 2 if isinstance(e, UsageError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
