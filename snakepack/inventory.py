@@ -64,6 +64,12 @@ def _environments(root: str) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def _saved(stages: str) -> list[str]:
+    """The statuses saved in STAGES, N-NAME.status, in their order (other files ignored)."""
+    names = [n for n in os.listdir(stages) if re.fullmatch(r"[0-9]+-[a-z][a-z0-9-]*\.status", n)]
+    return sorted(names, key=lambda n: int(n.split("-", 1)[0]))
+
+
 def record(root: str, stage: str) -> str:
     """Saves ROOT's dpkg status as stage STAGE and writes the inventory; returns its directory."""
     if not re.fullmatch(r"[a-z][a-z0-9-]*", stage):
@@ -74,11 +80,11 @@ def record(root: str, stage: str) -> str:
     stages = os.path.join(out, "stages")
     os.makedirs(stages, exist_ok=True)
     status = os.path.join(root, "var/lib/dpkg/status")
-    saved = sorted(os.listdir(stages), key=lambda n: int(n.split("-", 1)[0]))
+    saved = _saved(stages)
     shutil.copyfile(
         status if os.path.exists(status) else os.devnull, os.path.join(stages, f"{len(saved) + 1}-{stage}.status")
     )
-    saved = sorted(os.listdir(stages), key=lambda n: int(n.split("-", 1)[0]))
+    saved = _saved(stages)
     brought: dict[tuple[str, str], str] = {}
     for name in saved:
         for key in _installed(os.path.join(stages, name)):
