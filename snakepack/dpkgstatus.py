@@ -15,6 +15,12 @@ def fields(stanza: str) -> dict[str, str]:
     return dict(_FIELD.findall(stanza))
 
 
+def installed(path: str) -> dict[tuple[str, str], dict[str, str]]:
+    """The stanzas of the dpkg status file at PATH whose package is installed, by (Package,
+    Architecture)."""
+    return {key: f for key, f in read(path).items() if f.get("Status", "").endswith(" installed")}
+
+
 def read(path: str) -> dict[tuple[str, str], dict[str, str]]:
     """Every stanza of the dpkg status file at PATH, whatever its Status, by (Package,
     Architecture); empty when there is no such file."""

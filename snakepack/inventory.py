@@ -38,11 +38,6 @@ DIRECTORY = "usr/share/snakepack/inventory"
 SITE_ROOTS = ("usr", "opt")
 
 
-def _installed(status: str) -> dict[tuple[str, str], dict[str, str]]:
-    every = dpkgstatus.read(status)
-    return {key: f for key, f in every.items() if f.get("Status", "").endswith(" installed")}
-
-
 def _environments(root: str) -> dict[str, str]:
     """The Python environments under ROOT: {their path in ROOT: their site directory (host path)}.
     A virtualenv is named by its top (the directory of pyvenv.cfg), another site directory by
@@ -81,15 +76,13 @@ def record(root: str, stage: str) -> str:
     os.makedirs(stages, exist_ok=True)
     status = os.path.join(root, "var/lib/dpkg/status")
     saved = _saved(stages)
-    shutil.copyfile(
-        status if os.path.exists(status) else os.devnull, os.path.join(stages, f"{len(saved) + 1}-{stage}.status")
-    )
-    saved = _saved(stages)
+    saved.append(f"{len(saved) + 1}-{stage}.status")
+    shutil.copyfile(status if os.path.exists(status) else os.devnull, os.path.join(stages, saved[-1]))
     brought: dict[tuple[str, str], str] = {}
     for name in saved:
-        for key in _installed(os.path.join(stages, name)):
+        for key in dpkgstatus.installed(os.path.join(stages, name)):
             brought.setdefault(key, name.split("-", 1)[1].removesuffix(".status"))
-    packages = _installed(status)
+    packages = dpkgstatus.installed(status)
     with open(os.path.join(out, "packages.txt"), "w", encoding="utf-8") as f:
         f.writelines(f"{n}={p['Version']} {a}\n" for (n, a), p in sorted(packages.items()))
     python = os.path.join(out, "python")

@@ -25,9 +25,6 @@ class Filters:
     def __init__(self, rules: list[tuple[str, bool]]):
         self.rules = rules  # (pattern, include), in the order dpkg reads them
 
-    def __bool__(self) -> bool:
-        return bool(self.rules)
-
     def skip(self, path: str, directory_or_link: bool) -> bool:
         """Whether dpkg leaves PATH (absolute, /usr/...) out."""
         skip = False

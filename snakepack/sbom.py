@@ -160,12 +160,6 @@ class _Owners:
         return found
 
 
-def _dpkg_status(root: str) -> dict[tuple[str, str], dict[str, str]]:
-    """The fields of each installed package of ROOT, by (name, arch)."""
-    every = dpkgstatus.read(os.path.join(root, "var/lib/dpkg/status"))
-    return {key: f for key, f in every.items() if f.get("Status", "").endswith(" installed")}
-
-
 def distro_of(root: str) -> str:
     """The purl distro qualifier of ROOT: debian-12, or the codename of a release without a
     number (debian-forky)."""
@@ -192,7 +186,7 @@ def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> 
     host = [p if root == "/" else os.path.join(root, p.lstrip("/")) for p in result.scanned]
     dists = distributions(host)
     owner_of = _Owners(dists)
-    status = _dpkg_status(root)
+    status = dpkgstatus.installed(os.path.join(root, "var/lib/dpkg/status"))
     distro = distro_of(root)
 
     def inside(path: str) -> str:  # a path of the root as the host sees it
