@@ -25,3 +25,17 @@ def first(log: str, marker: str) -> float:
 def connects_after(log: str, when: float) -> int:
     """How many connect() calls LOG shows after the moment WHEN."""
     return sum(1 for t, what in events(log) if what.startswith("connect(") and t > when)
+
+
+def turns_after(log: str, when: float) -> int:
+    """In how many turns of a wait loop LOG shows connect() calls after the moment WHEN: runs
+    of connect() that ppoll() calls separate."""
+    turns, in_turn = 0, False
+    for t, what in events(log):
+        if t <= when:
+            continue
+        if what.startswith("ppoll("):
+            in_turn = False
+        elif what.startswith("connect(") and not in_turn:
+            turns, in_turn = turns + 1, True
+    return turns

@@ -166,6 +166,19 @@ static int deliver_pending(const sigset_t *unblocked)
     return any;
 }
 
+/* After a signal's handlers ran: the caller's on_signal may stop the wait, and a handler that
+ * asks to stop by writing to cancel_fd must end it now, not after the next turn has started a
+ * batch of attempts. Returns 1 when cancel_fd asks to stop. */
+static int after_signal(struct waiter *w)
+{
+    if (w->on_signal && w->on_signal(w->arg) < 0) {
+        w->stopped = 1;
+        return 0;
+    }
+    struct pollfd cancel = {w->o->cancel_fd, POLLIN, 0};
+    return w->o->cancel_fd >= 0 && poll(&cancel, 1, 0) > 0;
+}
+
 int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opts *opts,
                 struct sp_ep_result *out, sp_wait_event_fn on_event, sp_wait_signal_fn on_signal,
                 void *arg, struct sp_err *err)
@@ -247,8 +260,10 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
                 sp_fail(err, errno, "ppoll: %s", strerror(errno));
                 goto out;
             }
-            if (on_signal && on_signal(arg) < 0)
-                w.stopped = 1;
+            if (after_signal(&w)) {
+                rc = SP_WAIT_CANCELLED;
+                goto out;
+            }
             continue;
         }
         double now = wait_now();
@@ -271,8 +286,10 @@ int sp_wait_run(const struct sp_ep_spec *eps, size_t n, const struct sp_wait_opt
             else if ((e->state == HTTP_SEND || e->state == HTTP_RECV) && e->http_fd == pfds[p].fd)
                 attempt_http_io(&w, i, now);
         }
-        if (deliver_pending(&unblocked) && on_signal && on_signal(arg) < 0)
-            w.stopped = 1;
+        if (deliver_pending(&unblocked) && after_signal(&w)) {
+            rc = SP_WAIT_CANCELLED;
+            goto out;
+        }
     }
 out:
     if (w.eps)
