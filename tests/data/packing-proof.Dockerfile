@@ -30,7 +30,8 @@ RUN --mount=type=secret,id=pip-cert \
 
 # The user's flow onto a -min image: a builder stage copies the -min image's root into /target,
 # installs there with apt-install --root what find-libdeps listed (no script runs, no shell is
-# needed in /target), and the venv; the target is that root alone.
+# needed in /target), and the venv, without what nothing there loads: the installer, and the
+# debug information of the modules built from source; the target is that root alone.
 FROM ${MIN} AS min
 
 FROM build AS assemble-min
@@ -39,6 +40,8 @@ COPY --from=min / /target
 RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf.d/00build; fi \
  && apt-install --root /target -r /usr/share/python3/app/pkgdeps.txt \
  && cp -a /usr/share/python3/app /target/usr/share/python3/app \
+ && /target/usr/share/python3/app/bin/python -m pip uninstall -qy pip \
+ && find /target/usr/share/python3/app -name '*.so' -exec strip --strip-debug {} + \
  && find-libdeps --check --root /target /usr/share/python3/app \
  && rm -f /etc/apt/apt.conf.d/00build
 

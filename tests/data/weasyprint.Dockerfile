@@ -48,6 +48,8 @@ COPY --from=min / /target
 RUN if [ -n "$APT_BUILD_CONF" ]; then echo "$APT_BUILD_CONF" > /etc/apt/apt.conf.d/00build; fi \
  && apt-install --root /target -r /usr/share/python3/app/pkgdeps.txt \
  && cp -a /usr/share/python3/app /target/usr/share/python3/app \
+ && /target/usr/share/python3/app/bin/python -m pip uninstall -qy pip \
+ && find /target/usr/share/python3/app -name '*.so' -exec strip --strip-debug {} + \
  && find-libdeps --check --root /target /usr/share/python3/app \
  && rm -f /etc/apt/apt.conf.d/00build
 
