@@ -22,6 +22,11 @@ variable "PIP_CERT" {
   default = ""
 }
 
+variable "SOURCE_DATE_EPOCH" {
+  # the commit's time (git log -1 --format=%ct): every timestamp of every image
+  default = ""
+}
+
 variable "PGO" {
   default = "1"
 }
@@ -50,9 +55,9 @@ target "_common" {
 target "family-base" {
   matrix = {
     item = [
-      { "tname" = "base-bookworm", "tag" = "base-bookworm", "args" = { "RELEASE" = "bookworm", "APT_BUILD_CONF" = "" }, "contexts" = {  } },
-      { "tname" = "base-forky", "tag" = "base-forky", "args" = { "RELEASE" = "forky", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = {  } },
-      { "tname" = "base-trixie", "tag" = "base-trixie", "args" = { "RELEASE" = "trixie", "APT_BUILD_CONF" = "" }, "contexts" = {  } },
+      { "tname" = "base-bookworm", "tag" = "base-bookworm", "args" = { "RELEASE" = "bookworm", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = {  } },
+      { "tname" = "base-forky", "tag" = "base-forky", "args" = { "RELEASE" = "forky", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = {  } },
+      { "tname" = "base-trixie", "tag" = "base-trixie", "args" = { "RELEASE" = "trixie", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = {  } },
     ]
   }
   name = item.tname
@@ -68,11 +73,11 @@ target "family-base" {
 target "family-build" {
   matrix = {
     item = [
-      { "tname" = "build-3-11", "tag" = "build-3.11", "args" = { "RELEASE" = "bookworm", "PYTHON" = "3.11", "APT_BUILD_CONF" = "", "GDBM" = "python3-gdbm" }, "contexts" = { "base" = "target:base-bookworm" } },
-      { "tname" = "build-3-13", "tag" = "build-3.13", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "GDBM" = "python3.13-gdbm" }, "contexts" = { "base" = "target:base-trixie" } },
-      { "tname" = "build-3-13-forky", "tag" = "build-3.13-forky", "args" = { "RELEASE" = "forky", "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.13-gdbm" }, "contexts" = { "base" = "target:base-forky" } },
-      { "tname" = "build-3-14", "tag" = "build-3.14", "args" = { "RELEASE" = "forky", "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.14-gdbm" }, "contexts" = { "base" = "target:base-forky" } },
-      { "tname" = "build-3-15", "tag" = "build-3.15", "args" = { "RELEASE" = "forky", "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.15-gdbm" }, "contexts" = { "base" = "target:base-forky" } },
+      { "tname" = "build-3-11", "tag" = "build-3.11", "args" = { "RELEASE" = "bookworm", "PYTHON" = "3.11", "APT_BUILD_CONF" = "", "GDBM" = "python3-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-bookworm" } },
+      { "tname" = "build-3-13", "tag" = "build-3.13", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "GDBM" = "python3.13-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "build-3-13-forky", "tag" = "build-3.13-forky", "args" = { "RELEASE" = "forky", "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.13-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-forky" } },
+      { "tname" = "build-3-14", "tag" = "build-3.14", "args" = { "RELEASE" = "forky", "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.14-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-forky" } },
+      { "tname" = "build-3-15", "tag" = "build-3.15", "args" = { "RELEASE" = "forky", "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.15-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-forky" } },
     ]
   }
   name = item.tname
@@ -88,11 +93,11 @@ target "family-build" {
 target "family-runtime" {
   matrix = {
     item = [
-      { "tname" = "3-11", "tag" = "3.11", "args" = { "RELEASE" = "bookworm", "PYTHON" = "3.11", "APT_BUILD_CONF" = "", "GDBM" = "python3-gdbm" }, "contexts" = { "base" = "target:base-bookworm", "build" = "target:build-3-11" } },
-      { "tname" = "3-13", "tag" = "3.13", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "GDBM" = "python3.13-gdbm" }, "contexts" = { "base" = "target:base-trixie", "build" = "target:build-3-13" } },
-      { "tname" = "3-13-forky", "tag" = "3.13-forky", "args" = { "RELEASE" = "forky", "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.13-gdbm" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-13-forky" } },
-      { "tname" = "3-14", "tag" = "3.14", "args" = { "RELEASE" = "forky", "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.14-gdbm" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-14" } },
-      { "tname" = "3-15", "tag" = "3.15", "args" = { "RELEASE" = "forky", "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.15-gdbm" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-15" } },
+      { "tname" = "3-11", "tag" = "3.11", "args" = { "RELEASE" = "bookworm", "PYTHON" = "3.11", "APT_BUILD_CONF" = "", "GDBM" = "python3-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-bookworm", "build" = "target:build-3-11" } },
+      { "tname" = "3-13", "tag" = "3.13", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "GDBM" = "python3.13-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-trixie", "build" = "target:build-3-13" } },
+      { "tname" = "3-13-forky", "tag" = "3.13-forky", "args" = { "RELEASE" = "forky", "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.13-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-13-forky" } },
+      { "tname" = "3-14", "tag" = "3.14", "args" = { "RELEASE" = "forky", "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.14-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-14" } },
+      { "tname" = "3-15", "tag" = "3.15", "args" = { "RELEASE" = "forky", "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "GDBM" = "python3.15-gdbm", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-forky", "build" = "target:build-3-15" } },
     ]
   }
   name = item.tname
@@ -108,9 +113,9 @@ target "family-runtime" {
 target "family-build-source" {
   matrix = {
     item = [
-      { "tname" = "build-3-12", "tag" = "build-3.12", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.12", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.12.13", "PYTHON_URL" = "https://www.python.org/ftp/python/3.12.13/Python-3.12.13.tar.xz", "PYTHON_SHA256" = "c08bc65a81971c1dd5783182826503369466c7e67374d1646519adf05207b684", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
-      { "tname" = "build-3-13-source", "tag" = "build-3.13-source", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
-      { "tname" = "build-3-13t", "tag" = "build-3.13t", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13t", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "build-3-12", "tag" = "build-3.12", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.12", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.12.13", "PYTHON_URL" = "https://www.python.org/ftp/python/3.12.13/Python-3.12.13.tar.xz", "PYTHON_SHA256" = "c08bc65a81971c1dd5783182826503369466c7e67374d1646519adf05207b684", "PGO" = "${PGO}", "LTO" = "${LTO}", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "build-3-13-source", "tag" = "build-3.13-source", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "build-3-13t", "tag" = "build-3.13t", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13t", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-trixie" } },
     ]
   }
   name = item.tname
@@ -127,9 +132,9 @@ target "family-build-source" {
 target "family-runtime-source" {
   matrix = {
     item = [
-      { "tname" = "3-12", "tag" = "3.12", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.12", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.12.13", "PYTHON_URL" = "https://www.python.org/ftp/python/3.12.13/Python-3.12.13.tar.xz", "PYTHON_SHA256" = "c08bc65a81971c1dd5783182826503369466c7e67374d1646519adf05207b684", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
-      { "tname" = "3-13-source", "tag" = "3.13-source", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
-      { "tname" = "3-13t", "tag" = "3.13t", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13t", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "3-12", "tag" = "3.12", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.12", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.12.13", "PYTHON_URL" = "https://www.python.org/ftp/python/3.12.13/Python-3.12.13.tar.xz", "PYTHON_SHA256" = "c08bc65a81971c1dd5783182826503369466c7e67374d1646519adf05207b684", "PGO" = "${PGO}", "LTO" = "${LTO}", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "3-13-source", "tag" = "3.13-source", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-trixie" } },
+      { "tname" = "3-13t", "tag" = "3.13t", "args" = { "RELEASE" = "trixie", "PYTHON" = "3.13t", "APT_BUILD_CONF" = "", "PYTHON_VERSION" = "3.13.15", "PYTHON_URL" = "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.15.orig.tar.xz", "PYTHON_SHA256" = "1e66a7945a48390ee4c2a4268a0e4185884059a13c4aab6d148aa208deea4a76", "PGO" = "${PGO}", "LTO" = "${LTO}", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-trixie" } },
     ]
   }
   name = item.tname
@@ -146,11 +151,11 @@ target "family-runtime-source" {
 target "family-build-pillow" {
   matrix = {
     item = [
-      { "tname" = "build-3-11-pillow", "tag" = "build-3.11-pillow", "args" = { "PYTHON" = "3.11", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-11" } },
-      { "tname" = "build-3-13-pillow", "tag" = "build-3.13-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13" } },
-      { "tname" = "build-3-13-forky-pillow", "tag" = "build-3.13-forky-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-13-forky" } },
-      { "tname" = "build-3-14-pillow", "tag" = "build-3.14-pillow", "args" = { "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-14" } },
-      { "tname" = "build-3-15-pillow", "tag" = "build-3.15-pillow", "args" = { "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-15" } },
+      { "tname" = "build-3-11-pillow", "tag" = "build-3.11-pillow", "args" = { "PYTHON" = "3.11", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-11" } },
+      { "tname" = "build-3-13-pillow", "tag" = "build-3.13-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13" } },
+      { "tname" = "build-3-13-forky-pillow", "tag" = "build-3.13-forky-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13-forky" } },
+      { "tname" = "build-3-14-pillow", "tag" = "build-3.14-pillow", "args" = { "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-14" } },
+      { "tname" = "build-3-15-pillow", "tag" = "build-3.15-pillow", "args" = { "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-15" } },
     ]
   }
   name = item.tname
@@ -167,11 +172,11 @@ target "family-build-pillow" {
 target "family-pillow" {
   matrix = {
     item = [
-      { "tname" = "3-11-pillow", "tag" = "3.11-pillow", "args" = { "PYTHON" = "3.11", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-11", "runtime" = "target:3-11" } },
-      { "tname" = "3-13-pillow", "tag" = "3.13-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
-      { "tname" = "3-13-forky-pillow", "tag" = "3.13-forky-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-13-forky", "runtime" = "target:3-13-forky" } },
-      { "tname" = "3-14-pillow", "tag" = "3.14-pillow", "args" = { "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-14", "runtime" = "target:3-14" } },
-      { "tname" = "3-15-pillow", "tag" = "3.15-pillow", "args" = { "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-15", "runtime" = "target:3-15" } },
+      { "tname" = "3-11-pillow", "tag" = "3.11-pillow", "args" = { "PYTHON" = "3.11", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-11", "runtime" = "target:3-11" } },
+      { "tname" = "3-13-pillow", "tag" = "3.13-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
+      { "tname" = "3-13-forky-pillow", "tag" = "3.13-forky-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13-forky", "runtime" = "target:3-13-forky" } },
+      { "tname" = "3-14-pillow", "tag" = "3.14-pillow", "args" = { "PYTHON" = "3.14", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-14", "runtime" = "target:3-14" } },
+      { "tname" = "3-15-pillow", "tag" = "3.15-pillow", "args" = { "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-15", "runtime" = "target:3-15" } },
     ]
   }
   name = item.tname
@@ -187,9 +192,9 @@ target "family-pillow" {
 target "family-build-pillow-source" {
   matrix = {
     item = [
-      { "tname" = "build-3-12-pillow", "tag" = "build-3.12-pillow", "args" = { "PYTHON" = "3.12", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-12" } },
-      { "tname" = "build-3-13-source-pillow", "tag" = "build-3.13-source-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13-source" } },
-      { "tname" = "build-3-13t-pillow", "tag" = "build-3.13t-pillow", "args" = { "PYTHON" = "3.13t", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13t" } },
+      { "tname" = "build-3-12-pillow", "tag" = "build-3.12-pillow", "args" = { "PYTHON" = "3.12", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-12" } },
+      { "tname" = "build-3-13-source-pillow", "tag" = "build-3.13-source-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13-source" } },
+      { "tname" = "build-3-13t-pillow", "tag" = "build-3.13t-pillow", "args" = { "PYTHON" = "3.13t", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13t" } },
     ]
   }
   name = item.tname
@@ -206,9 +211,9 @@ target "family-build-pillow-source" {
 target "family-pillow-source" {
   matrix = {
     item = [
-      { "tname" = "3-12-pillow", "tag" = "3.12-pillow", "args" = { "PYTHON" = "3.12", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-12", "runtime" = "target:3-12" } },
-      { "tname" = "3-13-source-pillow", "tag" = "3.13-source-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13-source", "runtime" = "target:3-13-source" } },
-      { "tname" = "3-13t-pillow", "tag" = "3.13t-pillow", "args" = { "PYTHON" = "3.13t", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13t", "runtime" = "target:3-13t" } },
+      { "tname" = "3-12-pillow", "tag" = "3.12-pillow", "args" = { "PYTHON" = "3.12", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-12", "runtime" = "target:3-12" } },
+      { "tname" = "3-13-source-pillow", "tag" = "3.13-source-pillow", "args" = { "PYTHON" = "3.13", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13-source", "runtime" = "target:3-13-source" } },
+      { "tname" = "3-13t-pillow", "tag" = "3.13t-pillow", "args" = { "PYTHON" = "3.13t", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13t", "runtime" = "target:3-13t" } },
     ]
   }
   name = item.tname
@@ -224,10 +229,10 @@ target "family-pillow-source" {
 target "family-min" {
   matrix = {
     item = [
-      { "tname" = "3-13-min", "tag" = "3.13-min", "args" = { "PYTHON" = "3.13", "GDBM" = "python3.13-gdbm", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13" } },
-      { "tname" = "3-13-forky-min", "tag" = "3.13-forky-min", "args" = { "PYTHON" = "3.13", "GDBM" = "python3.13-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-13-forky" } },
-      { "tname" = "3-14-min", "tag" = "3.14-min", "args" = { "PYTHON" = "3.14", "GDBM" = "python3.14-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-14" } },
-      { "tname" = "3-15-min", "tag" = "3.15-min", "args" = { "PYTHON" = "3.15", "GDBM" = "python3.15-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:build-3-15" } },
+      { "tname" = "3-13-min", "tag" = "3.13-min", "args" = { "PYTHON" = "3.13", "GDBM" = "python3.13-gdbm", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13" } },
+      { "tname" = "3-13-forky-min", "tag" = "3.13-forky-min", "args" = { "PYTHON" = "3.13", "GDBM" = "python3.13-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13-forky" } },
+      { "tname" = "3-14-min", "tag" = "3.14-min", "args" = { "PYTHON" = "3.14", "GDBM" = "python3.14-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-14" } },
+      { "tname" = "3-15-min", "tag" = "3.15-min", "args" = { "PYTHON" = "3.15", "GDBM" = "python3.15-gdbm", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-15" } },
     ]
   }
   name = item.tname
@@ -243,7 +248,7 @@ target "family-min" {
 target "family-all" {
   matrix = {
     item = [
-      { "tname" = "all", "tag" = "all", "args" = { "RELEASE" = "forky", "PYTHONS" = "3.13 3.14 3.15", "LEFT_OUT" = "3.11: built for Debian bookworm, not forky (a Python shares the all image only when it is built for the same Debian release's libraries); 3.12: built for Debian trixie, not forky (a Python shares the all image only when it is built for the same Debian release's libraries); 3.14t: free-threaded 3.14 waits for a source tarball reachable here: Debian's python3.14 and python3.15 orig tarballs answer 404 on its mirror, and python.org cannot be fetched; 3.9: end of life; 3.10: end of life, and no tarball reachable here: Debian carries no python3.10 source any more", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "base" = "target:base-forky" } },
+      { "tname" = "all", "tag" = "all", "args" = { "RELEASE" = "forky", "PYTHONS" = "3.13 3.14 3.15", "LEFT_OUT" = "3.11: built for Debian bookworm, not forky (a Python shares the all image only when it is built for the same Debian release's libraries); 3.12: built for Debian trixie, not forky (a Python shares the all image only when it is built for the same Debian release's libraries); 3.14t: free-threaded 3.14 waits for a source tarball reachable here: Debian's python3.14 and python3.15 orig tarballs answer 404 on its mirror, and python.org cannot be fetched; 3.9: end of life; 3.10: end of life, and no tarball reachable here: Debian carries no python3.10 source any more", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "base" = "target:base-forky" } },
     ]
   }
   name = item.tname
@@ -259,7 +264,7 @@ target "family-all" {
 target "family-all-pillow" {
   matrix = {
     item = [
-      { "tname" = "all-pillow", "tag" = "all-pillow", "args" = { "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";" }, "contexts" = { "build" = "target:all" } },
+      { "tname" = "all-pillow", "tag" = "all-pillow", "args" = { "PYTHON" = "3.15", "APT_BUILD_CONF" = "Acquire::Check-Valid-Until \"false\";", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:all" } },
     ]
   }
   name = item.tname
@@ -276,8 +281,8 @@ target "family-all-pillow" {
 target "family-app" {
   matrix = {
     item = [
-      { "tname" = "ipython", "tag" = "ipython", "args" = { "PYTHON" = "3.13", "APP" = "ipython", "LOCK" = "app-ipython", "COMMAND" = "ipython", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
-      { "tname" = "certbot", "tag" = "certbot", "args" = { "PYTHON" = "3.13", "APP" = "certbot", "LOCK" = "app-certbot", "COMMAND" = "certbot", "APT_BUILD_CONF" = "" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
+      { "tname" = "ipython", "tag" = "ipython", "args" = { "PYTHON" = "3.13", "APP" = "ipython", "LOCK" = "app-ipython", "COMMAND" = "ipython", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
+      { "tname" = "certbot", "tag" = "certbot", "args" = { "PYTHON" = "3.13", "APP" = "certbot", "LOCK" = "app-certbot", "COMMAND" = "certbot", "APT_BUILD_CONF" = "", "SOURCE_DATE_EPOCH" = "${SOURCE_DATE_EPOCH}" }, "contexts" = { "build" = "target:build-3-13", "runtime" = "target:3-13" } },
     ]
   }
   name = item.tname

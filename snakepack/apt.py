@@ -438,7 +438,8 @@ def _simulate(
 def cleanup(root: str = "/") -> None:
     """Removes what apt and dpkg leave behind in an image layer: the package lists (keeping
     the lists directory, partial/ and the lock), the .bin caches, downloaded .debs, apt's and
-    dpkg's logs."""
+    dpkg's logs, and ldconfig's aux-cache (the inodes and times of the libraries it read, which
+    differ between two builds of the same layer; ldconfig makes it again when it is missing)."""
     keep = {"partial", "lock"}
     patterns = [
         "var/lib/apt/lists/*",
@@ -448,6 +449,7 @@ def cleanup(root: str = "/") -> None:
         "var/log/apt/*",
         "var/log/dpkg.log*",
         "var/log/alternatives.log*",
+        aptroot.AUX_CACHE,
     ]
     for pattern in patterns:
         for path in glob.glob(os.path.join(root, pattern)):

@@ -19,6 +19,7 @@ loader's cache, is done once at the end: ldconfig -r DIR.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -31,7 +32,10 @@ import tempfile
 from . import dpkgstatus, effects, pathfilter
 from .errors import AptError, SnakepackError, UsageError
 
-__all__ = ["EFFECTS", "SCRIPTS_NOT_NEEDED", "Refused", "prepare", "unpack"]
+__all__ = ["AUX_CACHE", "EFFECTS", "SCRIPTS_NOT_NEEDED", "Refused", "prepare", "unpack"]
+
+# ldconfig's record of the libraries it read (inodes, times): not kept in a layer
+AUX_CACHE = "var/cache/ldconfig/aux-cache"
 
 # Packages whose maintainer scripts need not run in a root assembled for an image, and why.
 SCRIPTS_NOT_NEEDED = {
@@ -171,6 +175,9 @@ def unpack(root: str, debs: list[str]) -> list[str]:
         if any(p.ldconfig for p in packages):
             os.makedirs(os.path.join(root, "etc"), exist_ok=True)
             _run(["ldconfig", "-r", root])
+            # and not its aux-cache, which apt-install's cleanup removes too (apt.cleanup)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(root, AUX_CACHE))
     return [p.name for p in packages]
 
 

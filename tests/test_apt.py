@@ -117,6 +117,7 @@ def test_cleanup_keeps_directories_partial_and_lock(tmp_path):
         "var/log/dpkg.log",
         "var/log/other.log",
         "var/lib/apt/lists/auxfiles/c.deb",
+        "var/cache/ldconfig/aux-cache",
     ]
     for f in files:
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
@@ -635,10 +636,11 @@ def test_root_records_what_find_libdeps_reads(root, repo, tmp_path):
     if CC is None:
         pytest.skip("no C compiler")
     target = root / "target"
-    target.mkdir()
+    (target / "var/cache/ldconfig").mkdir(parents=True)  # where ldconfig keeps its aux-cache
     r = apt_install(root, "--root", "/target", "snakepack-test-libfoo1")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (target / "etc/ld.so.cache").exists()  # ldconfig -r, the trigger's effect
+    assert not (target / "var/cache/ldconfig/aux-cache").exists()  # differs between two builds
     src = tmp_path / "mod.c"
     src.write_text("int foo(void);\nint f(void) { return foo(); }\n")
     (target / "app").mkdir()

@@ -27,6 +27,17 @@ def test_the_apt_policy_is_written_once():
         assert "/var/cache/apt/*.bin" not in text, template
 
 
+def test_every_stage_declares_the_builds_moment():
+    # without it a stage's byte-code is timestamp-based, and stale once the layer's mtimes are
+    # rewritten to the build's moment: Python would compile again at every start
+    for dockerfile in REPO.glob("images/*/Dockerfile"):
+        lines = dockerfile.read_text().splitlines()
+        stages = [i for i, line in enumerate(lines) if line.startswith("FROM ")]
+        assert stages, dockerfile
+        for i in stages:
+            assert lines[i + 1] == "ARG SOURCE_DATE_EPOCH", f"{dockerfile}:{i + 2}"
+
+
 def test_an_unknown_fragment_is_named(tmp_path, monkeypatch):
     template = REPO / "images" / "base" / "Dockerfile.template"
     bad = tmp_path / "Dockerfile.template"

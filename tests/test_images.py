@@ -472,6 +472,21 @@ def test_build_images_diff_says_what_moved_between_two_images(built):
     assert (same.returncode, same.stdout) == (0, "no package moved\n"), same.stdout + same.stderr
 
 
+REBUILT = [f"base-{MATRIX.default.release}", MATRIX.default.name]
+
+
+@only_if_selected(*REBUILT)
+def test_base_and_default_runtime_image_rebuild_bit_for_bit(built):
+    """scripts/check-reproducible: two builds of each, without the layer cache, are one image
+    (the same ID: every layer and the configuration the same); its last lines say so."""
+    for name in REBUILT:
+        need(built, name)
+    r = run([REPO / "scripts/check-reproducible", *REBUILT], timeout=1800)
+    verdicts = [line for line in r.stdout.splitlines() if line.startswith("check-reproducible: ")]
+    identical = [v.split(":")[1].strip() for v in verdicts if ": identical, " in v]
+    assert (r.returncode, identical) == (0, REBUILT), "\n".join(verdicts) + r.stderr[-3000:]
+
+
 def validate_sbom(judges: Path, doc: dict) -> None:
     from test_sbom import validate
 

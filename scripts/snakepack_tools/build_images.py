@@ -71,7 +71,10 @@ class Engine:
         # a foreign platform's images get names of their own: one local name holds one image
         self.suffix = "" if self.arch == host_arch() else f"-{self.arch}"
         if shutil.which("docker") and sh("docker", "info", check=False, capture_output=True).returncode == 0:
-            self.name, self.build_cmd = "docker", ["docker", "buildx", "build", "--load"]
+            # BuildKit takes the timestamps from the SOURCE_DATE_EPOCH build argument; the files'
+            # modification times are rewritten to it on export
+            self.name = "docker"
+            self.build_cmd = ["docker", "buildx", "build", "--output", "type=docker,rewrite-timestamp=true"]
         elif shutil.which("podman"):
             self.name, self.build_cmd = "podman", ["podman", "build", "--isolation", "chroot"]
         elif shutil.which("buildah"):
@@ -90,6 +93,29 @@ class Engine:
 
     def tag(self, ref: str, new: str) -> None:
         sh("buildah" if self.name == "buildah" else self.cli, "tag", ref, new)
+
+
+def source_date_epoch() -> str:
+    """$SOURCE_DATE_EPOCH, or else the time of the checkout's last commit: every build of a commit
+    gets that moment as its timestamps, so that two builds of it can be the same bit for bit."""
+    given = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if given:
+        if not given.isdigit():
+            sys.exit(f"build-images: SOURCE_DATE_EPOCH is not a number of seconds: {given!r}")
+        return given
+    r = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"], capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.strip().isdigit():
+        sys.exit("build-images: no commit to take the images' timestamp from: set SOURCE_DATE_EPOCH")
+    return r.stdout.strip()
+
+
+def timestamps(engine: Engine) -> list[str]:
+    """Build options that give every timestamp of a build (the image's, its history's, each
+    file's modification time in the layers it writes) the moment source_date_epoch() says, and
+    pass that moment on to the RUN steps as SOURCE_DATE_EPOCH (the Dockerfiles declare it)."""
+    epoch = source_date_epoch()
+    fixed = [] if engine.name == "docker" else ["--timestamp", epoch]
+    return [*fixed, "--build-arg", f"SOURCE_DATE_EPOCH={epoch}"]
 
 
 def pip_settings(secret: Path) -> list[str]:
@@ -162,19 +188,34 @@ def debian_base(engine: Engine, release: str, offline: bool) -> None:
         if sh(*pull, check=False, timeout=300).returncode == 0:
             return
         say(f"cannot pull {ref}; making it with debootstrap")
-    root = debootstrap(release, arch)
-    if engine.name == "buildah":
-        sys.exit("build-images: importing a debootstrapped base needs podman or docker")
-    tar = subprocess.Popen(
-        ["tar", "-C", str(root), "--exclude=./.complete", "--exclude=./debootstrap", "-c", "."], stdout=subprocess.PIPE
-    )
-    extra = ["--arch", arch] if engine.name == "podman" and arch != "amd64" else []
-    sh(engine.cli, "import", *extra, "--change", 'CMD ["bash"]', "-", ref, stdin=tar.stdout, stdout=subprocess.DEVNULL)
-    tar.wait()
+    import_root(engine, debootstrap(release, arch), ref)
 
 
-def build(engine: Engine, m: Matrix, image: Image, common: list[str]) -> None:
-    ref = f"{m.registry}:{image.name}{engine.suffix}"
+def import_root(engine: Engine, root: Path, ref: str) -> None:
+    """The root filesystem ROOT as image REF (one layer, CMD bash). Without docker, through
+    buildah, with the timestamp of every build (podman import would stamp the current time, and
+    every image built on it would differ from one import to the next)."""
+    with tempfile.TemporaryDirectory(prefix="build-images-") as tmp:
+        # a tar archive keeps the owners that buildah add would make root's
+        tar = Path(tmp, "root.tar")
+        sh("tar", "-C", root, "--exclude=./.complete", "--exclude=./debootstrap", "-cf", tar, ".")
+        if engine.name == "docker":
+            sh("docker", "import", "--change", 'CMD ["bash"]', tar, ref, stdout=subprocess.DEVNULL)
+            return
+        if not shutil.which("buildah"):
+            sys.exit("build-images: importing a debootstrapped base needs buildah (apt-get install buildah)")
+        ctr = sh("buildah", "from", "--arch", engine.arch, "scratch", capture_output=True, text=True).stdout.strip()
+        try:
+            sh("buildah", "add", "--quiet", ctr, tar, "/")
+            sh("buildah", "config", "--cmd", '["bash"]', "--arch", engine.arch, ctr)
+            sh("buildah", "commit", "--quiet", "--timestamp", source_date_epoch(), ctr, ref, stdout=subprocess.DEVNULL)
+        finally:
+            sh("buildah", "rm", ctr, stdout=subprocess.DEVNULL)
+
+
+def build(engine: Engine, m: Matrix, image: Image, common: list[str], ref: str | None = None) -> None:
+    """Builds IMAGE, tagged with its name or REF."""
+    ref = ref or f"{m.registry}:{image.name}{engine.suffix}"
     say(ref)
     argv = [*engine.build_cmd, *common, "-f", image.dockerfile, "-t", ref]
     for key, value in image.args.items():
@@ -274,7 +315,7 @@ def main(argv: list[str]) -> int:
     m = Matrix()
     engine = Engine(args.platform)
     with tempfile.NamedTemporaryFile() as secret:
-        common = pip_settings(Path(secret.name))
+        common = pip_settings(Path(secret.name)) + timestamps(engine)
         if args.one:
             if len(args.one) < 2:
                 parser.error("--one NAME DOCKERFILE [BUILD ARGS...]")

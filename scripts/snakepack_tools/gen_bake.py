@@ -3,7 +3,8 @@ scripts/snakepack_tools/matrix.py): a target per image, chained with named conte
 "target:base-trixie" }), a matrix over the Pythons of each kind, group "default" with every
 image and group "ci" with the CI selection, an empty target "docker-metadata-action" that every
 image inherits (docker/metadata-action fills it with CI's tags and labels), both platforms,
-registry cache settings, and the build args scripts/build-images gives.
+registry cache settings, and the build args scripts/build-images gives, SOURCE_DATE_EPOCH among
+them (the publishing workflow sets the commit's time, and rewrites the layers' file times to it).
 
     scripts/gen-bake           rewrites docker-bake.hcl
     scripts/gen-bake --check   exits 1 when docker-bake.hcl differs from what it would write
@@ -62,6 +63,9 @@ def render(m: Matrix) -> str:
     out.append(
         'variable "PIP_CERT" {\n  # a CA bundle for pip and uv inside builds (a TLS-intercepting network), or empty\n  default = ""\n}\n'
     )
+    out.append(
+        'variable "SOURCE_DATE_EPOCH" {\n  # the commit\'s time (git log -1 --format=%ct): every timestamp of every image\n  default = ""\n}\n'
+    )
     out.append('variable "PGO" {\n  default = "1"\n}\n')
     out.append('variable "LTO" {\n  default = "1"\n}\n')
     out.append('group "default" {\n  targets = ' + hcl([target_name(i.name) for i in images]) + "\n}\n")
@@ -86,6 +90,7 @@ def render(m: Matrix) -> str:
             args = dict(image.args)
             if "PGO" in args:
                 args["PGO"], args["LTO"] = "${PGO}", "${LTO}"
+            args["SOURCE_DATE_EPOCH"] = "${SOURCE_DATE_EPOCH}"
             items.append(
                 {
                     "tname": target_name(image.name),
