@@ -1,8 +1,9 @@
 """Whether images rebuild bit for bit. Each IMAGE of the family is built twice without the layer
 cache, as scripts/build-images builds it (the commit's time as SOURCE_DATE_EPOCH and as every
 timestamp), and the two builds are compared: the same image ID (the digest of a configuration
-that names every layer's digest) prints "identical"; otherwise the first files that differ, or
-the configuration's fields when the files are the same. Exit status 1 when any image differs.
+that names every layer's digest) prints "identical"; otherwise the files that differ in the
+first layer that differs, or the configuration's fields when every layer is the same. Exit
+status 1 when any image differs.
 
     scripts/check-reproducible IMAGE...     e.g. base-trixie 3.13, each after what it is built on
 
@@ -20,10 +21,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from . import arguments
 from .build_images import Engine, build, pip_settings, timestamps
-from .image_diff import mounted
 from .matrix import Matrix
 
 PROG = "check-reproducible"
@@ -44,7 +45,10 @@ def entry(path: str) -> tuple[object, ...]:
         what = digest.hexdigest()
     else:
         what = st.st_rdev
-    return (stat.filemode(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns, what)
+    # a whiteout (character device 0/0, a deletion) keeps the time it was made on disk, which
+    # its layer's archive does not carry
+    whiteout = stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+    return (stat.filemode(st.st_mode), st.st_uid, st.st_gid, 0 if whiteout else st.st_mtime_ns, what)
 
 
 def tree(root: str) -> dict[str, tuple[object, ...]]:
@@ -57,10 +61,24 @@ def tree(root: str) -> dict[str, tuple[object, ...]]:
     return found
 
 
-def differing_files(first: str, second: str) -> list[str]:
-    """One line per path whose entry differs between images FIRST and SECOND, sorted."""
-    with mounted(first) as a_root, mounted(second) as b_root:
-        a, b = tree(a_root), tree(b_root)
+def config(engine: Engine, ref: str) -> dict[str, Any]:
+    r = subprocess.run([engine.cli, "image", "inspect", ref], capture_output=True, text=True, check=True)
+    found: dict[str, Any] = json.loads(r.stdout)[0]
+    return found
+
+
+def layers(image: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(digest, directory of its files, the step that wrote it) of each layer of IMAGE (its
+    inspection), bottom first: podman's overlay storage keeps each layer's files apart, with
+    what a layer deletes as a whiteout (a character device)."""
+    data = image["GraphDriver"]["Data"]
+    dirs = [*reversed(data["LowerDir"].split(":")), data["UpperDir"]] if data.get("LowerDir") else [data["UpperDir"]]
+    steps = [h.get("created_by", "") for h in image["History"] if not h.get("empty_layer")]
+    return list(zip(image["RootFS"]["Layers"], dirs, steps, strict=True))
+
+
+def differing_files(a: dict[str, tuple[object, ...]], b: dict[str, tuple[object, ...]]) -> list[str]:
+    """One line per path whose entry differs between the trees A and B, sorted."""
     lines = []
     for path in sorted(set(a) | set(b)):
         if path not in a or path not in b:
@@ -72,14 +90,16 @@ def differing_files(first: str, second: str) -> list[str]:
     return lines
 
 
-def config(engine: Engine, ref: str) -> dict[str, object]:
-    r = subprocess.run([engine.cli, "image", "inspect", ref], capture_output=True, text=True, check=True)
-    found: dict[str, object] = json.loads(r.stdout)[0]
-    return found
-
-
-def differing_config(engine: Engine, first: str, second: str) -> list[str]:
+def differences(engine: Engine, first: str, second: str) -> list[str]:
+    """What differs between images FIRST and SECOND: the files of the first layer that differs
+    (a later layer may delete a file, and the image would still differ), or else the
+    configuration's fields."""
     a, b = config(engine, first), config(engine, second)
+    for n, (x, y) in enumerate(zip(layers(a), layers(b), strict=False), 1):
+        if x[0] != y[0]:
+            step = " ".join(x[2].split())
+            where = f"layer {n} of {len(a['RootFS']['Layers'])} ({step[:100]}{'...' if len(step) > 100 else ''})"
+            return [f"{where}: {line}" for line in differing_files(tree(x[1]), tree(y[1]))] or [f"{where}: its archive"]
     keys = ("Created", "Config", "RootFS", "History", "Architecture", "Os")
     return [f"configuration: {k}" for k in keys if a.get(k) != b.get(k)]
 
@@ -108,7 +128,7 @@ def main(argv: list[str]) -> int:
             if ids[0] == ids[1]:
                 verdicts.append(f"{name}: identical, {ids[0]}")
             else:
-                lines = differing_files(*refs) or differing_config(engine, *refs)
+                lines = differences(engine, *refs)
                 verdicts.append(f"{name}: differs in {len(lines)} places:")
                 verdicts += [f"  {line}" for line in lines[:SHOWN]]
             if not args.keep:
