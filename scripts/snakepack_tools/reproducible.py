@@ -5,7 +5,7 @@ that names every layer's digest) prints "identical"; otherwise the files that di
 first layer that differs, or the configuration's fields when every layer is the same. Exit
 status 1 when any image differs.
 
-    scripts/check-reproducible IMAGE...     e.g. base-trixie 3.13, each after what it is built on
+    scripts/check-reproducible [--ci] IMAGE...    e.g. base-trixie 3.13, after what they are built on
 
 The images each IMAGE is built on are used as they are in local storage; the two builds are
 tagged IMAGE-rebuild-1 and IMAGE-rebuild-2 and removed once compared (kept with --keep).
@@ -108,12 +108,15 @@ def main(argv: list[str]) -> int:
     parser = arguments(PROG, __doc__)
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="an image of images/versions.json")
     parser.add_argument("--keep", action="store_true", help="keep the two builds of each image")
+    parser.add_argument(
+        "--ci", action="store_true", help="the images as build-images --ci builds them (CPython without PGO and LTO)"
+    )
     args = parser.parse_args(argv)
     m = Matrix()
-    family = {i.name: i for i in m.images()}
+    family = {i.name: i for i in m.images(ci=args.ci)}
     unknown = [name for name in args.images if name not in family]
     if unknown:
-        parser.error(f"not an image of the family: {', '.join(unknown)}")
+        parser.error(f"not an image of {'the CI selection' if args.ci else 'the family'}: {', '.join(unknown)}")
     engine = Engine(None)
     if engine.name == "docker":
         sys.exit(f"{PROG}: compares builds in podman's local storage; docker's --load rewrites them")
