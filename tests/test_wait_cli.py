@@ -2,6 +2,7 @@
 of the command after --, --probe, --json (also when stdout cannot take it) and --verbose, and
 its deadline under strace."""
 
+import contextlib
 import json
 import os
 import re
@@ -374,7 +375,9 @@ def verbose_lines(stderr: str, endpoint: str) -> list[str]:
 def test_cli_verbose_says_each_step(tmp_path, kind):
     # Refused or absent first, then ready: every kind says what it met and when it tries again.
     if kind == "tcp":
-        endpoint, opening = None, listener_later(0.5)
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))  # connections refused until listen()
+        endpoint, opening = f"127.0.0.1:{server.getsockname()[1]}", contextlib.nullcontext()
     elif kind == "http":
         calls = []
         endpoint, opening = None, http_server(lambda path: calls.append(path) or (503 if len(calls) < 3 else 200))
@@ -388,9 +391,12 @@ def test_cli_verbose_says_each_step(tmp_path, kind):
             stderr=subprocess.PIPE,
             text=True,
         )
-        # its first step said (however slowly a busy machine starts it), the path appears
+        # its first attempt said (however slowly a busy machine starts it), the endpoint opens
         head = p.stderr.readline()
-        if kind == "unix":
+        if kind == "tcp":
+            head += p.stderr.readline()  # after the name's resolution, the attempt
+            server.listen(1)
+        elif kind == "unix":
             server = socket.socket(socket.AF_UNIX)
             server.bind(str(path))
             server.listen(1)
@@ -416,7 +422,7 @@ def test_cli_verbose_says_each_step(tmp_path, kind):
         assert len(lines) == 3 and re.fullmatch(
             r"attempt 1 to 127\.0\.0\.1: HTTP status 503; next attempt in 1\d\d ms", lines[1]
         ), lines
-    if kind == "unix":
+    if kind in ("tcp", "unix"):
         server.close()
 
 
