@@ -38,11 +38,8 @@ def entry(path: str) -> tuple[object, ...]:
     if stat.S_ISLNK(st.st_mode):
         what: object = os.readlink(path)
     elif stat.S_ISREG(st.st_mode):
-        digest = hashlib.sha256()
         with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        what = digest.hexdigest()
+            what = hashlib.file_digest(f, "sha256").hexdigest()
     else:
         what = st.st_rdev
     # a whiteout (character device 0/0, a deletion) keeps the time it was made on disk, which
@@ -119,7 +116,7 @@ def main(argv: list[str]) -> int:
         parser.error(f"not an image of {'the CI selection' if args.ci else 'the family'}: {', '.join(unknown)}")
     engine = Engine(None)
     if engine.name == "docker":
-        sys.exit(f"{PROG}: compares builds in podman's local storage; docker's --load rewrites them")
+        sys.exit(f"{PROG}: compares the layers of podman's local storage; docker keeps its own")
     verdicts = []
     with tempfile.NamedTemporaryFile() as secret:
         common = [*pip_settings(Path(secret.name)), *timestamps(engine), "--no-cache"]
