@@ -17,6 +17,7 @@ that directory is removed.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -355,21 +356,24 @@ def install(
     if not packages:
         return []
     recommends_flag = "--install-recommends" if recommends else "--no-install-recommends"
-    # with a root, apt weighs what to install against the root's dpkg database (a dry run makes
-    # none where there is none)
-    status = None if root is None else aptroot.status_file(root) if dry_run else aptroot.prepare(root)
-    target = [] if status is None else ["-o", f"Dir::State::status={status}"]
-    if dry_run:
-        return _simulate(packages, [recommends_flag, *target], retries, retry_delay, out, log)
-    try:
-        _step("update", ["apt-get", *APT_OPTIONS, "update"], retries, retry_delay, out, log)
-        packages = _resolve(packages, APT_OPTIONS)
+    with contextlib.ExitStack() as stack:
+        flags = [recommends_flag]
         if root is not None:
-            return _install_into(root, packages, [recommends_flag, *target], retries, retry_delay, out, log)
-        argv = ["apt-get", *APT_OPTIONS, "install", "-y", "--no-remove", recommends_flag, "--", *packages]
-        output = _step("install", argv, retries, retry_delay, out, log)
-    finally:
-        cleanup()
+            # apt weighs what to install against the root's dpkg database, read through the
+            # confined layer into a copy (a dry run makes no database where there is none)
+            status = stack.enter_context(aptroot.weighed_status(root, create=not dry_run))
+            flags += ["-o", f"Dir::State::status={status}"]
+        if dry_run:
+            return _simulate(packages, flags, retries, retry_delay, out, log)
+        try:
+            _step("update", ["apt-get", *APT_OPTIONS, "update"], retries, retry_delay, out, log)
+            packages = _resolve(packages, APT_OPTIONS)
+            if root is not None:
+                return _install_into(root, packages, flags, retries, retry_delay, out, log)
+            argv = ["apt-get", *APT_OPTIONS, "install", "-y", "--no-remove", *flags, "--", *packages]
+            output = _step("install", argv, retries, retry_delay, out, log)
+        finally:
+            cleanup()
     # "Setting up libfoo1:amd64 (1.2-3) ...": each package dpkg configured, its architecture
     # qualifier dropped as in apt's own Inst lines
     return [name.split(":")[0] for name in re.findall(r"^Setting up (\S+) \(", output, re.M)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["fields", "read"]
+__all__ = ["fields", "installed", "parse"]
 
 _FIELD = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*)$", re.M)
 
@@ -15,20 +15,14 @@ def fields(stanza: str) -> dict[str, str]:
     return dict(_FIELD.findall(stanza))
 
 
-def installed(path: str) -> dict[tuple[str, str], dict[str, str]]:
-    """The stanzas of the dpkg status file at PATH whose package is installed, by (Package,
+def installed(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """The stanzas of the dpkg status TEXT whose package is installed, by (Package,
     Architecture)."""
-    return {key: f for key, f in read(path).items() if f.get("Status", "").endswith(" installed")}
+    return {key: f for key, f in parse(text).items() if f.get("Status", "").endswith(" installed")}
 
 
-def read(path: str) -> dict[tuple[str, str], dict[str, str]]:
-    """Every stanza of the dpkg status file at PATH, whatever its Status, by (Package,
-    Architecture); empty when there is no such file."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return {}
+def parse(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """Every stanza of the dpkg status TEXT, by (Package, Architecture)."""
     found = {}
     for stanza in text.split("\n\n"):
         found_fields = fields(stanza)

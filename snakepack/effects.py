@@ -23,7 +23,9 @@ with debconf's defaults, nothing on upgrades: apt-install --root does not upgrad
     fontconfig       the font cache, by the root's fc-cache (also when fonts come later)
     libglib2.0-0t64  the compiled GSettings schemas and GIO module cache, by the root's tools
 
-The byte-code, font cache and schemas are made by the root's own programs, run inside ROOT
+Every file is read and written through the confined layer (snakepack/confined.py): a link the
+root holds, absolute or not, is followed inside the root, never onto the host. The byte-code,
+font cache and schemas are made by the root's own programs, run inside ROOT
 (chroot: the byte-code's cache tag and compiler are its interpreter's), the byte-code as checked-hash .pyc files where the scripts write timestamp ones: the layers
 of an image need not keep mtimes, and a .pyc that no longer matches its source's mtime would be
 written anew at run time, or not at all on a read-only root.
@@ -31,15 +33,19 @@ written anew at run time, or not at all on a read-only root.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from typing import Callable
 
 from .errors import SnakepackError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (cli.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .confined import Root
 
 REASONS = {
     "base-passwd": "preinst writes /etc/passwd and /etc/group, from its master files, where there are none",
@@ -79,39 +85,36 @@ def generic(package: str) -> str:
     return re.sub(r"python3\.[0-9]+", "python3.X", package)
 
 
-def apply(root: str, package: str) -> None:
-    """Does in ROOT what PACKAGE's maintainer scripts would do on its first install."""
-    EFFECTS[generic(package)](root, package)
+def apply(root: Root, package: str) -> None:
+    """Does in ROOT what PACKAGE's maintainer scripts would do on its first install; a failure
+    is SnakepackError naming the package and the path."""
+    try:
+        EFFECTS[generic(package)](root, package)
+    except OSError as err:
+        raise SnakepackError(f"{package}: what its scripts do: {err.filename}: {err.strerror}") from None
 
 
-def _path(root: str, name: str) -> str:
-    return os.path.join(root, name.lstrip("/"))
-
-
-def _accounts(root: str, package: str) -> None:
+def _accounts(root: Root, package: str) -> None:
     for name in ("passwd", "group"):
-        target = _path(root, f"/etc/{name}")
-        if not os.path.lexists(target):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            shutil.copyfile(_path(root, f"/usr/share/base-passwd/{name}.master"), target)
-            os.chmod(target, 0o644)
+        target = f"/etc/{name}"
+        if not root.lexists(target):
+            root.makedirs("/etc")
+            root.copy(f"/usr/share/base-passwd/{name}.master", target, 0o644)
 
 
-def _time_zone(root: str, package: str) -> None:
-    localtime = _path(root, "/etc/localtime")
+def _time_zone(root: Root, package: str) -> None:
+    localtime = "/etc/localtime"
     zone = "Etc/UTC"
-    if os.path.islink(localtime):  # a zone set before: kept, as debconf would keep it
-        target = os.path.normpath(os.path.join("/etc", os.readlink(localtime)))
+    if root.islink(localtime):  # a zone set before: kept, as debconf would keep it
+        target = os.path.normpath(os.path.join("/etc", root.readlink(localtime)))
         zone = target.removeprefix("/usr/share/zoneinfo/")
     else:
-        os.makedirs(os.path.dirname(localtime), exist_ok=True)
-        if os.path.lexists(localtime):
-            os.unlink(localtime)
-        os.symlink(f"/usr/share/zoneinfo/{zone}", localtime)
-    timezone = _path(root, "/etc/timezone")
-    if os.path.isfile(timezone):
-        with open(timezone, "w", encoding="utf-8") as f:
-            f.write(zone + "\n")
+        root.makedirs("/etc")
+        if root.lexists(localtime):
+            root.unlink(localtime)
+        root.symlink(f"/usr/share/zoneinfo/{zone}", localtime)
+    if root.isfile("/etc/timezone"):
+        root.write_text("/etc/timezone", zone + "\n")
 
 
 CERTS = "/usr/share/ca-certificates"
@@ -129,49 +132,49 @@ def _pem_name(crt: str) -> str:
     return stem.replace(" ", "_").replace("(", "=").replace(")", "=").replace(",", "_") + ".pem"
 
 
-def _crt_files(root: str, directory: str) -> list[str]:
+def _crt_files(root: Root, directory: str) -> list[str]:
     """The *.crt files under DIRECTORY of ROOT, relative to it, in the order of the scripts'
     find | sort (whole paths, byte order)."""
-    top = _path(root, directory)
+    try:
+        top = root.resolve(directory)
+    except OSError:
+        return []
     found = []
-    for where, _, files in os.walk(top):
+    for where, _, files in root.walk(top):
         found += [os.path.relpath(os.path.join(where, f), top) for f in files if f.endswith(".crt")]
     return sorted(found)
 
 
-def _certificates(root: str, package: str) -> None:
-    conf = _path(root, "/etc/ca-certificates.conf")
-    if not os.path.exists(conf) or os.path.getsize(conf) == 0:
-        with open(conf, "w", encoding="utf-8") as f:
-            f.write(CONF_HEADER + "".join(c + "\n" for c in _crt_files(root, CERTS)))
-    with open(conf, encoding="utf-8") as f:
-        trusted = [f"{CERTS}/{line.strip()}" for line in f if line.strip() and line[0] not in "#!"]
+def _certificates(root: Root, package: str) -> None:
+    conf = "/etc/ca-certificates.conf"
+    if not root.exists(conf) or root.stat(conf).st_size == 0:
+        root.write_text(conf, CONF_HEADER + "".join(c + "\n" for c in _crt_files(root, CERTS)))
+    trusted = [
+        f"{CERTS}/{line.strip()}" for line in root.read_text(conf).splitlines() if line.strip() and line[0] not in "#!"
+    ]
     # then the administrator's own, as update-ca-certificates adds them
     trusted += [f"{LOCAL_CERTS}/{c}" for c in _crt_files(root, LOCAL_CERTS)]
-    certs = _path(root, "/etc/ssl/certs")
-    os.makedirs(certs, exist_ok=True)
+    certs = "/etc/ssl/certs"
+    root.makedirs(certs)
     bundle = b""
     with tempfile.TemporaryDirectory(prefix="apt-install-certs-") as scratch:
         for path in trusted:
-            source = _path(root, path)
-            if not os.path.isfile(source):
+            if not root.isfile(path):
                 continue  # update-ca-certificates warns and goes on
             pem = _pem_name(path)
-            link = os.path.join(certs, pem)
-            if os.path.lexists(link):
-                os.unlink(link)
-            os.symlink(path, link)
-            with open(source, "rb") as crt:
-                data = crt.read()
+            link = f"{certs}/{pem}"
+            if root.lexists(link):
+                root.unlink(link)
+            root.symlink(path, link)
+            data = root.read_bytes(path)
             bundle += data if data.endswith(b"\n") or not data else data + b"\n"
-            shutil.copyfile(source, os.path.join(scratch, pem))
+            with open(os.path.join(scratch, pem), "wb") as copy:  # scratch: the host's own
+                copy.write(data)
         _rehash(root, certs, scratch)
-    with open(os.path.join(certs, "ca-certificates.crt"), "wb") as out:
-        out.write(bundle)
-    os.chmod(os.path.join(certs, "ca-certificates.crt"), 0o644)
+    root.write_bytes(f"{certs}/ca-certificates.crt", bundle, 0o644)
 
 
-def _rehash(root: str, certs: str, copies: str) -> None:
+def _rehash(root: Root, certs: str, copies: str) -> None:
     """The hash links openssl rehash makes beside each certificate (HASH.0, HASH.1 ...): by
     this machine's openssl on COPIES of them (the links in ROOT point at ROOT's own absolute
     paths), or else by ROOT's, which ca-certificates depends on, run inside ROOT."""
@@ -180,12 +183,12 @@ def _rehash(root: str, certs: str, copies: str) -> None:
         for name in sorted(os.listdir(copies)):
             path = os.path.join(copies, name)
             if os.path.islink(path):
-                link = os.path.join(certs, name)
-                if os.path.lexists(link):
-                    os.unlink(link)
-                os.symlink(os.readlink(path), link)
+                link = f"{certs}/{name}"
+                if root.lexists(link):
+                    root.unlink(link)
+                root.symlink(os.readlink(path), link)
     else:
-        _run(["chroot", root, "/usr/bin/openssl", "rehash", "/etc/ssl/certs"])
+        _run(["chroot", root.path, "/usr/bin/openssl", "rehash", "/etc/ssl/certs"])
 
 
 def _run(argv: list[str], data: str | None = None, what: str = "") -> None:
@@ -200,28 +203,28 @@ def _run(argv: list[str], data: str | None = None, what: str = "") -> None:
         raise SnakepackError(f"{what}: {(r.stderr.strip().splitlines() or ['failed'])[-1]}")
 
 
-def _default(root: str, default: str, target: str) -> None:
+def _default(root: Root, default: str, target: str) -> None:
     """The scripts' install_from_default: DEFAULT copied to TARGET, mode and times kept
     (cp -p), where TARGET is no file."""
-    if not os.path.isfile(_path(root, target)):
-        os.makedirs(os.path.dirname(_path(root, target)), exist_ok=True)
-        shutil.copy2(_path(root, default), _path(root, target))
+    if not root.isfile(target):
+        root.makedirs(os.path.dirname(target))
+        root.copy(default, target)
+        st = root.stat(default)
+        root.utime(target, (st.st_atime_ns, st.st_mtime_ns))
 
 
-def _write_new(root: str, name: str, text: str) -> None:
+def _write_new(root: Root, name: str, text: str) -> None:
     """NAME with TEXT, where nothing by that name exists."""
-    path = _path(root, name)
-    if not os.path.lexists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+    if not root.lexists(name):
+        root.makedirs(os.path.dirname(name))
+        root.write_text(name, text)
 
 
-def _nsswitch(root: str, package: str) -> None:
+def _nsswitch(root: Root, package: str) -> None:
     _default(root, "/usr/share/libc-bin/nsswitch.conf", "/etc/nsswitch.conf")
 
 
-def _inputrc(root: str, package: str) -> None:
+def _inputrc(root: Root, package: str) -> None:
     _default(root, "/usr/share/readline/inputrc", "/etc/inputrc")
 
 
@@ -233,22 +236,21 @@ HOSTS = (
 NETWORKS = "default\t\t0.0.0.0\nloopback\t127.0.0.0\nlink-local\t169.254.0.0\n\n"
 
 
-def _network(root: str, package: str) -> None:
+def _network(root: Root, package: str) -> None:
     _write_new(root, "/etc/hosts", HOSTS)
     _write_new(root, "/etc/networks", NETWORKS)
 
 
-def _listed(root: str, package: str) -> list[str]:
+def _listed(root: Root, package: str) -> list[str]:
     """The paths dpkg lists for PACKAGE (NAME.list or, Multi-Arch: same, NAME:ARCH.list) in
     ROOT's database."""
-    info = _path(root, "/var/lib/dpkg/info")
-    found = glob.glob(os.path.join(glob.escape(info), f"{glob.escape(package)}.list")) or glob.glob(
-        os.path.join(glob.escape(info), f"{glob.escape(package)}:*.list")
+    info = "/var/lib/dpkg/info"
+    names = sorted(
+        n for n in root.listdir(info) if n == f"{package}.list" or (n.startswith(f"{package}:") and n.endswith(".list"))
     )
-    if not found:
-        raise SnakepackError(f"{package}: not in the dpkg database of {root}")
-    with open(found[0], encoding="utf-8") as f:
-        return f.read().splitlines()
+    if not names:
+        raise SnakepackError(f"{package}: not in the dpkg database of {root.path}")
+    return root.read_text(f"{info}/{names[0]}").splitlines()
 
 
 # the libraries libreadline8t64's preinst names: DEP17's mitigation against dpkg seeing
@@ -256,21 +258,21 @@ def _listed(root: str, package: str) -> list[str]:
 READLINE_DIVERTED = ("libhistory.so.8", "libhistory.so.8.2", "libreadline.so.8", "libreadline.so.8.2")
 
 
-def _readline_diversions(root: str, package: str) -> None:
+def _readline_diversions(root: Root, package: str) -> None:
     """dpkg-divert --package PACKAGE --no-rename --divert /lib/TRIPLET/NAME.usr-is-merged
     --add /lib/TRIPLET/NAME for each of READLINE_DIVERTED, TRIPLET that of the library it ships."""
     shipped = [p for p in _listed(root, package) if os.path.basename(p) == "libreadline.so.8"]
     if not shipped:
         raise SnakepackError(f"{package}: ships no libreadline.so.8")
     triplet = os.path.basename(os.path.dirname(shipped[0]))
-    path = _path(root, "/var/lib/dpkg/diversions")
-    with open(path, "a+", encoding="utf-8") as f:
-        f.seek(0)
-        have = set(f.read().splitlines()[0::3])
-        for name in READLINE_DIVERTED:
-            diverted = f"/lib/{triplet}/{name}"
-            if diverted not in have:
-                f.write(f"{diverted}\n{diverted}.usr-is-merged\n{package}\n")
+    path = "/var/lib/dpkg/diversions"
+    text = root.read_text(path) if root.lexists(path) else ""
+    have = set(text.splitlines()[0::3])
+    for name in READLINE_DIVERTED:
+        diverted = f"/lib/{triplet}/{name}"
+        if diverted not in have:
+            text += f"{diverted}\n{diverted}.usr-is-merged\n{package}\n"
+    root.write_text(path, text)
 
 
 # Run by the root's interpreter: byte-code of the paths on its stdin that exist (the scripts
@@ -285,27 +287,27 @@ for path in sys.stdin.read().splitlines():
 """
 
 
-def _byte_code(root: str, version: str, package: str) -> None:
+def _byte_code(root: Root, version: str, package: str) -> None:
     """Byte-code of PACKAGE's modules under /usr/lib/python3.VERSION, as the postinst of
-    python3.VERSION(-minimal) compiles them, by the root's own python3.VERSION."""
+    python3.VERSION(-minimal) compiles them, by the root's own python3.VERSION (chroot: the
+    kernel confines it)."""
     lib = f"/usr/lib/python{version}/"
     modules = [p for p in _listed(root, package) if p.startswith(lib) and p.endswith(".py")]
-    argv = ["chroot", root, f"/usr/bin/python{version}", "-E", "-S", "-c", COMPILE]
+    argv = ["chroot", root.path, f"/usr/bin/python{version}", "-E", "-S", "-c", COMPILE]
     _run(argv, "".join(m + "\n" for m in modules), f"byte-code of {package}")
 
 
-def _python_minimal(root: str, package: str) -> None:
+def _python_minimal(root: Root, package: str) -> None:
     version = package.removeprefix("python").removesuffix("-minimal")
-    os.makedirs(_path(root, "/var/lib/python"), exist_ok=True)
-    with open(_path(root, f"/var/lib/python/python{version}_installed"), "a"):
-        pass
-    for d in (f"/usr/local/lib/python{version}", f"/usr/local/lib/python{version}/dist-packages"):
-        if not os.path.exists(_path(root, d)):
-            os.makedirs(_path(root, d), mode=0o755)
+    root.makedirs("/var/lib/python")
+    marker = f"/var/lib/python/python{version}_installed"
+    if not root.lexists(marker):
+        root.write_bytes(marker, b"")
+    root.makedirs(f"/usr/local/lib/python{version}/dist-packages")
     _byte_code(root, version, f"libpython{version}-minimal")
 
 
-def _python(root: str, package: str) -> None:
+def _python(root: Root, package: str) -> None:
     version = package.removeprefix("python")
     _byte_code(root, version, f"libpython{version}-stdlib")
 
@@ -329,23 +331,23 @@ FONT_SETTINGS = (
 )
 
 
-def _font_settings(root: str, package: str) -> None:
+def _font_settings(root: Root, package: str) -> None:
     """What the postinst of a first install links, debconf's config script having read back the
     settings from the links already there (the package ships the sub-pixel one): a setting
     with no link gets its default's."""
     for links, default in FONT_SETTINGS:
-        if not any(os.path.islink(_path(root, f"{FONT_CONF}/{name}")) for name in links):
-            os.makedirs(_path(root, FONT_CONF), exist_ok=True)
-            os.symlink(f"{FONT_AVAIL}/{default}", _path(root, f"{FONT_CONF}/{default}"))
-    os.makedirs(_path(root, "/usr/local/share/fonts"), exist_ok=True)
+        if not any(root.islink(f"{FONT_CONF}/{name}") for name in links):
+            root.makedirs(FONT_CONF)
+            root.symlink(f"{FONT_AVAIL}/{default}", f"{FONT_CONF}/{default}")
+    root.makedirs("/usr/local/share/fonts")
 
 
-def _font_cache(root: str, package: str) -> None:
-    os.makedirs(_path(root, "/var/cache/fontconfig"), exist_ok=True)
-    _run(["chroot", root, "/usr/bin/fc-cache", "-s", "-f"], what="the font cache (fc-cache)")
+def _font_cache(root: Root, package: str) -> None:
+    root.makedirs("/var/cache/fontconfig")
+    _run(["chroot", root.path, "/usr/bin/fc-cache", "-s", "-f"], what="the font cache (fc-cache)")
 
 
-def _glib_caches(root: str, package: str) -> None:
+def _glib_caches(root: Root, package: str) -> None:
     """glib-compile-schemas and gio-querymodules, which the postinst runs ignoring their failure,
     where the package ships them."""
     listed = _listed(root, package)
@@ -354,11 +356,11 @@ def _glib_caches(root: str, package: str) -> None:
     runs = [(tools.get("glib-compile-schemas"), "/usr/share/glib-2.0/schemas")]
     runs += [(tools.get("gio-querymodules"), m) for m in modules]
     for tool, directory in runs:
-        if tool and os.path.isdir(_path(root, directory)):
-            subprocess.run(["chroot", root, tool, directory], capture_output=True)
+        if tool and root.isdir(directory):
+            subprocess.run(["chroot", root.path, tool, directory], capture_output=True)
 
 
-EFFECTS: dict[str, Callable[[str, str], None]] = {
+EFFECTS: dict[str, Callable[[Root, str], None]] = {
     "base-passwd": _accounts,
     "tzdata": _time_zone,
     "ca-certificates": _certificates,

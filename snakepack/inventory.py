@@ -23,11 +23,11 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sys
 from typing import Any
 
 from . import dpkgstatus
+from .confined import Root
 from .errors import SnakepackError, UsageError
 from .sbom import deb_purl, distributions, distro_of, serialized, tool_metadata
 
@@ -38,68 +38,80 @@ DIRECTORY = "usr/share/snakepack/inventory"
 SITE_ROOTS = ("usr", "opt")
 
 
-def _environments(root: str) -> dict[str, str]:
-    """The Python environments under ROOT: {their path in ROOT: their site directory (host path)}.
-    A virtualenv is named by its top (the directory of pyvenv.cfg), another site directory by
-    itself."""
+def _environments(root: Root) -> dict[str, str]:
+    """The Python environments under ROOT: {their path in ROOT: their site directory}, both
+    canonical paths of ROOT. A virtualenv is named by its top (the directory of pyvenv.cfg),
+    another site directory by itself."""
     found = {}
     for top in SITE_ROOTS:
-        for d, dirs, _ in os.walk(os.path.join(root, top)):
+        for d, dirs, files in root.walk(top):
+            names = dirs + files
             dirs[:] = [n for n in dirs if not n.endswith((".dist-info", ".egg-info")) and n != "__pycache__"]
             if os.path.basename(d) not in ("site-packages", "dist-packages"):
                 continue
             dirs[:] = []
-            if not any(n.endswith((".dist-info", ".egg-info")) for n in os.listdir(d)):
+            if not any(n.endswith((".dist-info", ".egg-info")) for n in names):
                 continue
             env = d
             venv = os.path.dirname(os.path.dirname(os.path.dirname(d)))  # VENV/lib/pythonX.Y/site-packages
-            if os.path.exists(os.path.join(venv, "pyvenv.cfg")):
+            if root.isfile(os.path.join(venv, "pyvenv.cfg")):
                 env = venv
-            found["/" + os.path.relpath(env, root)] = d
+            found[env] = d
     return dict(sorted(found.items()))
 
 
-def _saved(stages: str) -> list[str]:
+def _saved(root: Root, stages: str) -> list[str]:
     """The statuses saved in STAGES, N-NAME.status, in their order (other files ignored)."""
-    names = [n for n in os.listdir(stages) if re.fullmatch(r"[0-9]+-[a-z][a-z0-9-]*\.status", n)]
+    names = [n for n in root.listdir(stages) if re.fullmatch(r"[0-9]+-[a-z][a-z0-9-]*\.status", n)]
     return sorted(names, key=lambda n: int(n.split("-", 1)[0]))
 
 
 def record(root: str, stage: str) -> str:
-    """Saves ROOT's dpkg status as stage STAGE and writes the inventory; returns its directory."""
+    """Saves ROOT's dpkg status as stage STAGE and writes the inventory; returns its directory
+    (as seen inside ROOT). Every path is resolved inside ROOT (snakepack/confined.py)."""
     if not re.fullmatch(r"[a-z][a-z0-9-]*", stage):
         raise UsageError(f"{stage!r}: a stage is a lower-case name (base, interpreter, app)")
-    if not os.path.isdir(root):
-        raise UsageError(f"--root {root}: not a directory")
-    out = os.path.join(root, DIRECTORY)
-    stages = os.path.join(out, "stages")
-    os.makedirs(stages, exist_ok=True)
-    status = os.path.join(root, "var/lib/dpkg/status")
-    saved = _saved(stages)
+    try:
+        r = Root(root)
+    except OSError as err:
+        raise UsageError(f"--root {root}: {err.strerror}") from None
+    with r:
+        return _record(r, stage)
+
+
+def _record(root: Root, stage: str) -> str:
+    out = "/" + DIRECTORY
+    stages = f"{out}/stages"
+    root.makedirs(stages)
+    status = "/var/lib/dpkg/status"
+    text = root.read_text(status) if root.exists(status) else ""
+    saved = _saved(root, stages)
     saved.append(f"{len(saved) + 1}-{stage}.status")
-    shutil.copyfile(status if os.path.exists(status) else os.devnull, os.path.join(stages, saved[-1]))
+    root.write_text(f"{stages}/{saved[-1]}", text)
     brought: dict[tuple[str, str], str] = {}
     for name in saved:
-        for key in dpkgstatus.installed(os.path.join(stages, name)):
+        for key in dpkgstatus.installed(root.read_text(f"{stages}/{name}")):
             brought.setdefault(key, name.split("-", 1)[1].removesuffix(".status"))
-    packages = dpkgstatus.installed(status)
-    with open(os.path.join(out, "packages.txt"), "w", encoding="utf-8") as f:
-        f.writelines(f"{n}={p['Version']} {a}\n" for (n, a), p in sorted(packages.items()))
-    python = os.path.join(out, "python")
-    shutil.rmtree(python, ignore_errors=True)
-    os.makedirs(python)
-    envs = {env: distributions([site]) for env, site in _environments(root).items()}
+    packages = dpkgstatus.installed(text)
+    root.write_text(
+        f"{out}/packages.txt", "".join(f"{n}={p['Version']} {a}\n" for (n, a), p in sorted(packages.items()))
+    )
+    python = f"{out}/python"
+    if root.isdir(python):
+        for name in root.listdir(python):
+            root.unlink(f"{python}/{name}")
+    root.makedirs(python)
+    envs = {env: distributions(root, [site]) for env, site in _environments(root).items()}
     for env, dists in envs.items():
-        with open(os.path.join(python, env.strip("/").replace("/", "_") + ".txt"), "w", encoding="utf-8") as f:
-            f.writelines(sorted({f"{d.name}=={d.version}\n" for d in dists}))
-    with open(os.path.join(out, "sbom.cdx.json"), "w", encoding="utf-8") as f:
-        json.dump(_document(root, packages, brought, envs), f, indent=1, sort_keys=True)
-        f.write("\n")
+        lines = sorted({f"{d.name}=={d.version}\n" for d in dists})
+        root.write_text(f"{python}/{env.strip('/').replace('/', '_')}.txt", "".join(lines))
+    document = json.dumps(_document(root, packages, brought, envs), indent=1, sort_keys=True)
+    root.write_text(f"{out}/sbom.cdx.json", document + "\n")
     return out
 
 
 def _document(
-    root: str,
+    root: Root,
     packages: dict[tuple[str, str], dict[str, str]],
     brought: dict[tuple[str, str], str],
     envs: dict[str, list[Any]],

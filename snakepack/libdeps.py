@@ -333,9 +333,11 @@ def check(result: LibdepsResult) -> list[str]:
                     by = "" if obj == f.path else f" (needed by {obj})"
                     failures.append(f"{f.path}: {lib} ({to.path}){by}: version {version} not found; {has}")
     from . import venvs
+    from .confined import Root
 
-    for venv in venvs.find(result.scanned, result.root):
-        failures += venvs.problems(venv, result.root)
+    with Root(result.root) as root:
+        for venv in venvs.find(result.scanned, root):
+            failures += venvs.problems(venv, root)
     return list(dict.fromkeys(failures))
 
 

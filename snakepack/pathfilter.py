@@ -13,8 +13,11 @@ what the include brings back has a place to go.
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (cli.py)
+if TYPE_CHECKING:
+    from .confined import Root
 
 __all__ = ["Filters", "read"]
 
@@ -39,19 +42,16 @@ class Filters:
         return skip
 
 
-def read(root: str) -> Filters:
+def read(root: Root) -> Filters:
     """The filters of ROOT's dpkg configuration: the files of /etc/dpkg/dpkg.cfg.d in the order
-    of their names, then /etc/dpkg/dpkg.cfg, as dpkg reads them."""
-    conf = os.path.join(root, "etc/dpkg")
-    parts = os.path.join(conf, "dpkg.cfg.d")
-    names = sorted(os.listdir(parts)) if os.path.isdir(parts) else []
-    files = [os.path.join(parts, n) for n in names if re.fullmatch(r"[A-Za-z0-9_.-]+", n) and not n.startswith(".")]
+    of their names, then /etc/dpkg/dpkg.cfg, as dpkg reads them (inside ROOT)."""
+    parts = "/etc/dpkg/dpkg.cfg.d"
+    names = sorted(root.listdir(parts)) if root.isdir(parts) else []
+    files = [f"{parts}/{n}" for n in names if re.fullmatch(r"[A-Za-z0-9_.-]+", n) and not n.startswith(".")]
     rules = []
-    for path in [*files, os.path.join(conf, "dpkg.cfg")]:
-        if not os.path.isfile(path):
-            continue
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
+    for path in [*files, "/etc/dpkg/dpkg.cfg"]:
+        if root.isfile(path):
+            for line in root.read_text(path).splitlines():
                 m = OPTION.match(line)
                 if m:
                     rules.append((m[2], m[1] == "path-include"))

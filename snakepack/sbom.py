@@ -23,6 +23,7 @@ import uuid
 from urllib.parse import quote
 
 from . import __version__, dpkgstatus
+from .confined import Root
 from .errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
@@ -92,19 +93,21 @@ def _licenses(fields: dict[str, list[str]]) -> list[dict[str, Any]]:
     return found
 
 
-def _read(path: str) -> str | None:
+def _read(root: Root, path: str) -> str | None:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        return root.read_text(path)
     except OSError:
         return None
 
 
-def _distribution(meta: str) -> Distribution | None:
-    """The distribution of a *.dist-info or *.egg-info directory (or egg-info file) META."""
+def _distribution(root: Root, meta: str) -> Distribution | None:
+    """The distribution of a *.dist-info or *.egg-info directory (or egg-info file) META, a
+    canonical path in ROOT."""
     site = os.path.dirname(meta)
-    is_dir = os.path.isdir(meta)
-    text = _read(os.path.join(meta, "METADATA" if meta.endswith(".dist-info") else "PKG-INFO") if is_dir else meta)
+    is_dir = root.isdir(meta)
+    text = _read(
+        root, os.path.join(meta, "METADATA" if meta.endswith(".dist-info") else "PKG-INFO") if is_dir else meta
+    )
     if text is None:
         return None
     fields = _metadata(text)
@@ -112,8 +115,8 @@ def _distribution(meta: str) -> Distribution | None:
         return None
     files: set[str] = set()
     tops: set[str] = set()
-    record = _read(os.path.join(meta, "RECORD")) if is_dir else None
-    installed = _read(os.path.join(meta, "installed-files.txt")) if is_dir else None
+    record = _read(root, os.path.join(meta, "RECORD")) if is_dir else None
+    installed = _read(root, os.path.join(meta, "installed-files.txt")) if is_dir else None
     if record is not None:
         for line in record.splitlines():
             path = line.rsplit(",", 2)[0].strip('"')
@@ -122,19 +125,20 @@ def _distribution(meta: str) -> Distribution | None:
     elif installed is not None:
         files = {os.path.normpath(os.path.join(meta, p)) for p in installed.splitlines() if p}
     else:  # Debian's egg-info: the top-level modules say which files are the distribution's
-        tops = {os.path.join(site, top) for top in (_read(os.path.join(meta, "top_level.txt")) or "").split()}
+        tops = {os.path.join(site, top) for top in (_read(root, os.path.join(meta, "top_level.txt")) or "").split()}
     return Distribution(fields["name"][0], fields["version"][0], _licenses(fields), files, tops, meta)
 
 
-def distributions(paths: list[str]) -> list[Distribution]:
-    """The Python distributions under PATHS (host paths), sorted by name."""
+def distributions(root: Root, paths: list[str]) -> list[Distribution]:
+    """The Python distributions under PATHS (as seen in ROOT, every path resolved inside it),
+    sorted by name; their paths are canonical paths of ROOT."""
     found: dict[str, Distribution] = {}
     for top in paths:
-        for d, dirs, names in os.walk(top):
+        for d, dirs, names in root.walk(top):
             for n in dirs + names:
                 if n.endswith((".dist-info", ".egg-info")):
                     meta = os.path.join(d, n)
-                    dist = _distribution(meta)
+                    dist = _distribution(root, meta)
                     if dist is not None:
                         found.setdefault(meta, dist)
             dirs[:] = [n for n in dirs if not n.endswith((".dist-info", ".egg-info"))]
@@ -160,12 +164,10 @@ class _Owners:
         return found
 
 
-def distro_of(root: str) -> str:
+def distro_of(root: Root) -> str:
     """The purl distro qualifier of ROOT: debian-12, or the codename of a release without a
     number (debian-forky)."""
-    fields = dict(
-        line.split("=", 1) for line in (_read(os.path.join(root, "etc/os-release")) or "").splitlines() if "=" in line
-    )
+    fields = dict(line.split("=", 1) for line in (_read(root, "/etc/os-release") or "").splitlines() if "=" in line)
     value = fields.get("VERSION_ID") or fields.get("VERSION_CODENAME") or "unknown"
     return f"{fields.get('ID', 'debian').strip(chr(34))}-{value.strip(chr(34))}"
 
@@ -174,23 +176,23 @@ def deb_purl(name: str, version: str, arch: str, distro: str) -> str:
     return f"pkg:deb/debian/{name}@{quote(version, safe='')}?arch={arch}&distro={distro}"
 
 
-def _sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def status_of(root: Root) -> dict[tuple[str, str], dict[str, str]]:
+    """The installed packages of ROOT's dpkg status (none where it has no database)."""
+    return dpkgstatus.installed(_read(root, "/var/lib/dpkg/status") or "")
 
 
 def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> dict[str, Any]:
     """The CycloneDX 1.6 document of RESULT; MINIMUM (find-libdeps --versions) adds each
     package's minimum version as a property."""
-    root = result.root
-    host = [p if root == "/" else os.path.join(root, p.lstrip("/")) for p in result.scanned]
-    dists = distributions(host)
-    owner_of = _Owners(dists)
-    status = dpkgstatus.installed(os.path.join(root, "var/lib/dpkg/status"))
-    distro = distro_of(root)
+    with Root(result.root) as root:
+        return _sbom(root, result, minimum)
 
-    def inside(path: str) -> str:  # a path of the root as the host sees it
-        return path if root == "/" else os.path.join(root, path.lstrip("/"))
+
+def _sbom(root: Root, result: LibdepsResult, minimum: list[MinimumVersion] | None) -> dict[str, Any]:
+    dists = distributions(root, result.scanned)
+    owner_of = _Owners(dists)
+    status = status_of(root)
+    distro = distro_of(root)
 
     refs: dict[object, str] = {}  # Package or bundled realpath -> bom-ref
     components: dict[str, dict[str, Any]] = {}
@@ -216,7 +218,6 @@ def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> 
 
     def bundled_ref(path: str) -> str:
         if path not in refs:
-            host_path = inside(path)
             ref = f"file:{path}"
             properties = [{"name": "snakepack:path", "value": path}]
             soname = result.sonames.get(path)
@@ -226,10 +227,10 @@ def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> 
                 "type": "library",
                 "bom-ref": ref,
                 "name": os.path.basename(path),
-                "hashes": [{"alg": "SHA-256", "content": _sha256(host_path)}],
+                "hashes": [{"alg": "SHA-256", "content": hashlib.sha256(root.read_bytes(path)).hexdigest()}],
                 "properties": properties,
             }
-            owner = owner_of(host_path)
+            owner = owner_of(path)
             if owner is not None:  # shipped by this distribution: one of its components
                 dist_components[owner.meta].setdefault("components", []).append(c)
             else:
@@ -246,7 +247,7 @@ def sbom(result: LibdepsResult, minimum: list[MinimumVersion] | None = None) -> 
         for r in f.resolutions:
             if r.resolved:
                 by_opened.setdefault(r.path or "", r)
-        owner_dist = owner_of(inside(f.realpath))
+        owner_dist = owner_of(f.realpath)
         top = owner_dist.purl if owner_dist else SUBJECT
         for r in f.resolutions:
             if not r.resolved:

@@ -23,7 +23,6 @@ its symbols file: no symbol binds to it at link time.
 
 from __future__ import annotations
 
-import os
 import re
 from collections import namedtuple
 
@@ -31,6 +30,7 @@ from .debversion import sort_key, valid
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (10 ms a command)
 if TYPE_CHECKING:
+    from .confined import Root
     from .libdeps import LibdepsResult, Package, Resolution
 
 __all__ = ["MinimumVersion", "minimum_versions", "parse_symbols", "shlibs_dependency", "Damaged"]
@@ -257,7 +257,7 @@ class _Database:
     """The symbols and shlibs files of ROOT, each read and parsed once, damaged ones named in
     warnings once."""
 
-    def __init__(self, root: str, warnings: list[str]):
+    def __init__(self, root: Root, warnings: list[str]):
         self.root = root
         self.warnings = warnings
         self.texts: dict[str, str | None] = {}
@@ -267,8 +267,7 @@ class _Database:
         if path not in self.texts:
             text = None
             try:
-                with open(os.path.join(self.root, path.lstrip("/")), encoding="utf-8") as f:
-                    text = f.read()
+                text = self.root.read_bytes(path).decode()
             except FileNotFoundError:
                 pass
             except OSError as err:
@@ -392,7 +391,13 @@ def minimum_versions(result: LibdepsResult) -> tuple[list[MinimumVersion], list[
     if not result.symbols_read:
         raise ValueError("minimum_versions() needs a result made with find_libdeps(symbols=True)")
     warnings = [f"{why}; its minimum versions ignored" for why in result.symbols_errors.values()]
-    db = _Database(result.root, warnings)
+    from .confined import Root
+
+    with Root(result.root) as root:
+        return _minimum_versions(result, _Database(root, warnings)), warnings
+
+
+def _minimum_versions(result: LibdepsResult, db: _Database) -> list[MinimumVersion]:
     direct: dict[str, str] = {}
     indirect: dict[str, str] = {}
     done: dict[tuple[object, ...], dict[str, str]] = {}
@@ -431,4 +436,4 @@ def minimum_versions(result: LibdepsResult) -> tuple[list[MinimumVersion], list[
         if name not in named:
             lines[name] = MinimumVersion(name, (name,), name in needed_directly)
     kept = [m for m in lines.values() if not set(m.packages) <= result.excluded]
-    return sorted(kept, key=lambda m: (m.packages, m.depends)), warnings
+    return sorted(kept, key=lambda m: (m.packages, m.depends))

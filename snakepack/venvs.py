@@ -9,50 +9,35 @@ from __future__ import annotations
 import os
 import re
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (cli.py)
+if TYPE_CHECKING:
+    from .confined import Root
+
 _INTERPRETER = re.compile(r"python(\d+)\.(\d+)(t?)")
 _EXTENSION = re.compile(r"\.cpython-(\d)(\d+)(t?)-[^.]+\.so$")
 _PRUNE = {"__pycache__", "node_modules", ".git"}
 
 
-def _in_root(root: str, path: str) -> str | None:
-    """PATH (absolute, as seen inside ROOT) with every symlink followed inside ROOT (an absolute
-    target starts again at ROOT, .. stops at it); None when something on the way is missing."""
-    parts = [p for p in path.split("/") if p]
-    done, links = "", 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            done = done.rsplit("/", 1)[0]
-            continue
-        here = os.path.join(root, (done + "/" + part).lstrip("/"))
-        if os.path.islink(here):
-            links += 1
-            if links > 40:
-                return None
-            target = os.readlink(here)
-            if target.startswith("/"):
-                done = ""
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        if not os.path.lexists(here):
-            return None
-        done += "/" + part
-    return done or "/"
+def _in_root(root: Root, path: str) -> str | None:
+    """PATH (absolute, as seen inside ROOT) with every symlink followed inside ROOT; None when
+    something on the way is missing."""
+    try:
+        found = root.resolve(path)
+    except OSError:
+        return None
+    return found if root.lexists(found) else None
 
 
-def _config(path: str) -> dict[str, str]:
+def _config(root: Root, path: str) -> dict[str, str]:
     config = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            key, sep, value = line.partition("=")
-            if sep:
-                config[key.strip().lower()] = value.strip()
+    for line in root.read_text(path).splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            config[key.strip().lower()] = value.strip()
     return config
 
 
-def find(paths: list[str], root: str = "/") -> list[str]:
+def find(paths: list[str], root: Root) -> list[str]:
     """The venvs (directories holding pyvenv.cfg) at, under or above PATHS, all as seen inside
     ROOT (PATHS absolute)."""
     found: list[str] = []
@@ -62,45 +47,37 @@ def find(paths: list[str], root: str = "/") -> list[str]:
             continue
         top = up
         while True:  # a path inside a venv (its site-packages)
-            if os.path.isfile(os.path.join(root, up.lstrip("/"), "pyvenv.cfg")):
+            if root.isfile(os.path.join(up, "pyvenv.cfg")):
                 found.append(up)
                 break
             if up == "/":
                 break
             up = os.path.dirname(up)
-        for d, dirs, files in os.walk(os.path.join(root, top.lstrip("/"))):
+        for d, dirs, files in root.walk(top):
             if "pyvenv.cfg" in files:
-                found.append(os.path.normpath("/" + os.path.relpath(d, root)))
+                found.append(d)
                 dirs[:] = []  # what is inside is problems()' business
             else:
                 dirs[:] = [x for x in dirs if x not in _PRUNE]
     return list(dict.fromkeys(found))
 
 
-def problems(venv: str, root: str = "/") -> list[str]:
+def problems(venv: str, root: Root) -> list[str]:
     """Why the venv at VENV (as seen inside ROOT) would not work with ROOT's Python, one line
     each; empty when it would."""
-    host = os.path.join(root, venv.lstrip("/"))
-    config = _config(os.path.join(host, "pyvenv.cfg"))
+    config = _config(root, os.path.join(venv, "pyvenv.cfg"))
     made = re.match(r"(\d+)\.(\d+)", config.get("version_info") or config.get("version") or "")
-    libs = (
-        [d for d in sorted(os.listdir(os.path.join(host, "lib"))) if _INTERPRETER.fullmatch(d)]
-        if os.path.isdir(os.path.join(host, "lib"))
-        else []
-    )
+    lib = os.path.join(venv, "lib")
+    libs = [d for d in sorted(root.listdir(lib)) if _INTERPRETER.fullmatch(d)] if root.isdir(lib) else []
     for name in ("python3", "python"):
-        if os.path.lexists(os.path.join(host, "bin", name)):
+        if root.lexists(f"{venv}/bin/{name}"):
             launcher = f"{venv}/bin/{name}"
             break
     else:
         return [f"{venv}: a venv (pyvenv.cfg) without bin/python3"]
     runs = _in_root(root, launcher)
-    if runs is None or not os.path.isfile(os.path.join(root, runs.lstrip("/"))):
-        target = (
-            os.readlink(os.path.join(root, launcher.lstrip("/")))
-            if os.path.islink(os.path.join(root, launcher.lstrip("/")))
-            else launcher
-        )
+    if runs is None or not root.isfile(runs):
+        target = root.readlink(launcher) if root.islink(launcher) else launcher
         return [f"{venv}: bin/{name} leads to {target}, which is not in this root"]
     # the interpreter's version and ABI: its file's name, else (a copy) what the venv says
     m = _INTERPRETER.fullmatch(os.path.basename(runs)) or _INTERPRETER.fullmatch(
@@ -122,13 +99,14 @@ def problems(venv: str, root: str = "/") -> list[str]:
     tag = f"cpython-{major}{minor}{free}"
     wrong: dict[str, list[str]] = {}
     for lib in libs:
-        for d, dirs, files in os.walk(os.path.join(host, "lib", lib)):
+        top = root.resolve(os.path.join(venv, "lib", lib))
+        for d, dirs, files in root.walk(top):
             dirs[:] = [x for x in dirs if x not in _PRUNE]
             for f in files:
                 e = _EXTENSION.search(f)
                 if e and f"cpython-{e.group(1)}{e.group(2)}{e.group(3)}" != tag:
                     wrong.setdefault(f"cpython-{e.group(1)}{e.group(2)}{e.group(3)}", []).append(
-                        os.path.relpath(os.path.join(d, f), host)
+                        os.path.join("lib", lib, os.path.relpath(os.path.join(d, f), top))
                     )
     for built, modules in sorted(wrong.items()):
         more = f" and {len(modules) - 1} more" if len(modules) > 1 else ""

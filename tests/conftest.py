@@ -15,6 +15,7 @@ see.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -404,3 +405,15 @@ def in_root(tmp_path):
     yield put
     for where in made:
         shutil.rmtree(where)
+
+
+def tree_digest(*paths: Path) -> str:
+    """Every name, link target and content under PATHS (which may not exist), hashed."""
+    h = hashlib.sha256()
+    for top in paths:
+        for d, dirs, files in sorted(os.walk(top)):
+            for name in sorted(dirs + files):
+                p = Path(d) / name
+                h.update(str(p).encode())
+                h.update(os.readlink(p).encode() if p.is_symlink() else p.read_bytes() if p.is_file() else b"/")
+    return h.hexdigest()

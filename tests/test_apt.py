@@ -4,10 +4,12 @@ with dpkg-deb and serves on loopback, with faults injected into the first reques
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import sys
 import sysconfig
+import tarfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +19,7 @@ import snakepack
 from snakepack.apt import cleanup, is_transient, parse_requirements, read_requirements, validate
 from snakepack.errors import UsageError
 
-from conftest import CC, cached_debootstrap, run, tool
+from conftest import CC, cached_debootstrap, run, tool, tree_digest
 
 ARCH = run(["dpkg", "--print-architecture"]).stdout.strip() or "amd64"
 TRIPLET = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
@@ -214,6 +216,62 @@ def build_deb(work: Path, out: Path, name: str, extra_control: str = "", arch: s
     assert r.returncode == 0, r.stderr
 
 
+def raw_deb(out: Path, name: str, members: list[tuple[str, str, object]]) -> None:
+    """A package NAME 1.0 whose data.tar holds MEMBERS exactly as given, (name, kind, value): a
+    "file" with bytes, a "link" to a target, a "dir" with (mode, uid). Written with tarfile
+    and ar by hand, since dpkg-deb refuses to build some of them."""
+
+    def tar(entries: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w:gz", format=tarfile.GNU_FORMAT) as t:
+            for info, content in entries:
+                t.addfile(info, io.BytesIO(content) if content else None)
+        return data.getvalue()
+
+    control = tarfile.TarInfo("./control")
+    text = (
+        f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@localhost>\nDescription: test\n".encode()
+    )
+    control.size = len(text)
+    entries = []
+    for member, kind, value in members:
+        info = tarfile.TarInfo(member)
+        content = b""
+        if kind == "file":
+            content = value  # type: ignore[assignment]
+            info.size = len(content)
+        elif kind == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, str(value)
+        else:
+            info.type, (info.mode, info.uid) = tarfile.DIRTYPE, value  # type: ignore[misc]
+        entries.append((info, content))
+    parts = [("debian-binary", b"2.0\n"), ("control.tar.gz", tar([(control, text)])), ("data.tar.gz", tar(entries))]
+    with open(out / f"{name}_1.0_all.deb", "wb") as f:
+        f.write(b"!<arch>\n")
+        for part, data in parts:
+            f.write(f"{part:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode())
+            f.write(data + (b"\n" if len(data) % 2 else b""))
+
+
+# hostile packages for apt-install --root: (name, members)
+HOSTILE = {
+    "snakepack-test-evil-link": [("./evil", "link", "/victim")],
+    "snakepack-test-evil-relative": [("./evil2", "link", "../../victim2")],
+    "snakepack-test-evil-through": [("./evil/", "dir", (0o755, 0)), ("./evil/pwned", "file", b"pwned\n")],
+    "snakepack-test-evil-through2": [("./evil2/pwned", "file", b"pwned\n")],
+    "snakepack-test-newline": [("./x\n/etc/passwd", "file", b"x\n")],
+    "snakepack-test-dotdot": [("./usr/../../escape", "file", b"x\n")],
+    "snakepack-test-absolute": [("/abs", "file", b"x\n")],
+    "snakepack-test-lib-file": [("./lib", "file", b"not a directory\n")],
+    "snakepack-test-etc-tmp": [
+        ("./etc/", "dir", (0o700, 1234)),
+        ("./tmp/", "dir", (0o755, 0)),
+        ("./etc/x", "file", b"x\n"),
+    ],
+    "snakepack-test-toplevel": [("./toplevel", "file", b"x\n")],
+}
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     if shutil.which("dpkg-deb") is None or shutil.which("dpkg-scanpackages") is None:
@@ -229,6 +287,8 @@ def repo(tmp_path_factory):
     # Multi-Arch: same library with its symbols file and ldconfig trigger
     build_deb(work, out, "snakepack-test-app", "Depends: snakepack-test-lib1\n")
     build_deb(work, out, "snakepack-test-scripted", control={"postinst": "#!/bin/sh\necho configured\n"})
+    for name, members in HOSTILE.items():
+        raw_deb(out, name, members)
     if CC is not None:
         src = work / "foo.c"
         src.write_text("int foo(void) { return 1; }\n")
@@ -620,14 +680,141 @@ def test_root_refuses_maintainer_scripts_by_name_and_installs_nothing(root, repo
     assert_clean(root)
 
 
+@contextlib.contextmanager
+def host_unchanged(root: Path):
+    """Asserts that the host of the test (the overlay ROOT apt-install runs in) keeps its dpkg
+    database and has no /victim, /victim2, /escape, /abs or /toplevel."""
+    before = tree_digest(root / "var/lib/dpkg")
+    yield
+    assert tree_digest(root / "var/lib/dpkg") == before
+    for name in ("victim", "victim2", "escape", "abs", "toplevel", "evil", "evil2"):
+        assert not os.path.lexists(root / name), name
+
+
 @pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
 def test_root_never_writes_through_a_symlink_that_leaves_it(root, repo):
     (root / "target").mkdir()
-    (root / "target/usr").symlink_to("/usr")  # absolute: outside the target, the host's /usr
-    r = apt_install(root, "--root", "/target", "snakepack-test-pkg")
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert r.stderr.splitlines()[-1] == "apt-install: --root /target: /usr leads out of it (to /usr) through a symlink"
+    (root / "target/usr").symlink_to("/usr")  # absolute: the target's own /usr, a loop
+    with host_unchanged(root):
+        r = apt_install(root, "--root", "/target", "snakepack-test-pkg")
+    assert r.returncode == 100, r.stdout + r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        "apt-install: snakepack-test-pkg: ships a directory /usr where /target has a symlink (nothing was installed)"
+    )
     assert not (root / "usr/share/snakepack-test-pkg").exists()
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+@pytest.mark.parametrize("link", ["evil-link", "evil-relative"])
+@pytest.mark.parametrize("there", [True, False], ids=["target-has-it", "target-lacks-it"])
+def test_root_confines_a_link_an_earlier_package_of_the_batch_ships(root, repo, link, there):
+    """A ships /evil -> /victim (or ../../victim2), B ships /evil/pwned: B's file goes into the
+    target's /victim where the target has one, and nowhere where it has none."""
+    target = root / "target"
+    victim = "victim" if link == "evil-link" else "victim2"
+    (target / victim).mkdir(parents=True) if there else target.mkdir()
+    through = "evil-through" if link == "evil-link" else "evil-through2"
+    with host_unchanged(root):
+        r = apt_install(root, "--root", "/target", f"snakepack-test-{link}", f"snakepack-test-{through}")
+    if there:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert (target / victim / "pwned").read_text() == "pwned\n"
+        # (not dpkg --verify: dpkg --root follows the link /evil on the host, and finds no /victim)
+        q = run(["dpkg-query", "--admindir", target / "var/lib/dpkg", "-W", "-f=${Package} ${Status}\n"])
+        assert q.stdout.splitlines() == [f"snakepack-test-{x} install ok installed" for x in (link, through)]
+    else:
+        assert r.returncode == 2, r.stdout + r.stderr
+        evil = "/evil" if link == "evil-link" else "/evil2"
+        assert r.stderr.splitlines()[-1] in (
+            f"apt-install: snakepack-test-{through}: ships the directory {evil} where there is a symlink",
+            f"apt-install: --root /target: {evil}: Not a directory",
+        )
+        assert not (target / victim).exists()
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+@pytest.mark.parametrize(
+    "package, message",
+    [
+        ("newline", "the member './x\\n/etc/passwd' holds a newline in its name"),
+        ("dotdot", "the member './usr/../../escape' holds '..'"),
+        ("absolute", "the member '/abs' is an absolute path"),
+        ("lib-file", "ships a file /lib where /target has a directory symlink"),
+    ],
+)
+def test_root_refuses_what_dpkg_refuses_before_anything_is_written(root, repo, package, message):
+    target = root / "target"
+    (target / "usr/lib").mkdir(parents=True)
+    (target / "lib").symlink_to("usr/lib")
+    (target / "etc").mkdir()
+    (target / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    before = tree_digest(target)
+    with host_unchanged(root):
+        r = apt_install(root, "--root", "/target", f"snakepack-test-{package}")
+    assert r.returncode == 100, r.stdout + r.stderr
+    assert r.stderr.splitlines()[-1] == f"apt-install: snakepack-test-{package}: {message} (nothing was installed)"
+    (target / "var/lib/dpkg/status").unlink()  # the empty database it made before apt ran
+    (target / "var/lib/dpkg/info/format").unlink()
+    for d in ("var/lib/dpkg/info", "var/lib/dpkg", "var/lib", "var"):
+        (target / d).rmdir()
+    assert tree_digest(target) == before
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+def test_root_keeps_its_directories_owner_and_mode(root, repo):
+    target = root / "target"
+    (target / "etc").mkdir(parents=True, mode=0o755)
+    (target / "tmp").mkdir()
+    (target / "tmp").chmod(0o1777)
+    with host_unchanged(root):
+        r = apt_install(root, "--root", "/target", "snakepack-test-etc-tmp")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (target / "etc/x").read_text() == "x\n"
+    etc, tmp = (target / "etc").stat(), (target / "tmp").stat()
+    assert (etc.st_mode & 0o7777, etc.st_uid) == (0o755, 0)
+    assert (tmp.st_mode & 0o7777, tmp.st_uid) == (0o1777, 0)
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+@pytest.mark.parametrize("how", ["/", "a link to /"])
+def test_root_refuses_the_system_itself(root, repo, how):
+    if how != "/":
+        (root / "srv/system").symlink_to("/")
+    with host_unchanged(root):
+        r = apt_install(root, "--root", "/" if how == "/" else "/srv/system", "snakepack-test-toplevel")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.splitlines() == [
+        f"apt-install: --root {'/' if how == '/' else '/srv/system'}: that is this system's own root; "
+        "apt-install without --root installs there"
+    ]
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root, a bind mount
+def test_root_refuses_a_root_whose_dpkg_database_is_the_systems(root, repo):
+    target = root / "target"
+    (target / "var/lib/dpkg").mkdir(parents=True)
+    assert run(["mount", "--bind", root / "var/lib/dpkg", target / "var/lib/dpkg"]).returncode == 0
+    try:
+        with host_unchanged(root):
+            r = apt_install(root, "--root", "/target", "snakepack-test-toplevel")
+    finally:
+        run(["umount", target / "var/lib/dpkg"])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.splitlines() == [
+        "apt-install: --root /target: its dpkg database /var/lib/dpkg is this system's own"
+    ]
+
+
+@pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root
+def test_root_never_records_into_the_systems_database_through_a_link(root, repo):
+    target = root / "target"
+    target.mkdir()
+    (target / "var").symlink_to("/var")  # the target's own /var: a loop, never the system's
+    with host_unchanged(root):
+        r = apt_install(root, "--root", "/target", "snakepack-test-toplevel")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.splitlines() == ["apt-install: --root /target: /var: Not a directory"]
+    assert not (target / "toplevel").exists()
 
 
 @pytest.mark.needs("root")  # apt-get in an overlay of a debootstrap root

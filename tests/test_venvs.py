@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from snakepack import venvs
+from snakepack.confined import Root
 
 from conftest import run, tool
 
@@ -89,5 +90,6 @@ def test_extension_modules_built_for_another_python(trixie_root, place):
 def test_the_venv_of_these_tests_fits_this_machine():
     # the contract alone: the sanitizer phase's venv holds an extension that loads only with
     # the sanitizer's runtime preloaded, which --check rightly reports
-    assert venvs.find([sys.prefix]) == [sys.prefix]
-    assert venvs.problems(sys.prefix) == []
+    with Root("/") as root:
+        assert venvs.find([sys.prefix], root) == [sys.prefix]
+        assert venvs.problems(sys.prefix, root) == []
